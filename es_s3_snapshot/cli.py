@@ -1,0 +1,148 @@
+"""The command line: arguments, logging, running a mode, and the one place errors become exit codes.
+
+Exit codes (README, "Exit codes"):
+  0  success
+  1  the operation failed (snapshot PARTIAL/FAILED, conflict, timeout, repository problem)
+  2  a cluster could not be reached or refused the credentials
+  3  usage or configuration error
+  4  unexpected error (a bug; -v shows the traceback)
+  130 interrupted (Ctrl-C); a started snapshot or restore goes on in the cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from . import __version__
+from .actions import SIDE, Context, get_mode
+from .clients import build_transport
+from .cluster import Cluster
+from .config import Overrides, find_config, load, require_seeds
+from .errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError
+from .redact import RedactingFormatter, Redactor
+
+logger = logging.getLogger("es_s3_snapshot")
+
+QUIET_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "botocore", "boto3", "requests_aws4auth")
+
+DESCRIPTION = """\
+Push specified Elasticsearch/OpenSearch indices from a SOURCE cluster to a DESTINATION cluster
+through a snapshot repository in S3, as set in the config file.
+
+  backup   run on or near your SOURCE cluster: registers the repository, snapshots the
+           configured indices into it and waits until the snapshot is finished.
+  restore  run on or near your DESTINATION cluster: registers the same repository read-only,
+           restores the indices and waits until they have recovered.
+"""
+
+EPILOG = """\
+config file: -c PATH, else $ES_S3_SNAPSHOT_CONFIG, else ./es-s3-snapshot.conf, else /etc/es-s3-snapshot.conf
+exit codes: 0 ok, 1 operation failed, 2 cluster unreachable or credentials refused,
+            3 usage or config error, 4 unexpected error, 130 interrupted
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with our code for usage errors (3), not argparse's 2."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="es-s3-snapshot", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    required = parser.add_argument_group("required named arguments")
+    required.add_argument(
+        "-m", "--mode", required=True, choices=("backup", "restore"),
+        help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
+    )
+    parser.add_argument("-c", "--config", metavar="PATH", help="the config file (see above for where it is looked for)")
+    parser.add_argument("--snapshot", metavar="NAME", help="snapshot name (restore: a name or 'latest'), overriding the config")
+    parser.add_argument("--indices", metavar="A,B", help="comma-separated indices or patterns, overriding index_names")
+    parser.add_argument("--existing", choices=("refuse", "close", "rename", "delete"),
+                        help="restore: what to do with existing indices of the same names (default: refuse)")
+    parser.add_argument("--confirm-delete", action="store_true",
+                        help="restore: allow --existing delete to delete the existing indices")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="connect and validate, print every request that would change something, change nothing")
+    parser.add_argument("--no-wait", action="store_true", help="start the snapshot or restore and return without waiting")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="less output: only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def setup_logging(verbose: int, quiet: int, redactor: Redactor) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(message)s", redactor, "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logger.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.CRITICAL)
+
+
+def _overrides(args: argparse.Namespace) -> Overrides:
+    indices = None
+    if args.indices is not None:
+        indices = tuple(p.strip() for p in args.indices.split(",") if p.strip())
+        if not indices:
+            raise ConfigError("--indices names no index")
+    return Overrides(snapshot=args.snapshot, indices=indices, existing_indices=args.existing,
+                     confirm_delete=args.confirm_delete)
+
+
+def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
+    """Load the config, build the side's cluster and run the mode; raises EsS3SnapshotError."""
+    path = find_config(args.config)
+    config = load(path, _overrides(args))
+    redactor.add(config.secrets)
+    logger.debug("config loaded from %s", path)
+
+    side_name = SIDE[args.mode]
+    side = require_seeds(config, side_name, args.mode)
+    if config.s3_keys_in_file and side.auth != "sigv4":
+        logger.warning(
+            "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
+            "(s3.client.default.access_key / secret_key); see README 'Where S3 keys belong'", path,
+        )
+    if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
+        logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
+
+    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
+    cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
+    cluster.transport = build_transport(side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed)
+    get_mode(args.mode)(Context(config=config, cluster=cluster, wait=not args.no_wait, echo=echo))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (README, "Exit codes")."""
+    args = build_parser().parse_args(argv)
+    redactor = Redactor()
+    setup_logging(args.verbose, args.quiet, redactor)
+    try:
+        run_mode(args, redactor)
+    except EsS3SnapshotError as err:
+        logger.error("%s", err, exc_info=args.verbose > 0)
+        return err.exit_code
+    except KeyboardInterrupt:
+        logger.error("interrupted", exc_info=args.verbose > 0)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug: say so in one line, show the traceback with -v
+        logger.error("unexpected error: %s: %s%s", type(err).__name__, err,
+                     "" if args.verbose else " (run with -v for the traceback)", exc_info=args.verbose > 0)
+        return EXIT_UNEXPECTED
+    return EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Build the HTTP transport for one side (source or destination) from its settings.
+
+Every engine (Elasticsearch 7/8/9, OpenSearch 1-3, AWS managed domains) is spoken to through the
+``elasticsearch`` package's transport layer with plain JSON: the package's typed API methods add
+compatibility headers and a product check that OpenSearch, AWS and ES 7 refuse (see
+docs in README, "How it talks to the engines"). The transport keeps the node pool (failover across
+seeds), retries, TLS and auth plumbing.
+
+All seeds of a side form one pool. Auth is one of: none, basic, api_key, sigv4 (requests-aws4auth
+over boto3's refreshable credentials, service ``es``); each is a requests auth object on the
+session of every node, so that all kinds take the same path.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from typing import Callable
+from urllib.parse import urlsplit
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import RequestsHttpNode, Transport
+from requests.auth import AuthBase, HTTPBasicAuth
+
+from .config import SideConfig
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+NodeFailureHook = Callable[[str, Exception], None]
+
+_AWS_HOST = re.compile(r"\.([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d)\.(?:es|aoss)\.amazonaws\.com(?:\.cn)?$")
+
+
+def region_from_host(url: str) -> str | None:
+    """The AWS region named in an AWS managed domain's endpoint (``*.eu-west-1.es.amazonaws.com``)."""
+    host = urlsplit(url).hostname or ""
+    match = _AWS_HOST.search(host)
+    return match.group(1) if match else None
+
+
+def _node_class(proxy: str | None, on_failure: NodeFailureHook | None) -> type[RequestsHttpNode]:
+    """A requests-based node that goes through ``proxy`` and reports connection failures."""
+
+    class Node(RequestsHttpNode):
+        def __init__(self, config):
+            super().__init__(config)
+            if proxy:
+                self.session.proxies = {"http": proxy, "https": proxy}
+
+        def perform_request(self, *args, **kwargs):
+            try:
+                return super().perform_request(*args, **kwargs)
+            except TransportConnectionError as err:  # includes timeouts and TLS errors
+                if on_failure is not None:
+                    on_failure(self.base_url, err)
+                raise
+
+    return Node
+
+
+class ApiKeyAuth(AuthBase):
+    """``Authorization: ApiKey <base64(id:key)>``; takes the encoded key or ``id:key``."""
+
+    def __init__(self, key: str):
+        encoded = base64.b64encode(key.encode()).decode() if ":" in key else key
+        self._header = f"ApiKey {encoded}"
+
+    def __call__(self, request):
+        request.headers["Authorization"] = self._header
+        return request
+
+
+def request_auth(side: SideConfig, fallback_region: str | None) -> AuthBase | None:
+    """The requests auth object for the side's auth kind (None for ``none``).
+
+    Every kind goes through the requests session: the elasticsearch package adds its own
+    basic/API-key headers only in its typed API, which we do not use.
+    """
+    if side.auth == "basic":
+        return HTTPBasicAuth(side.username, side.password)
+    if side.auth == "api_key":
+        return ApiKeyAuth(side.api_key)
+    if side.auth == "sigv4":
+        return sigv4_auth(side, fallback_region)
+    return None
+
+
+def sigv4_auth(side: SideConfig, fallback_region: str | None):
+    """A requests auth object that signs with SigV4 for service ``es``.
+
+    Credentials: the side's static keys when set, else boto3's chain (environment, ``aws_profile``
+    or the default profile, instance role); they are refreshed when temporary. Region: the side's
+    ``aws_region``, else the one in the first seed's AWS host name, else ``fallback_region``
+    ([aws_s3_config] aws_region), else boto3's default region. Raises ConfigError when no
+    credentials or no region can be found.
+    """
+    import boto3  # imported here: only SigV4 users pay for it
+    import botocore.exceptions
+    from requests_aws4auth import AWS4Auth
+
+    try:
+        session = boto3.Session(
+            profile_name=side.aws_profile if not side.aws_access_key else None,
+            aws_access_key_id=side.aws_access_key,
+            aws_secret_access_key=side.aws_secret_key,
+            aws_session_token=side.aws_session_token,
+        )
+        credentials = session.get_credentials()
+    except botocore.exceptions.ProfileNotFound as err:
+        raise ConfigError(f"[{side.name}] aws_profile: {err}") from err
+    except botocore.exceptions.BotoCoreError as err:
+        raise ConfigError(f"[{side.name}] AWS credentials could not be loaded: {err}") from err
+    if credentials is None:
+        raise ConfigError(
+            f"[{side.name}] auth = sigv4 found no AWS credentials: set aws_access_key/aws_secret_key, "
+            "aws_profile, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment"
+        )
+    region = side.aws_region or region_from_host(side.seeds[0]) or fallback_region or session.region_name
+    if not region:
+        raise ConfigError(f"[{side.name}] aws_region is missing (auth = sigv4 needs the domain's region)")
+    logger.debug("%s: signing with SigV4 for region %s", side.name, region)
+    return AWS4Auth(refreshable_credentials=credentials, region=region, service="es")
+
+
+def build_transport(
+    side: SideConfig, *, fallback_region: str | None = None, on_node_failure: NodeFailureHook | None = None
+) -> Transport:
+    """Return a transport over every seed of ``side``, with its auth, TLS, proxy and timeout.
+
+    ``on_node_failure(base_url, error)`` is called each time a seed cannot be reached.
+    Raises ConfigError for settings that cannot be turned into a client.
+    """
+    from elasticsearch import Elasticsearch  # the package's node pool and auth plumbing, not its typed API
+
+    kwargs: dict = {}
+    auth = request_auth(side, fallback_region)
+    if auth is not None:
+        kwargs["http_auth"] = auth  # moved onto the requests session of every node
+    if any(seed.startswith("https://") for seed in side.seeds):
+        kwargs["verify_certs"] = side.verify_certs
+        kwargs["ssl_show_warn"] = False  # we warn once ourselves (cli)
+        if side.ca_certs:
+            kwargs["ca_certs"] = side.ca_certs
+    try:
+        client = Elasticsearch(
+            list(side.seeds),
+            node_class=_node_class(side.proxy, on_node_failure),
+            request_timeout=side.request_timeout,
+            max_retries=max(2, len(side.seeds)),
+            retry_on_timeout=True,
+            http_compress=False,
+            **kwargs,
+        )
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"cannot build a client for the {side.name} cluster: {err}") from err
+    return client.transport

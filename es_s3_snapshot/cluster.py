@@ -1,0 +1,172 @@
+"""One cluster as the actions see it: JSON requests, typed errors, dry-run, failover warnings.
+
+``Cluster.request`` sends plain JSON over the transport from ``clients.build_transport`` and
+returns an ``Answer``; every failure becomes an exception from ``errors``: ClusterUnreachable
+(no seed answered), AuthenticationFailed (401/403), or EngineError (any other error answer,
+with the engine's error type and reason). Requests that change something are only printed,
+never sent, when the cluster is in dry-run mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote, urlencode
+
+from elastic_transport import ConnectionTimeout, TlsError
+from elastic_transport import ConnectionError as TransportConnectionError
+
+from .errors import AuthenticationFailed, ClusterUnreachable, EngineError
+
+logger = logging.getLogger(__name__)
+
+JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+
+
+def path_of(*segments: str) -> str:
+    """Join URL path segments, quoting each (commas and wildcards in index lists stay as they are)."""
+    return "/" + "/".join(quote(str(s), safe=",*") for s in segments)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    engine: str  # "OpenSearch" or "Elasticsearch"
+    version: str
+    cluster_name: str
+
+    def __str__(self) -> str:
+        return f"{self.engine} {self.version} (cluster {self.cluster_name})"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.body.get(key, default) if isinstance(self.body, dict) else default
+
+
+def error_chain(body: Any) -> list[tuple[str, str]]:
+    """The (type, reason) pairs of an engine error answer, outermost first, following caused_by."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        return [("", error)]
+    chain = []
+    while isinstance(error, dict):
+        chain.append((str(error.get("type", "")), str(error.get("reason", ""))))
+        error = error.get("caused_by")
+    if not chain and isinstance(body, dict) and "message" in body:  # AWS gateway answers
+        chain.append(("", str(body["message"])))
+    return chain
+
+
+def _short_reason(err: Exception) -> str:
+    """A few words saying why a connection failed, without Python object noise."""
+    text = str(err)
+    for pattern in (
+        r"\[Errno -?\d+\] [^)'\"\]]+",
+        r"certificate verify failed: [^)'\"(]+",
+        r"Name or service not known",
+        r"timed out",
+        r"Missing dependencies for SOCKS support",
+        r"Cannot connect to proxy",
+    ):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(0).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
+
+
+class Cluster:
+    """The source or the destination cluster, reached through one transport."""
+
+    def __init__(self, side: str, seeds: tuple[str, ...], transport, *, auth: str = "none",
+                 dry_run: bool = False, echo: Callable[[str], None] = print, redact: Callable[[str], str] = str):
+        self.side = side
+        self.seeds = seeds
+        self.transport = transport
+        self.auth = auth
+        self.dry_run = dry_run
+        self.echo = echo
+        self.redact = redact
+        self._failed: dict[str, str] = {}
+        self._warned: set[str] = set()
+
+    def __str__(self) -> str:
+        return f"{self.side} cluster ({', '.join(self.seeds)})"
+
+    def node_failed(self, base_url: str, err: Exception) -> None:
+        """Hook for the transport: remember that a seed could not be reached, and why."""
+        self._failed[base_url] = _short_reason(err)
+
+    def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None,
+                changes: bool = False, ok: tuple[int, ...] = ()) -> Answer:
+        """Send one request and return its answer.
+
+        ``changes`` marks a request that changes the cluster or the repository: in dry-run mode it
+        is printed and not sent (the answer is then ``Answer(0, {})``). Statuses in ``ok`` are
+        returned instead of raised. Raises ClusterUnreachable, AuthenticationFailed or EngineError.
+        """
+        target = path + ("?" + urlencode(params) if params else "")
+        if changes and self.dry_run:
+            shown = f" {json.dumps(body, sort_keys=True)}" if body is not None else ""
+            self.echo(self.redact(f"DRY RUN on {self.side}: would send {method} {target}{shown}"))
+            return Answer(0, {})
+        try:
+            response = self.transport.perform_request(method, target, body=body, headers=JSON_HEADERS)
+        except TlsError as err:
+            raise ClusterUnreachable(
+                f"TLS connection to the {self.side} cluster failed ({self._tried()}): {_short_reason(err)}; "
+                f"set ca_certs in [{self.side}] to the CA that signed its certificate"
+            ) from err
+        except ConnectionTimeout as err:
+            raise ClusterUnreachable(f"the {self.side} cluster did not answer in time ({self._tried()})") from err
+        except TransportConnectionError as err:
+            raise ClusterUnreachable(f"could not connect to the {self.side} cluster ({self._tried()})") from err
+        self._warn_failed_seeds()
+        status, answer = response.meta.status, response.body
+        if 200 <= status < 300 or status in ok:
+            return Answer(status, answer)
+        raise self._error(method, path, status, answer)
+
+    def get(self, path: str, **kwargs) -> Answer:
+        return self.request("GET", path, **kwargs)
+
+    def info(self) -> EngineInfo:
+        """Which engine and version answers; the first request of every run."""
+        body = self.get("/").body or {}
+        version = body.get("version", {}) if isinstance(body, dict) else {}
+        engine = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
+        return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))
+
+    def _tried(self) -> str:
+        parts = [f"{seed}: {self._failed[seed]}" if seed in self._failed else seed for seed in self.seeds]
+        return "tried " + "; ".join(parts)
+
+    def _warn_failed_seeds(self) -> None:
+        for seed, reason in self._failed.items():
+            if seed not in self._warned:
+                self._warned.add(seed)
+                logger.warning("%s seed %s is unreachable (%s); continuing with the other seeds", self.side, seed, reason)
+
+    def _error(self, method: str, path: str, status: int, body: Any) -> Exception:
+        chain = error_chain(body)
+        error_type, reason = chain[0] if chain else ("", str(body)[:300] if body else "")
+        root = body.get("error", {}).get("root_cause") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+        if root and isinstance(root, list) and isinstance(root[0], dict) and not reason:
+            error_type, reason = root[0].get("type", ""), root[0].get("reason", "")
+        text = " ".join(f"{t} {r}" for t, r in chain)
+        if status in (401, 403) and "PassRole" not in text:
+            if self.auth == "sigv4" and ("signature" in text.lower() or "security token" in text.lower()):
+                what = f"rejected the request signature (SigV4): {reason}"
+            elif status == 401:
+                what = f"rejected the credentials ({self.auth} auth): authentication failed"
+            else:
+                what = f"refused the request ({status} {error_type}): {reason}"
+            return AuthenticationFailed(self.redact(f"the {self.side} cluster {what}"))
+        message = f"the {self.side} cluster answered {status} {error_type}: {reason} ({method} {path})"
+        return EngineError(self.redact(message), status=status, error_type=error_type, reason=reason, body=body)

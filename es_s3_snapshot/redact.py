@@ -1,0 +1,48 @@
+"""Keeping secrets out of everything the tool prints or logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Iterable
+
+MASK = "***"
+
+# Credentials that may show up in text the tool did not write itself (errors, debug output).
+_PATTERNS = (
+    re.compile(r"(Signature=)[0-9a-fA-F]{16,}"),
+    re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}"),
+    re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+"),
+    re.compile(r"((?:access_key|secret_key|session_token|password)[\"']?\s*[:=]\s*[\"']?)[^\s,'\"}]+", re.IGNORECASE),
+)
+
+
+class Redactor:
+    """Replaces every known secret value, and anything shaped like a credential, with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        # longest first, so that a secret containing another is masked whole
+        found = set(self.secrets) | {s for s in secrets if s and len(s) >= 3}
+        self.secrets = sorted(found, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose output, tracebacks included, passes through a Redactor."""
+
+    def __init__(self, fmt: str, redactor: Redactor, datefmt: str | None = None):
+        super().__init__(fmt, datefmt)
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor(super().format(record))

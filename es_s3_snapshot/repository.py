@@ -1,0 +1,128 @@
+"""The snapshot repository: its settings (pure), and registering and verifying it on a cluster.
+
+S3 keys are never sent as repository settings: engines refuse them unless started with an insecure
+flag. They belong in every node's keystore (self-managed), or are replaced by ``role_arn`` on AWS
+managed domains. Known failures are turned into advice naming what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .cluster import Cluster, error_chain, path_of
+from .config import RepositoryConfig
+from .errors import ConfigError, EngineError, RepositoryError
+
+logger = logging.getLogger(__name__)
+
+# Settings that say where the data is: a registered repository that differs in one of them is
+# someone else's, and is never re-pointed.
+LOCATION_KEYS = ("bucket", "base_path", "location", "client")
+
+
+def repository_body(repo: RepositoryConfig, *, readonly: bool) -> dict[str, Any]:
+    """The body of ``PUT _snapshot/<name>`` for this repository."""
+    if repo.type == "fs":
+        settings: dict[str, Any] = {"location": repo.location}
+    else:
+        settings = {"bucket": repo.bucket}
+        if repo.base_path:
+            settings["base_path"] = repo.base_path
+        if "role_arn" in repo.extra and repo.region:
+            settings["region"] = repo.region  # AWS managed domains take the bucket's region
+    settings.update(repo.extra)
+    if readonly:
+        settings["readonly"] = True
+    return {"type": repo.type, "settings": settings}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return str(a).lower() == str(b).lower()
+
+
+def _where(settings: dict) -> str:
+    if "location" in settings:
+        return f"location {settings['location']}"
+    path = settings.get("base_path") or ""
+    return f"s3://{settings.get('bucket', '?')}/{path}".rstrip("/")
+
+
+def advice(repo: RepositoryConfig, side: str, err: EngineError) -> str:
+    """One line saying what is wrong with the repository and what to do about it."""
+    text = " ".join(f"{t} {r}" for t, r in error_chain(err.body)) or err.reason
+    lower = text.lower()
+    client = repo.extra.get("client", "default")
+    where = f"s3://{repo.bucket}/{repo.base_path or ''}".rstrip("/") if repo.type == "s3" else repo.location
+    if f"[{repo.type}] does not exist" in text or "unknown repository type" in lower:
+        return (
+            f"the {side} cluster has no '{repo.type}' repository type: install the repository-s3 plugin on "
+            "every node and restart them (Elasticsearch 8 and later ship it in the default distribution)"
+        )
+    if "passrole" in lower:
+        return (
+            f"the {side} domain refused the role {repo.extra.get('role_arn')}: the signing principal needs "
+            "iam:PassRole on that role and es:ESHttpPut on the domain (README: AWS managed domains)"
+        )
+    if "nosuchbucket" in lower or "bucket does not exist" in lower:
+        return f"bucket {repo.bucket} does not exist or is not visible to the {side} cluster's S3 client"
+    if any(s in lower for s in ("unable to load credentials", "unable to load aws credentials",
+                                "invalidaccesskeyid", "signaturedoesnotmatch", "access key id you provided")):
+        return (
+            f"the {side} cluster's nodes have no valid S3 keys: add s3.client.{client}.access_key and "
+            f"s3.client.{client}.secret_key to every node's keystore, then POST _nodes/reload_secure_settings"
+        )
+    if "accessdenied" in lower or "access denied" in lower:
+        return f"the {side} cluster's S3 credentials may not write to {where}: check the bucket policy and the nodes' keys"
+    if "path.repo" in lower:
+        return f"{repo.location} is not listed in path.repo on the {side} cluster's nodes: add it and restart them"
+    deepest = error_chain(err.body)[-1][1] if error_chain(err.body) else err.reason
+    return f"repository {repo.name} failed on the {side} cluster: {err.error_type}: {deepest}"
+
+
+def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: bool) -> None:
+    """Register the repository on ``cluster`` (read-only if asked) and verify it.
+
+    A repository of that name that points elsewhere is refused, never re-pointed. One that points
+    at the same place with other settings is updated. Raises RepositoryError with advice.
+    """
+    if cluster.auth == "sigv4" and repo.name.startswith("cs-"):
+        raise ConfigError(f"repository name {repo.name} starts with cs-, which AWS managed domains reserve")
+    wanted = repository_body(repo, readonly=readonly)
+    current = cluster.get(path_of("_snapshot", repo.name), ok=(404,))
+    if current.status == 200 and repo.name in current.body:
+        have = current.body[repo.name]
+        have_settings = have.get("settings", {})
+        if have.get("type") != repo.type or any(
+            not _same(have_settings.get(k, ""), wanted["settings"].get(k, "")) for k in LOCATION_KEYS
+            if k in have_settings or k in wanted["settings"]
+        ):
+            raise RepositoryError(
+                f"repository {repo.name} on the {cluster.side} cluster already points at {_where(have_settings)} "
+                f"({have.get('type')}), not at {_where(wanted['settings'])}: it is left as it is; "
+                "choose another es_repository_name"
+            )
+        if all(_same(have_settings.get(k), v) for k, v in wanted["settings"].items()) and (
+            readonly or not _same(have_settings.get("readonly", "false"), "true")
+        ):
+            logger.info("repository %s is registered on the %s cluster as configured", repo.name, cluster.side)
+            return _verify(cluster, repo)
+        logger.info("updating the settings of repository %s on the %s cluster", repo.name, cluster.side)
+    try:
+        cluster.request("PUT", path_of("_snapshot", repo.name), wanted, params={"verify": "false"}, changes=True)
+    except EngineError as err:
+        raise RepositoryError(advice(repo, cluster.side, err)) from err
+    logger.info(
+        "registered repository %s (%s, %s%s) on the %s cluster", repo.name, repo.type,
+        _where(wanted["settings"]), ", read-only" if readonly else "", cluster.side,
+    )
+    _verify(cluster, repo)
+
+
+def _verify(cluster: Cluster, repo: RepositoryConfig) -> None:
+    try:
+        answer = cluster.request("POST", path_of("_snapshot", repo.name, "_verify"), changes=True)
+    except EngineError as err:
+        raise RepositoryError(advice(repo, cluster.side, err)) from err
+    if not cluster.dry_run:
+        logger.info("repository %s verified by %d node(s)", repo.name, len(answer.get("nodes", {}) or {}))

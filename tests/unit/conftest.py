@@ -1,0 +1,100 @@
+import textwrap
+
+import pytest
+
+from es_s3_snapshot import config as config_module
+from es_s3_snapshot.actions import Context
+from es_s3_snapshot.cluster import Cluster
+
+from .fake_engine import FakeEngine
+
+BASE = """
+[aws_s3_config]
+s3_bucket_name = backups
+s3_base_path = es
+
+[elasticsearch_config]
+es_repository_name = repo1
+es_src_seed1 = 127.0.0.1:19200
+es_dest_seed1 = 127.0.0.1:19201
+index_names = logs-a,logs-b
+"""
+
+
+class FakeClock:
+    """A clock whose sleep only moves time forward."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class SilentProgress:
+    def __init__(self):
+        self.updates = []
+
+    def update(self, *args):
+        self.updates.append(args)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def no_real_sleeping(monkeypatch):
+    """Unit tests never really sleep: a sleep of more than a blink fails the test."""
+    import time
+
+    real_sleep = time.sleep
+
+    def guarded(seconds):
+        assert seconds <= 0.05, f"a unit test tried to really sleep {seconds}s"
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", guarded)
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(extra="", base=BASE):
+        path = tmp_path / "test.conf"
+        path.write_text(textwrap.dedent(base) + textwrap.dedent(extra))
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def load_config(write_config):
+    def load(extra="", overrides=config_module.Overrides(), environ=None, base=BASE):
+        return config_module.load(write_config(extra, base), overrides, environ or {})
+
+    return load
+
+
+@pytest.fixture
+def engine():
+    return FakeEngine()
+
+
+@pytest.fixture
+def make_ctx(engine):
+    """Build a Context over the fake engine; returns (ctx, echoed lines, clock)."""
+
+    def make(config, side="source", dry_run=False, wait=True):
+        lines, clock = [], FakeClock()
+        seeds = config.side(side).seeds
+        cluster = Cluster(side, seeds, engine, dry_run=dry_run, echo=lines.append)
+        progress = SilentProgress()
+        ctx = Context(config=config, cluster=cluster, wait=wait, echo=lines.append, clock=clock,
+                      sleep=clock.sleep, progress=lambda label: progress)
+        return ctx, lines, clock
+
+    return make

@@ -1,0 +1,194 @@
+"""A small in-memory stand-in for an engine's snapshot APIs, plugged in as the transport.
+
+It keeps indices, repositories and snapshots, answers the requests the tool makes the way the
+engines do (status codes and error bodies from the engines' docs), and records every request.
+Scenario knobs (busy answers, polls until done, final state, red indices) drive the edge cases.
+It is for unit tests only: the proof against real engines is in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from types import SimpleNamespace
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+
+def _error(status, error_type, reason, caused_by=None):
+    err = {"type": error_type, "reason": reason, "root_cause": [{"type": error_type, "reason": reason}]}
+    if caused_by:
+        err["caused_by"] = caused_by
+    return status, {"error": err, "status": status}
+
+
+class FakeEngine:
+    def __init__(self, distribution="opensearch", version="3.3.2"):
+        self.distribution, self.version = distribution, version
+        self.indices: dict[str, dict] = {}  # name -> {"status": "open"|"close", "count": int}
+        self.repos: dict[str, dict] = {}
+        self.snapshots: dict[tuple[str, str], dict] = {}
+        self.requests: list[tuple[str, str, dict, object]] = []
+        # scenario knobs
+        self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
+        self.polls_until_done = 1  # _status polls that still show STARTED
+        self.final_state = "SUCCESS"
+        self.failures: list[dict] = []
+        self.recovery_polls = 1  # health polls that still show initializing shards after a restore
+        self.red_after_restore: set[str] = set()
+        self.repo_error = None  # (status, body) answered to PUT _snapshot/<repo>
+        self.verify_error = None
+        self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
+        self._clock = 1_000
+
+    # --- helpers for tests ------------------------------------------------------------------------
+    def add_index(self, name, count=3, status="open"):
+        self.indices[name] = {"status": status, "count": count}
+
+    def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None):
+        self._clock += 1
+        self.snapshots[(repo, name)] = {
+            "snapshot": name, "state": state, "indices": list(indices),
+            "start_time_in_millis": start if start is not None else self._clock,
+            "shards": {"total": len(indices), "successful": len(indices), "failed": 0},
+            "failures": [], "duration_in_millis": 1500,
+            "counts": {i: self.indices.get(i, {}).get("count", 0) for i in indices},
+        }
+
+    def changed(self):
+        """Requests that changed something (everything but GET and the read-only _verify)."""
+        return [(m, p) for m, p, _, _ in self.requests if m != "GET" and not p.endswith("/_verify")]
+
+    def sent(self, method, path_prefix):
+        return [body for m, p, _, body in self.requests if m == method and p.startswith(path_prefix)]
+
+    # --- the transport interface ------------------------------------------------------------------
+    def perform_request(self, method, target, body=None, headers=None):
+        parts = urlsplit(target)
+        path, params = unquote(parts.path), dict(parse_qsl(parts.query))
+        self.requests.append((method, path, params, body))
+        status, answer = self._route(method, path, params, body)
+        return SimpleNamespace(meta=SimpleNamespace(status=status), body=answer)
+
+    def _route(self, method, path, params, body):
+        seg = path.strip("/").split("/") if path != "/" else []
+        if not seg:
+            return 200, {"cluster_name": "fake", "version": {"number": self.version, "distribution": self.distribution}}
+        if seg[0] == "_snapshot":
+            return self._snapshot_api(method, seg[1:], params, body)
+        if seg[0] == "_cat" and seg[1] == "indices":
+            return 200, [{"index": n, "status": i["status"]} for n, i in sorted(self.indices.items())]
+        if seg[0] == "_cat" and seg[1] == "recovery":
+            names = self._names(seg[2]) if len(seg) > 2 else list(self.indices)
+            if params.get("active_only") == "true":
+                return 200, []
+            return 200, [{"index": n, "shard": "0", "stage": "done" if self.recovery_polls <= 0 else "index",
+                          "bytes_recovered": "100", "bytes_total": "100"} for n in names]
+        if seg[0] == "_cluster" and seg[1] == "health":
+            return self._health(self._names(seg[2]))
+        if len(seg) == 2 and seg[1] == "_close" and method == "POST":
+            for name in seg[0].split(","):
+                self.indices[name]["status"] = "close"
+            return 200, {"acknowledged": True}
+        if len(seg) == 2 and seg[1] == "_count":
+            if seg[0] not in self.indices:
+                return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
+            return 200, {"count": self.indices[seg[0]]["count"]}
+        if len(seg) == 1 and method == "DELETE":
+            self.indices.pop(seg[0])
+            return 200, {"acknowledged": True}
+        return _error(400, "fake_unhandled", f"{method} {path}")
+
+    def _names(self, spec):
+        return [n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in spec.split(","))]
+
+    def _health(self, names):
+        if self.recovery_polls > 0:
+            self.recovery_polls -= 1
+            return 200, {"status": "red", "initializing_shards": 1, "relocating_shards": 0, "indices": {}}
+        red = [n for n in names if n in self.red_after_restore]
+        indices = {n: {"status": "red" if n in red else "green", "unassigned_shards": 1 if n in red else 0} for n in names}
+        return 200, {"status": "red" if red else "green", "initializing_shards": 0, "relocating_shards": 0,
+                     "indices": indices}
+
+    def _snapshot_api(self, method, seg, params, body):
+        repo = seg[0]
+        if len(seg) == 1:
+            if method == "GET":
+                if repo not in self.repos:
+                    return _error(404, "repository_missing_exception", f"[{repo}] missing")
+                return 200, {repo: self.repos[repo]}
+            if method == "PUT":
+                if self.repo_error:
+                    return self.repo_error
+                self.repos[repo] = {"type": body["type"], "settings": {k: str(v).lower() if isinstance(v, bool) else v
+                                                                       for k, v in body["settings"].items()}}
+                return 200, {"acknowledged": True}
+        if repo not in self.repos:
+            return _error(404, "repository_missing_exception", f"[{repo}] missing")
+        if seg[1] == "_verify":
+            return self.verify_error or (200, {"nodes": {"n1": {"name": "node-1"}}})
+        if seg[1] == "_all" and method == "GET":
+            return 200, {"snapshots": [self._public(s) for (r, _), s in self.snapshots.items() if r == repo]}
+        name = seg[1]
+        snap = self.snapshots.get((repo, name))
+        if len(seg) == 2 and method == "PUT":
+            return self._create(repo, name, body)
+        if snap is None:
+            return _error(404, "snapshot_missing_exception", f"[{repo}:{name}] is missing")
+        if len(seg) == 2 and method == "GET":
+            return 200, {"snapshots": [self._public(snap)]}
+        if seg[2] == "_status":
+            if self.on_poll:
+                self.on_poll()
+            running = snap["polls"] > 0 if "polls" in snap else False
+            if running:
+                snap["polls"] -= 1
+            state = "STARTED" if running else ("SUCCESS" if snap["state"] in ("SUCCESS", "PARTIAL") else snap["state"])
+            return 200, {"snapshots": [{
+                "snapshot": name, "state": state,
+                "shards_stats": {"done": 0 if running else len(snap["indices"]), "total": len(snap["indices"])},
+                "stats": {"incremental": {"size_in_bytes": 1000}, "total": {"size_in_bytes": 5000},
+                          **({"processed": {"size_in_bytes": 400}} if running else {})},
+            }]}
+        if seg[2] == "_restore" and method == "POST":
+            return self._restore(snap, body)
+        return _error(400, "fake_unhandled", f"{method} {seg}")
+
+    def _public(self, snap):
+        return {k: v for k, v in snap.items() if k not in ("polls", "counts")}
+
+    def _create(self, repo, name, body):
+        if self.busy_answers > 0:
+            self.busy_answers -= 1
+            return _error(503, "concurrent_snapshot_execution_exception", "cannot snapshot while a snapshot deletion is in-progress")
+        if (repo, name) in self.snapshots:
+            return _error(400, "invalid_snapshot_name_exception", f"[{repo}:{name}] Invalid snapshot name [{name}], snapshot with the same name already exists")
+        patterns = body["indices"].split(",")
+        selected = sorted(n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+        for p in patterns:
+            if "*" not in p and p not in self.indices and not body.get("ignore_unavailable"):
+                return _error(404, "index_not_found_exception", f"no such index [{p}]")
+        self.add_snapshot(repo, name, selected, state=self.final_state)
+        snap = self.snapshots[(repo, name)]
+        snap["polls"] = self.polls_until_done
+        if self.failures:
+            snap["failures"] = self.failures
+            snap["shards"]["failed"] = len(self.failures)
+            snap["shards"]["successful"] -= len(self.failures)
+        return 200, {"accepted": True}
+
+    def _restore(self, snap, body):
+        wanted = [n for n in snap["indices"] if any(fnmatch.fnmatchcase(n, p) for p in body["indices"].split(","))]
+        targets = {}
+        for name in wanted:
+            target = name
+            if body.get("rename_pattern"):
+                replacement = re.sub(r"\$(\d+)", r"\\g<\1>", body["rename_replacement"])
+                target = re.sub(body["rename_pattern"], replacement, name)
+            if self.indices.get(target, {}).get("status") == "open":
+                return _error(500, "snapshot_restore_exception",
+                              f"[{snap['snapshot']}] cannot restore index [{target}] because an open index with same name already exists in the cluster")
+            targets[name] = target
+        for name, target in targets.items():
+            self.indices[target] = {"status": "open", "count": snap["counts"].get(name, 0)}
+        return 200, {"accepted": True}

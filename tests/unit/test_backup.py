@@ -1,0 +1,204 @@
+from datetime import datetime
+
+import pytest
+
+from es_s3_snapshot.actions.backup import run_backup
+from es_s3_snapshot.errors import (
+    ConfigError,
+    Interrupted,
+    RepositoryError,
+    SnapshotExists,
+    SnapshotFailed,
+    WaitTimeout,
+)
+
+
+@pytest.fixture
+def source(engine):
+    engine.add_index("logs-a", 10)
+    engine.add_index("logs-b", 20)
+    engine.add_index("other", 5)
+    return engine
+
+
+def test_backup_registers_repository_snapshots_and_reports_success(source, load_config, make_ctx):
+    ctx, lines, _ = make_ctx(load_config("[repository]\nserver_side_encryption = true\n"))
+    run_backup(ctx)
+    repo_body = source.sent("PUT", "/_snapshot/repo1")[0]
+    assert repo_body == {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "server_side_encryption": True}}
+    create = [(p, params, b) for m, p, params, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    path, params, body = create[0]
+    assert params == {"wait_for_completion": "false"}
+    assert body["indices"] == "logs-a,logs-b" and body["include_global_state"] is False
+    name = path.rsplit("/", 1)[1]
+    assert name.startswith("snapshot-") and name == name.lower()
+    assert source.snapshots[("repo1", name)]["indices"] == ["logs-a", "logs-b"]
+    assert lines[-1].startswith(f"snapshot repo1/{name}: SUCCESS, 2 indices, 2/2 shards")
+
+
+def test_backup_never_sends_s3_keys_as_repository_settings(source, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config("[aws_api_keys]\naws_access_key = AKIAX\naws_secret_key = SECRETX\n"))
+    run_backup(ctx)
+    settings = source.repos["repo1"]["settings"]
+    assert not {"access_key", "secret_key"} & set(settings)
+    assert "SECRETX" not in repr(source.requests)
+
+
+def test_snapshot_name_patterns_are_expanded(source, load_config, make_ctx):
+    ctx, lines, _ = make_ctx(load_config())  # no snapshot_name: the default pattern
+    ctx.now = lambda: datetime(2026, 1, 2, 3, 4, 5)
+    run_backup(ctx)
+    assert ("repo1", "snapshot-2026_01_02t03-04-05") in source.snapshots
+
+
+def test_uppercase_snapshot_name_is_a_config_error(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="Nightly")))
+    with pytest.raises(ConfigError, match="snapshot_name must be lowercase"):
+        run_backup(ctx)
+    assert source.requests == []
+
+
+def test_existing_snapshot_name_is_refused_and_nothing_changes(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
+    source.add_snapshot("repo1", "snap1", ["logs-a"])
+    before = dict(source.snapshots)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="snap1")))
+    with pytest.raises(SnapshotExists, match="snapshot snap1 already exists in repository repo1"):
+        run_backup(ctx)
+    assert source.snapshots == before
+    assert not [p for m, p in source.changed() if p.startswith("/_snapshot/repo1/snap1")]
+
+
+def test_partial_snapshot_fails_and_lists_failed_shards(source, load_config, make_ctx):
+    source.final_state = "PARTIAL"
+    source.failures = [{"index": "logs-b", "shard_id": 0, "reason": "primary shard is not allocated", "status": "INTERNAL_SERVER_ERROR"}]
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    message = str(err.value)
+    assert "finished PARTIAL" in message and "1/2 shards" in message
+    assert "logs-b[0]: primary shard is not allocated" in message
+    assert err.value.exit_code == 1
+
+
+def test_failed_snapshot_reports_failed(source, load_config, make_ctx):
+    source.final_state = "FAILED"
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(SnapshotFailed, match="finished FAILED"):
+        run_backup(ctx)
+
+
+def test_waits_with_progress_until_the_snapshot_finishes(source, load_config, make_ctx):
+    source.polls_until_done = 3
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 7\n"))
+    run_backup(ctx)
+    assert clock.sleeps == [7, 7, 7]
+    assert "SUCCESS" in lines[-1]
+
+
+def test_snapshot_that_outlasts_max_wait_times_out_with_follow_hint(source, load_config, make_ctx):
+    source.polls_until_done = 100
+    ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 10\nmax_wait = 25\n"))
+    with pytest.raises(WaitTimeout) as err:
+        run_backup(ctx)
+    assert "did not finish within 25s" in str(err.value)
+    assert "GET /_snapshot/repo1/" in str(err.value) and err.value.exit_code == 1
+    assert clock.now == 25
+
+
+def test_busy_cluster_is_waited_for_then_snapshot_starts(source, load_config, make_ctx):
+    source.busy_answers = 2
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 5\n"))
+    run_backup(ctx)
+    assert "SUCCESS" in lines[-1]
+    assert len(source.sent("PUT", "/_snapshot/repo1/snapshot-")) == 3
+
+
+def test_busy_cluster_beyond_concurrent_wait_fails_clearly(source, load_config, make_ctx):
+    source.busy_answers = 1000
+    ctx, _, _ = make_ctx(load_config("[snapshot]\nconcurrent_wait = 30\n[wait]\npoll_interval = 10\n"))
+    with pytest.raises(WaitTimeout, match="still busy with other snapshot operations after 30s"):
+        run_backup(ctx)
+    assert not any(k[0] == "repo1" for k in source.snapshots)
+
+
+def test_missing_index_is_named_and_nothing_is_snapshotted(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-a", "nope"))))
+    with pytest.raises(SnapshotFailed, match="index not found on the source cluster: nope"):
+        run_backup(ctx)
+    assert source.snapshots == {}
+
+
+def test_pattern_matching_nothing_fails(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("zzz-*",))))
+    with pytest.raises(SnapshotFailed, match="no index on the source cluster matches zzz-\\*"):
+        run_backup(ctx)
+
+
+def test_dry_run_changes_nothing_and_prints_the_requests(source, load_config, make_ctx):
+    ctx, lines, _ = make_ctx(load_config(), dry_run=True)
+    run_backup(ctx)
+    assert source.changed() == []
+    assert source.repos == {} and source.snapshots == {}
+    assert any(line.startswith("DRY RUN on source: would send PUT /_snapshot/repo1?verify=false") for line in lines)
+    assert any("would send PUT /_snapshot/repo1/snapshot-" in line and "wait_for_completion=false" in line for line in lines)
+    assert lines[-1].startswith("DRY RUN: nothing was changed")
+
+
+def test_no_wait_returns_after_start(source, load_config, make_ctx):
+    source.polls_until_done = 50
+    ctx, lines, clock = make_ctx(load_config(), wait=False)
+    run_backup(ctx)
+    assert "started; follow it with: GET /_snapshot/repo1/" in lines[-1]
+    assert clock.sleeps == []
+
+
+def test_ctrl_c_while_waiting_says_the_snapshot_goes_on(source, load_config, make_ctx):
+    def interrupt():
+        raise KeyboardInterrupt
+
+    source.on_poll = interrupt
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(Interrupted) as err:
+        run_backup(ctx)
+    assert "goes on in the source cluster" in str(err.value) and err.value.exit_code == 130
+
+
+def test_repository_pointing_elsewhere_is_refused_not_repointed(source, load_config, make_ctx):
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "someone-elses", "base_path": "x"}}
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(RepositoryError, match="already points at s3://someone-elses/x"):
+        run_backup(ctx)
+    assert source.repos["repo1"]["settings"]["bucket"] == "someone-elses"
+    assert source.changed() == []
+
+
+@pytest.mark.parametrize("error,advice", [
+    ((500, {"error": {"type": "repository_exception", "reason": "[repo1] repository type [s3] does not exist"}}),
+     "install the repository-s3 plugin"),
+    ((500, {"error": {"type": "repository_verification_exception", "reason": "[repo1] path is not accessible",
+                      "caused_by": {"type": "i_o_exception", "reason": "NoSuchBucket: The specified bucket does not exist"}}}),
+     "bucket backups does not exist"),
+    ((500, {"error": {"type": "repository_verification_exception", "reason": "x",
+                      "caused_by": {"type": "sdk_client_exception", "reason": "Unable to load credentials from any of the providers"}}}),
+     "add s3.client.default.access_key and s3.client.default.secret_key to every node's keystore"),
+    ((500, {"error": {"type": "repository_verification_exception", "reason": "x",
+                      "caused_by": {"type": "s3_exception", "reason": "Access Denied (Service: S3, Status Code: 403)"}}}),
+     "may not write to s3://backups/es"),
+    ((500, {"Message": "x", "error": {"type": "x", "reason": "User: arn:aws:iam::1:user/u is not authorized to perform: iam:PassRole on resource: role"}}),
+     "needs iam:PassRole on that role"),
+])
+def test_repository_failures_become_advice(source, load_config, make_ctx, error, advice):
+    source.verify_error = error
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(RepositoryError, match=advice):
+        run_backup(ctx)
+    assert source.snapshots == {}

@@ -1,0 +1,183 @@
+import pytest
+
+from es_s3_snapshot.actions.restore import run_restore
+from es_s3_snapshot.config import Overrides
+from es_s3_snapshot.errors import IndexConflict, Interrupted, RestoreFailed, WaitTimeout
+
+
+@pytest.fixture
+def dest(engine):
+    """A destination whose repository holds snapshots of logs-a (10 docs) and logs-b (20 docs)."""
+    engine.add_index("logs-a", 10)
+    engine.add_index("logs-b", 20)
+    engine.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    engine.add_snapshot("repo1", "old", ["logs-a", "logs-b"], start=100)
+    engine.add_snapshot("repo1", "new", ["logs-a", "logs-b"], start=300)
+    engine.add_snapshot("repo1", "newest-failed", ["logs-a", "logs-b"], state="FAILED", start=400)
+    engine.add_snapshot("repo1", "newest-partial-set", ["logs-a"], start=500)
+    engine.indices.clear()
+    return engine
+
+
+def test_restore_latest_registers_readonly_restores_and_prints_counts(dest, load_config, make_ctx):
+    dest.repos.clear()
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert dest.repos["repo1"]["settings"]["readonly"] == "true"
+    restore = dest.sent("POST", "/_snapshot/repo1/new/_restore")
+    assert restore and restore[0]["indices"] == "logs-a,logs-b" and restore[0]["include_global_state"] is False
+    assert [r for r in dest.requests if r[1].endswith("_restore")][0][2] == {"wait_for_completion": "false"}
+    assert lines[-3:] == ["restored 2 index(es) from repo1/new:", "  logs-a  10 docs", "  logs-b  20 docs"]
+
+
+def test_restore_named_snapshot(dest, load_config, make_ctx):
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="old")), side="destination")
+    run_restore(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/old/_restore")
+
+
+def test_restore_missing_snapshot_names_it(dest, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="nope")), side="destination")
+    with pytest.raises(RestoreFailed, match="snapshot nope not found in repository repo1"):
+        run_restore(ctx)
+
+
+def test_restore_refuses_failed_snapshot(dest, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="newest-failed")), side="destination")
+    with pytest.raises(RestoreFailed, match="snapshot newest-failed is FAILED, not SUCCESS"):
+        run_restore(ctx)
+    assert dest.changed() == [("PUT", "/_snapshot/repo1")] or dest.changed() == []
+
+
+def test_index_missing_from_snapshot_is_named(dest, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="old", indices=("logs-a", "logs-z"))), side="destination")
+    with pytest.raises(RestoreFailed, match="index not in snapshot old: logs-z"):
+        run_restore(ctx)
+
+
+def test_latest_without_matching_snapshot(dest, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("metrics",))), side="destination")
+    with pytest.raises(RestoreFailed, match="no SUCCESS snapshot in repository repo1 holds metrics"):
+        run_restore(ctx)
+
+
+def test_existing_open_index_is_refused_listed_and_untouched(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 999)
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(IndexConflict) as err:
+        run_restore(ctx)
+    assert "already has 1 index(es) with the same names: logs-b; nothing was changed" in str(err.value)
+    assert dest.indices == {"logs-b": {"status": "open", "count": 999}}
+    assert not [p for m, p in dest.changed() if p != "/_snapshot/repo1"]
+
+
+def test_existing_closed_index_is_refused_too_by_default(dest, load_config, make_ctx):
+    dest.add_index("logs-a", 1, status="close")
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(IndexConflict, match="logs-a"):
+        run_restore(ctx)
+
+
+def test_close_policy_closes_and_restores_over(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 999)
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(existing_indices="close")), side="destination")
+    run_restore(ctx)
+    assert ("POST", "/logs-b/_close") in dest.changed()
+    assert dest.indices["logs-b"] == {"status": "open", "count": 20}
+    assert "  logs-b  20 docs" in lines
+
+
+def test_rename_policy_restores_beside_originals(dest, load_config, make_ctx):
+    dest.add_index("logs-a", 1)
+    ctx, lines, _ = make_ctx(load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
+                             side="destination")
+    run_restore(ctx)
+    body = dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]
+    assert body["rename_pattern"] == "(.+)" and body["rename_replacement"] == "restored-$1"
+    assert dest.indices["logs-a"]["count"] == 1
+    assert dest.indices["restored-logs-a"]["count"] == 10
+    assert lines[-2:] == ["  restored-logs-a  10 docs", "  restored-logs-b  20 docs"]
+
+
+def test_rename_onto_existing_names_is_refused(dest, load_config, make_ctx):
+    dest.add_index("restored-logs-a", 1)
+    ctx, _, _ = make_ctx(load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
+                         side="destination")
+    with pytest.raises(IndexConflict, match="restored names: restored-logs-a"):
+        run_restore(ctx)
+
+
+def test_delete_policy_needs_confirmation_and_changes_nothing_without_it(dest, load_config, make_ctx):
+    dest.add_index("logs-a", 1)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete")), side="destination")
+    with pytest.raises(IndexConflict, match="would delete logs-a on the destination; nothing was changed. Confirm with confirm_delete"):
+        run_restore(ctx)
+    assert dest.indices == {"logs-a": {"status": "open", "count": 1}}
+
+
+def test_delete_policy_with_confirmation_deletes_and_says_so(dest, load_config, make_ctx, caplog):
+    dest.add_index("logs-a", 1)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)), side="destination")
+    with caplog.at_level("WARNING"):
+        run_restore(ctx)
+    assert ("DELETE", "/logs-a") in dest.changed()
+    assert dest.indices["logs-a"]["count"] == 10
+    assert any("deleted 1 index(es) on the destination before restoring: logs-a" in r.getMessage() for r in caplog.records)
+
+
+def test_index_settings_and_partial_are_sent(dest, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config('[restore]\nindex_settings = {"index.number_of_replicas": 0}\n'), side="destination")
+    run_restore(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
+
+
+def test_waits_for_recovery(dest, load_config, make_ctx):
+    dest.recovery_polls = 3
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"), side="destination")
+    run_restore(ctx)
+    assert clock.sleeps == [2, 2, 2]
+
+
+def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
+    dest.recovery_polls = 1000
+    ctx, _, _ = make_ctx(load_config("[wait]\npoll_interval = 5\nmax_wait = 12\n"), side="destination")
+    with pytest.raises(WaitTimeout, match="did not reach yellow within 12s .* follow it with GET /_cat/recovery/logs-a,logs-b"):
+        run_restore(ctx)
+
+
+def test_index_that_stays_red_fails_the_restore(dest, load_config, make_ctx):
+    dest.red_after_restore = {"logs-b"}
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(RestoreFailed, match="logs-b stayed red with 1 unassigned shard"):
+        run_restore(ctx)
+
+
+def test_ctrl_c_during_restore_wait(dest, load_config, make_ctx):
+    dest.recovery_polls = 5
+    ctx, _, clock = make_ctx(load_config(), side="destination")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    ctx.sleep = interrupt
+    with pytest.raises(Interrupted, match="the restore of logs-a, logs-b goes on in the destination cluster"):
+        run_restore(ctx)
+
+
+def test_dry_run_restore_changes_nothing(dest, load_config, make_ctx):
+    dest.add_index("logs-a", 1)
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)),
+                             side="destination", dry_run=True)
+    run_restore(ctx)
+    assert dest.changed() == []
+    assert dest.indices == {"logs-a": {"status": "open", "count": 1}}
+    assert any("would send DELETE /logs-a" in line for line in lines)
+    assert any("would send POST /_snapshot/repo1/new/_restore" in line for line in lines)
+
+
+def test_dry_run_restore_without_registered_repository(dest, load_config, make_ctx):
+    dest.repos.clear()
+    ctx, lines, _ = make_ctx(load_config(), side="destination", dry_run=True)
+    run_restore(ctx)
+    assert dest.changed() == []
+    assert "repository is not registered yet" in lines[-1]
