@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 from .actions import SIDE, Context, get_mode
@@ -55,25 +55,43 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="es-s3-snapshot", description=DESCRIPTION, epilog=EPILOG,
+        prog="es-s3-snapshot",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     required = parser.add_argument_group("required named arguments")
     required.add_argument(
-        "-m", "--mode", required=True, choices=("backup", "restore"),
+        "-m",
+        "--mode",
+        required=True,
+        choices=("backup", "restore"),
         help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="the config file (see above for where it is looked for)")
-    parser.add_argument("--snapshot", metavar="NAME", help="snapshot name (restore: a name or 'latest'), overriding the config")
+    parser.add_argument(
+        "--snapshot", metavar="NAME", help="snapshot name (restore: a name or 'latest'), overriding the config"
+    )
     parser.add_argument("--indices", metavar="A,B", help="comma-separated indices or patterns, overriding index_names")
-    parser.add_argument("--existing", choices=("refuse", "close", "rename", "delete"),
-                        help="restore: what to do with existing indices of the same names (default: refuse)")
-    parser.add_argument("--confirm-delete", action="store_true",
-                        help="restore: allow --existing delete to delete the existing indices")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="connect and validate, print every request that would change something, change nothing")
-    parser.add_argument("--no-wait", action="store_true", help="start the snapshot or restore and return without waiting")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests")
+    parser.add_argument(
+        "--existing",
+        choices=("refuse", "close", "rename", "delete"),
+        help="restore: what to do with existing indices of the same names (default: refuse)",
+    )
+    parser.add_argument(
+        "--confirm-delete", action="store_true", help="restore: allow --existing delete to delete the existing indices"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="connect and validate, print every request that would change something, change nothing",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests"
+    )
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less output: only warnings and errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -97,8 +115,9 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         indices = tuple(p.strip() for p in args.indices.split(",") if p.strip())
         if not indices:
             raise ConfigError("--indices names no index")
-    return Overrides(snapshot=args.snapshot, indices=indices, existing_indices=args.existing,
-                     confirm_delete=args.confirm_delete)
+    return Overrides(
+        snapshot=args.snapshot, indices=indices, existing_indices=args.existing, confirm_delete=args.confirm_delete
+    )
 
 
 def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
@@ -113,14 +132,17 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
             "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
-            "(s3.client.default.access_key / secret_key); see README 'Where S3 keys belong'", path,
+            "(s3.client.default.access_key / secret_key); see README 'Where S3 keys belong'",
+            path,
         )
     if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
     echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
     cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
-    cluster.transport = build_transport(side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed)
+    cluster.transport = build_transport(
+        side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed
+    )
     get_mode(args.mode)(Context(config=config, cluster=cluster, wait=not args.no_wait, echo=echo))
 
 
@@ -138,8 +160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("interrupted", exc_info=args.verbose > 0)
         return EXIT_INTERRUPTED
     except Exception as err:  # a bug: say so in one line, show the traceback with -v
-        logger.error("unexpected error: %s: %s%s", type(err).__name__, err,
-                     "" if args.verbose else " (run with -v for the traceback)", exc_info=args.verbose > 0)
+        logger.error(
+            "unexpected error: %s: %s%s",
+            type(err).__name__,
+            err,
+            "" if args.verbose else " (run with -v for the traceback)",
+            exc_info=args.verbose > 0,
+        )
         return EXIT_UNEXPECTED
     return EXIT_OK
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from elastic_transport import ConnectionTimeout, TlsError
 from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TlsError
 
 from .errors import AuthenticationFailed, ClusterUnreachable, EngineError
 
@@ -84,8 +85,17 @@ def _short_reason(err: Exception) -> str:
 class Cluster:
     """The source or the destination cluster, reached through one transport."""
 
-    def __init__(self, side: str, seeds: tuple[str, ...], transport, *, auth: str = "none",
-                 dry_run: bool = False, echo: Callable[[str], None] = print, redact: Callable[[str], str] = str):
+    def __init__(
+        self,
+        side: str,
+        seeds: tuple[str, ...],
+        transport,
+        *,
+        auth: str = "none",
+        dry_run: bool = False,
+        echo: Callable[[str], None] = print,
+        redact: Callable[[str], str] = str,
+    ):
         self.side = side
         self.seeds = seeds
         self.transport = transport
@@ -103,8 +113,16 @@ class Cluster:
         """Hook for the transport: remember that a seed could not be reached, and why."""
         self._failed[base_url] = _short_reason(err)
 
-    def request(self, method: str, path: str, body: Any = None, *, params: dict | None = None,
-                changes: bool = False, ok: tuple[int, ...] = ()) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict | None = None,
+        changes: bool = False,
+        ok: tuple[int, ...] = (),
+    ) -> Answer:
         """Send one request and return its answer.
 
         ``changes`` marks a request that changes the cluster or the repository: in dry-run mode it
@@ -137,8 +155,19 @@ class Cluster:
         return self.request("GET", path, **kwargs)
 
     def info(self) -> EngineInfo:
-        """Which engine and version answers; the first request of every run."""
-        body = self.get("/").body or {}
+        """Which engine and version answers; the first request of every run.
+
+        Asks ``GET /``; where that is not served (a gateway or a minimal distribution may answer
+        404/405), asks the nodes info API of the node that answers instead.
+        """
+        try:
+            body = self.get("/").body or {}
+        except EngineError as err:
+            if err.status not in (400, 404, 405):
+                raise
+            nodes = self.get("/_nodes/_local", params={"filter_path": "cluster_name,nodes.*.version"}).body or {}
+            versions = [n.get("version", "unknown") for n in (nodes.get("nodes") or {}).values()]
+            return EngineInfo("engine", versions[0] if versions else "unknown", str(nodes.get("cluster_name", "unknown")))
         version = body.get("version", {}) if isinstance(body, dict) else {}
         engine = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
         return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))
@@ -151,12 +180,18 @@ class Cluster:
         for seed, reason in self._failed.items():
             if seed not in self._warned:
                 self._warned.add(seed)
-                logger.warning("%s seed %s is unreachable (%s); continuing with the other seeds", self.side, seed, reason)
+                logger.warning(
+                    "%s seed %s is unreachable (%s); continuing with the other seeds", self.side, seed, reason
+                )
 
     def _error(self, method: str, path: str, status: int, body: Any) -> Exception:
         chain = error_chain(body)
         error_type, reason = chain[0] if chain else ("", str(body)[:300] if body else "")
-        root = body.get("error", {}).get("root_cause") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
+        root = (
+            body.get("error", {}).get("root_cause")
+            if isinstance(body, dict) and isinstance(body.get("error"), dict)
+            else None
+        )
         if root and isinstance(root, list) and isinstance(root[0], dict) and not reason:
             error_type, reason = root[0].get("type", ""), root[0].get("reason", "")
         text = " ".join(f"{t} {r}" for t, r in chain)

@@ -16,8 +16,9 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -78,7 +79,7 @@ def _json_object(raw: str) -> dict:
     except json.JSONDecodeError as err:
         raise ValueError(f"must be a JSON object ({err.msg} at column {err.colno})") from None
     if not isinstance(value, dict):
-        raise ValueError("must be a JSON object such as {\"index.number_of_replicas\": 0}")
+        raise ValueError('must be a JSON object such as {"index.number_of_replicas": 0}')
     return value
 
 
@@ -426,7 +427,9 @@ def _warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
                 continue
             if section == "elasticsearch_config" and _seed_number(key) is not None:
                 continue
-            known = list(KEYS[section]) + ([f"{p}1" for p in SEED_PREFIX.values()] if section == "elasticsearch_config" else [])
+            known = list(KEYS[section]) + (
+                [f"{p}1" for p in SEED_PREFIX.values()] if section == "elasticsearch_config" else []
+            )
             hint = difflib.get_close_matches(key, known, n=1)
             suffix = f" (did you mean {hint[0]}?)" if hint else ""
             logger.warning("%s: unknown key %s in [%s] is ignored%s", path, key, section, suffix)
@@ -453,7 +456,14 @@ def _read_seeds(reader: _Reader, side: str) -> tuple[str, ...]:
                 numbered.append((found[1], parse_seed(raw)))
             except ValueError as err:
                 raise reader.error(section, key, str(err)) from None
-    return tuple(url for _, url in sorted(numbered))
+    unique: dict[str, int] = {}
+    for number, url in sorted(numbered):
+        if url in unique:
+            logger.warning("%s: %s%d repeats %s%d (%s); it is used once", reader.path, SEED_PREFIX[side], number,
+                           SEED_PREFIX[side], unique[url], url)
+            continue
+        unique[url] = number
+    return tuple(unique)
 
 
 def _read_side(reader: _Reader, side: str) -> SideConfig:
@@ -571,7 +581,11 @@ def load(path: str, overrides: Overrides = Overrides(), environ: Mapping[str, st
     reader.pair("restore", "rename_pattern", rest["rename_pattern"], "rename_replacement", rest["rename_replacement"])
     policy = overrides.existing_indices or rest["existing_indices"]
     if policy == "rename" and rest["rename_pattern"] is None:
-        raise reader.error("restore", "rename_pattern", "is missing (existing_indices = rename needs rename_pattern and rename_replacement)")
+        raise reader.error(
+            "restore",
+            "rename_pattern",
+            "is missing (existing_indices = rename needs rename_pattern and rename_replacement)",
+        )
     if rest["rename_pattern"] is not None:
         try:
             re.compile(rest["rename_pattern"])

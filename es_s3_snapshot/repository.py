@@ -66,14 +66,24 @@ def advice(repo: RepositoryConfig, side: str, err: EngineError) -> str:
         )
     if "nosuchbucket" in lower or "bucket does not exist" in lower:
         return f"bucket {repo.bucket} does not exist or is not visible to the {side} cluster's S3 client"
-    if any(s in lower for s in ("unable to load credentials", "unable to load aws credentials",
-                                "invalidaccesskeyid", "signaturedoesnotmatch", "access key id you provided")):
+    if any(
+        s in lower
+        for s in (
+            "unable to load credentials",
+            "unable to load aws credentials",
+            "invalidaccesskeyid",
+            "signaturedoesnotmatch",
+            "access key id you provided",
+        )
+    ):
         return (
             f"the {side} cluster's nodes have no valid S3 keys: add s3.client.{client}.access_key and "
             f"s3.client.{client}.secret_key to every node's keystore, then POST _nodes/reload_secure_settings"
         )
     if "accessdenied" in lower or "access denied" in lower:
-        return f"the {side} cluster's S3 credentials may not write to {where}: check the bucket policy and the nodes' keys"
+        return (
+            f"the {side} cluster's S3 credentials may not write to {where}: check the bucket policy and the nodes' keys"
+        )
     if "path.repo" in lower:
         return f"{repo.location} is not listed in path.repo on the {side} cluster's nodes: add it and restart them"
     deepest = error_chain(err.body)[-1][1] if error_chain(err.body) else err.reason
@@ -94,7 +104,8 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
         have = current.body[repo.name]
         have_settings = have.get("settings", {})
         if have.get("type") != repo.type or any(
-            not _same(have_settings.get(k, ""), wanted["settings"].get(k, "")) for k in LOCATION_KEYS
+            not _same(have_settings.get(k, ""), wanted["settings"].get(k, ""))
+            for k in LOCATION_KEYS
             if k in have_settings or k in wanted["settings"]
         ):
             raise RepositoryError(
@@ -113,8 +124,12 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
     except EngineError as err:
         raise RepositoryError(advice(repo, cluster.side, err)) from err
     logger.info(
-        "registered repository %s (%s, %s%s) on the %s cluster", repo.name, repo.type,
-        _where(wanted["settings"]), ", read-only" if readonly else "", cluster.side,
+        "registered repository %s (%s, %s%s) on the %s cluster",
+        repo.name,
+        repo.type,
+        _where(wanted["settings"]),
+        ", read-only" if readonly else "",
+        cluster.side,
     )
     _verify(cluster, repo)
 

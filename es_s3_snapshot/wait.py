@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Callable, TextIO, TypeVar
+from collections.abc import Callable
+from typing import TextIO, TypeVar
 
 from .errors import WaitTimeout
 
@@ -56,8 +57,15 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, label: str, *, interval: float, stream: TextIO | None = None,
-                 is_tty: bool | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        label: str,
+        *,
+        interval: float,
+        stream: TextIO | None = None,
+        is_tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.label = label
         self.interval = interval
         self.stream = stream or sys.stderr
@@ -69,9 +77,8 @@ class Progress:
     def update(self, done_bytes: int, total_bytes: int, done_shards: int, total_shards: int, state: str = "") -> None:
         fraction = done_bytes / total_bytes if total_bytes else (done_shards / total_shards if total_shards else 0.0)
         fraction = max(0.0, min(1.0, fraction))
-        text = (
-            f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}, shards {done_shards}/{total_shards}"
-            + (f", {state}" if state else "")
+        text = f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}, shards {done_shards}/{total_shards}" + (
+            f", {state}" if state else ""
         )
         if self.is_tty:
             filled = int(fraction * self.WIDTH)

@@ -45,12 +45,12 @@ def run_backup(ctx: Context) -> None:
         ctx.echo(f"snapshot {repo}/{name} started; follow it with: {follow}")
         return
     try:
-        _wait(ctx, name, follow)
+        finished = _wait(ctx, name, follow)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted: snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
         ) from None
-    _verdict(ctx, name)
+    _verdict(ctx, name, finished)
 
 
 def _check_indices(cluster: Cluster, patterns: tuple[str, ...], ignore_unavailable: bool) -> None:
@@ -95,21 +95,28 @@ def _start(ctx: Context, name: str) -> None:
 
     def attempt():
         try:
-            cluster.request("PUT", path_of("_snapshot", repo, name), body,
-                            params={"wait_for_completion": "false"}, changes=True)
+            cluster.request(
+                "PUT", path_of("_snapshot", repo, name), body, params={"wait_for_completion": "false"}, changes=True
+            )
             return True
         except EngineError as err:
             if err.error_type == "concurrent_snapshot_execution_exception" or err.status == 503:
                 logger.info("the source cluster is busy with other snapshot operations; waiting (%s)", err.reason)
                 return None
             if err.error_type == "invalid_snapshot_name_exception" and "already exists" in err.reason:
-                raise SnapshotExists(f"snapshot {name} already exists in repository {repo}: it is left as it is") from err
+                raise SnapshotExists(
+                    f"snapshot {name} already exists in repository {repo}: it is left as it is"
+                ) from err
             if err.error_type == "index_not_found_exception":
                 raise SnapshotFailed(f"index not found on the source cluster: {err.reason}") from err
             raise SnapshotFailed(f"snapshot {repo}/{name} could not be started: {err}") from err
 
     wait_until(
-        attempt, interval=ctx.config.wait.poll_interval, max_wait=snap.concurrent_wait, clock=ctx.clock, sleep=ctx.sleep,
+        attempt,
+        interval=ctx.config.wait.poll_interval,
+        max_wait=snap.concurrent_wait,
+        clock=ctx.clock,
+        sleep=ctx.sleep,
         timeout_message=(
             f"snapshot {repo}/{name} could not start: the source cluster was still busy with other snapshot "
             f"operations after {snap.concurrent_wait:.0f}s (concurrent_wait in [snapshot])"
@@ -118,7 +125,12 @@ def _start(ctx: Context, name: str) -> None:
     logger.info("snapshot %s/%s started", repo, name)
 
 
-def _wait(ctx: Context, name: str, follow: str) -> None:
+def _wait(ctx: Context, name: str, follow: str) -> dict:
+    """Follow the snapshot's progress until the snapshot itself says it is no longer in progress.
+
+    ``_status`` gives progress, but can say SUCCESS while the snapshot is still being finalised:
+    the verdict comes from ``GET _snapshot/<repo>/<name>``. Returns that snapshot's description.
+    """
     repo = ctx.config.repository.name
     progress = ctx.progress(f"snapshot {name}")
 
@@ -129,14 +141,22 @@ def _wait(ctx: Context, name: str, follow: str) -> None:
         shards = status.get("shards_stats", {})
         stats = status.get("stats", {})
         total = stats.get("incremental", stats.get("total", {})).get("size_in_bytes", 0)
-        done = stats.get("processed", {}).get("size_in_bytes", total if shards.get("done") == shards.get("total") else 0)
+        done = stats.get("processed", {}).get(
+            "size_in_bytes", total if shards.get("done") == shards.get("total") else 0
+        )
         progress.update(done, total, shards.get("done", 0), shards.get("total", 0), state)
-        return None if state in RUNNING_STATES else state
+        if state in RUNNING_STATES:
+            return None
+        snapshot = (ctx.cluster.get(path_of("_snapshot", repo, name)).get("snapshots") or [{}])[0]
+        return None if snapshot.get("state") in RUNNING_STATES else snapshot
 
     try:
-        wait_until(
-            check, interval=ctx.config.wait.poll_interval, max_wait=ctx.config.wait.max_wait,
-            clock=ctx.clock, sleep=ctx.sleep,
+        return wait_until(
+            check,
+            interval=ctx.config.wait.poll_interval,
+            max_wait=ctx.config.wait.max_wait,
+            clock=ctx.clock,
+            sleep=ctx.sleep,
             timeout_message=(
                 f"snapshot {repo}/{name} did not finish within {ctx.config.wait.max_wait:.0f}s (max_wait in [wait]); "
                 f"it goes on in the source cluster: follow it with {follow}"
@@ -146,10 +166,9 @@ def _wait(ctx: Context, name: str, follow: str) -> None:
         progress.close()
 
 
-def _verdict(ctx: Context, name: str) -> None:
-    """Read the snapshot's final state; return on SUCCESS, raise SnapshotFailed otherwise."""
+def _verdict(ctx: Context, name: str, snapshot: dict) -> None:
+    """Judge the finished snapshot: return on SUCCESS, raise SnapshotFailed otherwise."""
     repo = ctx.config.repository.name
-    snapshot = (ctx.cluster.get(path_of("_snapshot", repo, name)).get("snapshots") or [{}])[0]
     state = snapshot.get("state", "UNKNOWN")
     shards = snapshot.get("shards", {})
     summary = (

@@ -28,6 +28,7 @@ from . import Context
 logger = logging.getLogger(__name__)
 
 MAX_LISTED = 10
+RED_POLLS_TO_FAIL = 3  # a restored index red this many polls in a row, with no recovery running, has failed
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ def run_restore(ctx: Context) -> None:
     logger.info("destination: %s at %s", cluster.info(), ", ".join(cluster.seeds))
     ensure_repository(cluster, config.repository, readonly=config.repository.readonly_on_destination)
     if cluster.dry_run and not _repository_registered(cluster, config.repository.name):
-        ctx.echo("DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed")
+        ctx.echo(
+            "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
+        )
         return
     plan = _plan(ctx)
     _handle_existing(ctx, plan)
@@ -90,7 +93,8 @@ def _choose_snapshot(ctx: Context) -> dict:
     snapshots = cluster.get(path_of("_snapshot", repo, "_all")).get("snapshots") or []
     patterns = config.snapshot.indices
     candidates = [
-        s for s in snapshots
+        s
+        for s in snapshots
         if s.get("state") == "SUCCESS" and all(match_indices((p,), s.get("indices", []))[p] for p in patterns)
     ]
     if not candidates:
@@ -110,7 +114,11 @@ def _plan(ctx: Context) -> Plan:
     if state != "SUCCESS" and not (state == "PARTIAL" and restore.partial):
         raise RestoreFailed(
             f"snapshot {name} is {state}, not SUCCESS: refusing to restore it"
-            + (" (set partial = true in [restore] to restore what a PARTIAL snapshot holds)" if state == "PARTIAL" else "")
+            + (
+                " (set partial = true in [restore] to restore what a PARTIAL snapshot holds)"
+                if state == "PARTIAL"
+                else ""
+            )
         )
     matched = match_indices(patterns, snapshot.get("indices", []))
     missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
@@ -121,15 +129,20 @@ def _plan(ctx: Context) -> Plan:
         raise RestoreFailed(f"snapshot {name} holds no index matching {', '.join(patterns)}")
     pattern = restore.rename_pattern if restore.existing_indices == "rename" or restore.rename_pattern else None
     targets = {index: renamed(index, pattern, restore.rename_replacement) for index in indices}
-    logger.info("restoring from %s: %s", name, ", ".join(
-        index if index == target else f"{index} -> {target}" for index, target in targets.items()
-    ))
+    logger.info(
+        "restoring from %s: %s",
+        name,
+        ", ".join(index if index == target else f"{index} -> {target}" for index, target in targets.items()),
+    )
     return Plan(snapshot=name, indices=indices, targets=targets)
 
 
 def _existing(cluster: Cluster, names: list[str]) -> dict[str, str]:
     """The given index names that exist on the destination, with their status (open or close)."""
-    rows = cluster.get("/_cat/indices", params={"format": "json", "h": "index,status", "expand_wildcards": "all"}).body or []
+    rows = (
+        cluster.get("/_cat/indices", params={"format": "json", "h": "index,status", "expand_wildcards": "all"}).body
+        or []
+    )
     wanted = set(names)
     return {row["index"]: row.get("status", "open") for row in rows if row["index"] in wanted}
 
@@ -158,7 +171,9 @@ def _handle_existing(ctx: Context, plan: Plan) -> None:
         open_ones = [n for n in names if existing[n] == "open"]
         if open_ones:
             cluster.request("POST", path_of(",".join(open_ones), "_close"), changes=True)
-            logger.warning("closed %d index(es) on the destination to restore over them: %s", len(open_ones), _listed(open_ones))
+            logger.warning(
+                "closed %d index(es) on the destination to restore over them: %s", len(open_ones), _listed(open_ones)
+            )
         return
     if not restore.confirm_delete:
         raise IndexConflict(
@@ -188,8 +203,11 @@ def _start(ctx: Context, plan: Plan) -> None:
         body["index_settings"] = dict(restore.index_settings)
     try:
         cluster.request(
-            "POST", path_of("_snapshot", config.repository.name, plan.snapshot, "_restore"), body,
-            params={"wait_for_completion": "false"}, changes=True,
+            "POST",
+            path_of("_snapshot", config.repository.name, plan.snapshot, "_restore"),
+            body,
+            params={"wait_for_completion": "false"},
+            changes=True,
         )
     except EngineError as err:
         raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
@@ -199,10 +217,13 @@ def _start(ctx: Context, plan: Plan) -> None:
 
 def _recovery_progress(cluster: Cluster, targets: list[str]) -> tuple[int, int, int, int]:
     """(bytes recovered, bytes to recover, shards done, shards) over the restored indices."""
-    rows = cluster.get(
-        path_of("_cat", "recovery", ",".join(targets)),
-        params={"format": "json", "bytes": "b", "h": "index,shard,stage,bytes_recovered,bytes_total"},
-    ).body or []
+    rows = (
+        cluster.get(
+            path_of("_cat", "recovery", ",".join(targets)),
+            params={"format": "json", "bytes": "b", "h": "index,shard,stage,bytes_recovered,bytes_total"},
+        ).body
+        or []
+    )
     done_bytes = sum(int(r.get("bytes_recovered") or 0) for r in rows)
     total_bytes = sum(int(r.get("bytes_total") or 0) for r in rows)
     done_shards = sum(1 for r in rows if r.get("stage") == "done")
@@ -215,28 +236,43 @@ def _wait(ctx: Context, targets: list[str], follow: str) -> None:
     progress = ctx.progress("restore")
     rank = {"red": 0, "yellow": 1, "green": 2}
 
+    red_polls = 0
+
+    def ready(health: dict) -> bool:
+        # While a restore waits to start, engines report its unassigned primaries as yellow: only
+        # all primaries active (and nothing initialising) means the data is there.
+        return (
+            rank.get(health.get("status", "red"), 0) >= rank[wanted]
+            and health.get("active_primary_shards", 0) >= health.get("number_of_shards", 1)
+            and not health.get("initializing_shards", 0)
+        )
+
     def check():
+        nonlocal red_polls
         progress.update(*_recovery_progress(cluster, targets))
-        health = cluster.get(path_of("_cluster", "health", ",".join(targets)), params={"level": "indices"}, ok=(408,)).body
-        if health.get("initializing_shards", 0) or health.get("relocating_shards", 0):
-            return None
-        status = health.get("status", "red")
-        if rank.get(status, 0) >= rank[wanted]:
-            return status
-        red = sorted(n for n, h in (health.get("indices") or {}).items() if h.get("status") == "red")
-        if red and not health.get("initializing_shards", 0):
-            unassigned = sum(h.get("unassigned_shards", 0) for n, h in health["indices"].items() if n in red)
-            if unassigned and not _still_recovering(cluster, red):
-                raise RestoreFailed(
-                    f"restore failed: {_listed(red)} stayed red with {unassigned} unassigned shard(s); "
-                    f"see GET /_cluster/allocation/explain on the destination"
-                )
+        health = cluster.get(
+            path_of("_cluster", "health", ",".join(targets)), params={"level": "indices"}, ok=(408,)
+        ).body
+        indices = health.get("indices") or {}
+        if all(name in indices and ready(indices[name]) for name in targets):
+            return health.get("status")
+        red = sorted(n for n, h in indices.items() if h.get("status") == "red" and not h.get("initializing_shards", 0))
+        red_polls = red_polls + 1 if red and not _still_recovering(cluster, red) else 0
+        if red_polls >= RED_POLLS_TO_FAIL:
+            unassigned = sum(indices[n].get("unassigned_shards", 0) for n in red)
+            raise RestoreFailed(
+                f"restore failed: {_listed(red)} stayed red with {unassigned} unassigned shard(s); "
+                "see GET /_cluster/allocation/explain on the destination"
+            )
         return None
 
     try:
         wait_until(
-            check, interval=ctx.config.wait.poll_interval, max_wait=ctx.config.wait.max_wait,
-            clock=ctx.clock, sleep=ctx.sleep,
+            check,
+            interval=ctx.config.wait.poll_interval,
+            max_wait=ctx.config.wait.max_wait,
+            clock=ctx.clock,
+            sleep=ctx.sleep,
             timeout_message=(
                 f"the restored indices did not reach {wanted} within {ctx.config.wait.max_wait:.0f}s (max_wait in "
                 f"[wait]); the restore goes on in the destination cluster: follow it with {follow}"
@@ -247,7 +283,9 @@ def _wait(ctx: Context, targets: list[str], follow: str) -> None:
 
 
 def _still_recovering(cluster: Cluster, names: list[str]) -> bool:
-    rows = cluster.get(path_of("_cat", "recovery", ",".join(names)), params={"format": "json", "active_only": "true"}).body
+    rows = cluster.get(
+        path_of("_cat", "recovery", ",".join(names)), params={"format": "json", "active_only": "true"}
+    ).body
     return bool(rows)
 
 
@@ -255,7 +293,7 @@ def _report(ctx: Context, plan: Plan) -> None:
     """Check that every restored index exists and print its document count."""
     cluster = ctx.cluster
     counts = {}
-    for index, target in sorted(plan.targets.items(), key=lambda item: item[1]):
+    for target in sorted(plan.targets.values()):
         try:
             counts[target] = cluster.get(path_of(target, "_count")).get("count")
         except OperationFailed as err:

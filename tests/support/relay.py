@@ -109,7 +109,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "es-s3-snapshot-test-relay"
     timeout = 30  # idle keep-alive connections time out (bounded loop)
 
-    server: "_Server"
+    server: _Server
 
     # -- plumbing -------------------------------------------------------
     def setup(self) -> None:
@@ -226,7 +226,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = True  # server_close() joins the handler threads
     allow_reuse_address = False
-    owner: "RelayProxy"
+    owner: RelayProxy
 
     def handle_error(self, request, client_address) -> None:
         # Client disconnects and TLS handshake failures are expected in tests;
@@ -326,7 +326,7 @@ class RelayProxy:
         """Same proxy, addressed by another name (e.g. "localhost")."""
         return f"{self.scheme}://{host}:{self.port}"
 
-    def start(self) -> "RelayProxy":
+    def start(self) -> RelayProxy:
         if self._server is not None:
             raise RuntimeError("already started")
         server = _Server(("127.0.0.1", 0), _Handler)

@@ -73,8 +73,8 @@ def write_config(tmp_path):
 
 @pytest.fixture
 def load_config(write_config):
-    def load(extra="", overrides=config_module.Overrides(), environ=None, base=BASE):
-        return config_module.load(write_config(extra, base), overrides, environ or {})
+    def load(extra="", overrides=None, environ=None, base=BASE):
+        return config_module.load(write_config(extra, base), overrides or config_module.Overrides(), environ or {})
 
     return load
 
@@ -93,8 +93,15 @@ def make_ctx(engine):
         seeds = config.side(side).seeds
         cluster = Cluster(side, seeds, engine, dry_run=dry_run, echo=lines.append)
         progress = SilentProgress()
-        ctx = Context(config=config, cluster=cluster, wait=wait, echo=lines.append, clock=clock,
-                      sleep=clock.sleep, progress=lambda label: progress)
+        ctx = Context(
+            config=config,
+            cluster=cluster,
+            wait=wait,
+            echo=lines.append,
+            clock=clock,
+            sleep=clock.sleep,
+            progress=lambda label: progress,
+        )
         return ctx, lines, clock
 
     return make

@@ -32,6 +32,7 @@ class FakeEngine:
         self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
         self.polls_until_done = 1  # _status polls that still show STARTED
         self.final_state = "SUCCESS"
+        self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
         self.recovery_polls = 1  # health polls that still show initializing shards after a restore
         self.red_after_restore: set[str] = set()
@@ -47,10 +48,13 @@ class FakeEngine:
     def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None):
         self._clock += 1
         self.snapshots[(repo, name)] = {
-            "snapshot": name, "state": state, "indices": list(indices),
+            "snapshot": name,
+            "state": state,
+            "indices": list(indices),
             "start_time_in_millis": start if start is not None else self._clock,
             "shards": {"total": len(indices), "successful": len(indices), "failed": 0},
-            "failures": [], "duration_in_millis": 1500,
+            "failures": [],
+            "duration_in_millis": 1500,
             "counts": {i: self.indices.get(i, {}).get("count", 0) for i in indices},
         }
 
@@ -81,8 +85,16 @@ class FakeEngine:
             names = self._names(seg[2]) if len(seg) > 2 else list(self.indices)
             if params.get("active_only") == "true":
                 return 200, []
-            return 200, [{"index": n, "shard": "0", "stage": "done" if self.recovery_polls <= 0 else "index",
-                          "bytes_recovered": "100", "bytes_total": "100"} for n in names]
+            return 200, [
+                {
+                    "index": n,
+                    "shard": "0",
+                    "stage": "done" if self.recovery_polls <= 0 else "index",
+                    "bytes_recovered": "100",
+                    "bytes_total": "100",
+                }
+                for n in names
+            ]
         if seg[0] == "_cluster" and seg[1] == "health":
             return self._health(self._names(seg[2]))
         if len(seg) == 2 and seg[1] == "_close" and method == "POST":
@@ -103,12 +115,18 @@ class FakeEngine:
 
     def _health(self, names):
         if self.recovery_polls > 0:
+            # as real engines answer right after a restore is accepted: primaries unassigned, yet "yellow"
             self.recovery_polls -= 1
-            return 200, {"status": "red", "initializing_shards": 1, "relocating_shards": 0, "indices": {}}
+            waiting = {"status": "yellow", "number_of_shards": 1, "active_primary_shards": 0,
+                       "initializing_shards": 0, "unassigned_shards": 1}
+            return 200, {"status": "yellow", "initializing_shards": 0, "indices": {n: dict(waiting) for n in names}}
         red = [n for n in names if n in self.red_after_restore]
-        indices = {n: {"status": "red" if n in red else "green", "unassigned_shards": 1 if n in red else 0} for n in names}
-        return 200, {"status": "red" if red else "green", "initializing_shards": 0, "relocating_shards": 0,
-                     "indices": indices}
+        indices = {
+            n: {"status": "red" if n in red else "green", "number_of_shards": 1, "active_primary_shards": 0 if n in red else 1,
+                "initializing_shards": 0, "unassigned_shards": 1 if n in red else 0}
+            for n in names
+        }
+        return 200, {"status": "red" if red else "green", "initializing_shards": 0, "indices": indices}
 
     def _snapshot_api(self, method, seg, params, body):
         repo = seg[0]
@@ -120,8 +138,10 @@ class FakeEngine:
             if method == "PUT":
                 if self.repo_error:
                     return self.repo_error
-                self.repos[repo] = {"type": body["type"], "settings": {k: str(v).lower() if isinstance(v, bool) else v
-                                                                       for k, v in body["settings"].items()}}
+                self.repos[repo] = {
+                    "type": body["type"],
+                    "settings": {k: str(v).lower() if isinstance(v, bool) else v for k, v in body["settings"].items()},
+                }
                 return 200, {"acknowledged": True}
         if repo not in self.repos:
             return _error(404, "repository_missing_exception", f"[{repo}] missing")
@@ -136,6 +156,9 @@ class FakeEngine:
         if snap is None:
             return _error(404, "snapshot_missing_exception", f"[{repo}:{name}] is missing")
         if len(seg) == 2 and method == "GET":
+            if snap.get("finalising", 0) > 0:  # as real engines: _status says done before the snapshot does
+                snap["finalising"] -= 1
+                return 200, {"snapshots": [{**self._public(snap), "state": "IN_PROGRESS"}]}
             return 200, {"snapshots": [self._public(snap)]}
         if seg[2] == "_status":
             if self.on_poll:
@@ -144,25 +167,41 @@ class FakeEngine:
             if running:
                 snap["polls"] -= 1
             state = "STARTED" if running else ("SUCCESS" if snap["state"] in ("SUCCESS", "PARTIAL") else snap["state"])
-            return 200, {"snapshots": [{
-                "snapshot": name, "state": state,
-                "shards_stats": {"done": 0 if running else len(snap["indices"]), "total": len(snap["indices"])},
-                "stats": {"incremental": {"size_in_bytes": 1000}, "total": {"size_in_bytes": 5000},
-                          **({"processed": {"size_in_bytes": 400}} if running else {})},
-            }]}
+            return 200, {
+                "snapshots": [
+                    {
+                        "snapshot": name,
+                        "state": state,
+                        "shards_stats": {"done": 0 if running else len(snap["indices"]), "total": len(snap["indices"])},
+                        "stats": {
+                            "incremental": {"size_in_bytes": 1000},
+                            "total": {"size_in_bytes": 5000},
+                            **({"processed": {"size_in_bytes": 400}} if running else {}),
+                        },
+                    }
+                ]
+            }
         if seg[2] == "_restore" and method == "POST":
             return self._restore(snap, body)
         return _error(400, "fake_unhandled", f"{method} {seg}")
 
     def _public(self, snap):
-        return {k: v for k, v in snap.items() if k not in ("polls", "counts")}
+        return {k: v for k, v in snap.items() if k not in ("polls", "counts", "finalising")}
 
     def _create(self, repo, name, body):
         if self.busy_answers > 0:
             self.busy_answers -= 1
-            return _error(503, "concurrent_snapshot_execution_exception", "cannot snapshot while a snapshot deletion is in-progress")
+            return _error(
+                503,
+                "concurrent_snapshot_execution_exception",
+                "cannot snapshot while a snapshot deletion is in-progress",
+            )
         if (repo, name) in self.snapshots:
-            return _error(400, "invalid_snapshot_name_exception", f"[{repo}:{name}] Invalid snapshot name [{name}], snapshot with the same name already exists")
+            return _error(
+                400,
+                "invalid_snapshot_name_exception",
+                f"[{repo}:{name}] Invalid snapshot name [{name}], snapshot with the same name already exists",
+            )
         patterns = body["indices"].split(",")
         selected = sorted(n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in patterns))
         for p in patterns:
@@ -171,6 +210,7 @@ class FakeEngine:
         self.add_snapshot(repo, name, selected, state=self.final_state)
         snap = self.snapshots[(repo, name)]
         snap["polls"] = self.polls_until_done
+        snap["finalising"] = self.finalising_polls
         if self.failures:
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
@@ -186,8 +226,11 @@ class FakeEngine:
                 replacement = re.sub(r"\$(\d+)", r"\\g<\1>", body["rename_replacement"])
                 target = re.sub(body["rename_pattern"], replacement, name)
             if self.indices.get(target, {}).get("status") == "open":
-                return _error(500, "snapshot_restore_exception",
-                              f"[{snap['snapshot']}] cannot restore index [{target}] because an open index with same name already exists in the cluster")
+                return _error(
+                    500,
+                    "snapshot_restore_exception",
+                    f"[{snap['snapshot']}] cannot restore index [{target}] because an open index with same name already exists in the cluster",
+                )
             targets[name] = target
         for name, target in targets.items():
             self.indices[target] = {"status": "open", "count": snap["counts"].get(name, 0)}

@@ -25,7 +25,10 @@ def test_backup_registers_repository_snapshots_and_reports_success(source, load_
     ctx, lines, _ = make_ctx(load_config("[repository]\nserver_side_encryption = true\n"))
     run_backup(ctx)
     repo_body = source.sent("PUT", "/_snapshot/repo1")[0]
-    assert repo_body == {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "server_side_encryption": True}}
+    assert repo_body == {
+        "type": "s3",
+        "settings": {"bucket": "backups", "base_path": "es", "server_side_encryption": True},
+    }
     create = [(p, params, b) for m, p, params, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
     path, params, body = create[0]
     assert params == {"wait_for_completion": "false"}
@@ -75,7 +78,14 @@ def test_existing_snapshot_name_is_refused_and_nothing_changes(source, load_conf
 
 def test_partial_snapshot_fails_and_lists_failed_shards(source, load_config, make_ctx):
     source.final_state = "PARTIAL"
-    source.failures = [{"index": "logs-b", "shard_id": 0, "reason": "primary shard is not allocated", "status": "INTERNAL_SERVER_ERROR"}]
+    source.failures = [
+        {
+            "index": "logs-b",
+            "shard_id": 0,
+            "reason": "primary shard is not allocated",
+            "status": "INTERNAL_SERVER_ERROR",
+        }
+    ]
     ctx, _, _ = make_ctx(load_config())
     with pytest.raises(SnapshotFailed) as err:
         run_backup(ctx)
@@ -149,7 +159,9 @@ def test_dry_run_changes_nothing_and_prints_the_requests(source, load_config, ma
     assert source.changed() == []
     assert source.repos == {} and source.snapshots == {}
     assert any(line.startswith("DRY RUN on source: would send PUT /_snapshot/repo1?verify=false") for line in lines)
-    assert any("would send PUT /_snapshot/repo1/snapshot-" in line and "wait_for_completion=false" in line for line in lines)
+    assert any(
+        "would send PUT /_snapshot/repo1/snapshot-" in line and "wait_for_completion=false" in line for line in lines
+    )
     assert lines[-1].startswith("DRY RUN: nothing was changed")
 
 
@@ -181,24 +193,88 @@ def test_repository_pointing_elsewhere_is_refused_not_repointed(source, load_con
     assert source.changed() == []
 
 
-@pytest.mark.parametrize("error,advice", [
-    ((500, {"error": {"type": "repository_exception", "reason": "[repo1] repository type [s3] does not exist"}}),
-     "install the repository-s3 plugin"),
-    ((500, {"error": {"type": "repository_verification_exception", "reason": "[repo1] path is not accessible",
-                      "caused_by": {"type": "i_o_exception", "reason": "NoSuchBucket: The specified bucket does not exist"}}}),
-     "bucket backups does not exist"),
-    ((500, {"error": {"type": "repository_verification_exception", "reason": "x",
-                      "caused_by": {"type": "sdk_client_exception", "reason": "Unable to load credentials from any of the providers"}}}),
-     "add s3.client.default.access_key and s3.client.default.secret_key to every node's keystore"),
-    ((500, {"error": {"type": "repository_verification_exception", "reason": "x",
-                      "caused_by": {"type": "s3_exception", "reason": "Access Denied (Service: S3, Status Code: 403)"}}}),
-     "may not write to s3://backups/es"),
-    ((500, {"Message": "x", "error": {"type": "x", "reason": "User: arn:aws:iam::1:user/u is not authorized to perform: iam:PassRole on resource: role"}}),
-     "needs iam:PassRole on that role"),
-])
+@pytest.mark.parametrize(
+    "error,advice",
+    [
+        (
+            (500, {"error": {"type": "repository_exception", "reason": "[repo1] repository type [s3] does not exist"}}),
+            "install the repository-s3 plugin",
+        ),
+        (
+            (
+                500,
+                {
+                    "error": {
+                        "type": "repository_verification_exception",
+                        "reason": "[repo1] path is not accessible",
+                        "caused_by": {
+                            "type": "i_o_exception",
+                            "reason": "NoSuchBucket: The specified bucket does not exist",
+                        },
+                    }
+                },
+            ),
+            "bucket backups does not exist",
+        ),
+        (
+            (
+                500,
+                {
+                    "error": {
+                        "type": "repository_verification_exception",
+                        "reason": "x",
+                        "caused_by": {
+                            "type": "sdk_client_exception",
+                            "reason": "Unable to load credentials from any of the providers",
+                        },
+                    }
+                },
+            ),
+            "add s3.client.default.access_key and s3.client.default.secret_key to every node's keystore",
+        ),
+        (
+            (
+                500,
+                {
+                    "error": {
+                        "type": "repository_verification_exception",
+                        "reason": "x",
+                        "caused_by": {
+                            "type": "s3_exception",
+                            "reason": "Access Denied (Service: S3, Status Code: 403)",
+                        },
+                    }
+                },
+            ),
+            "may not write to s3://backups/es",
+        ),
+        (
+            (
+                500,
+                {
+                    "Message": "x",
+                    "error": {
+                        "type": "x",
+                        "reason": "User: arn:aws:iam::1:user/u is not authorized to perform: iam:PassRole on resource: role",
+                    },
+                },
+            ),
+            "needs iam:PassRole on that role",
+        ),
+    ],
+)
 def test_repository_failures_become_advice(source, load_config, make_ctx, error, advice):
     source.verify_error = error
     ctx, _, _ = make_ctx(load_config())
     with pytest.raises(RepositoryError, match=advice):
         run_backup(ctx)
     assert source.snapshots == {}
+
+
+def test_verdict_waits_until_the_snapshot_itself_is_finalised(source, load_config, make_ctx):
+    source.polls_until_done = 1
+    source.finalising_polls = 2
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 3\n"))
+    run_backup(ctx)
+    assert "SUCCESS" in lines[-1]
+    assert clock.sleeps == [3, 3, 3]

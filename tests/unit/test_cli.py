@@ -45,7 +45,9 @@ def test_existing_index_conflict_exits_1(fake, write_config, capsys):
 def test_restore_with_close_flag(fake, write_config, capsys):
     fake.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
     fake.add_snapshot("repo1", "s1", ["logs-a"])
-    code = cli.main(["-m", "restore", "-c", write_config(), "--snapshot", "s1", "--indices", "logs-a", "--existing", "close"])
+    code = cli.main(
+        ["-m", "restore", "-c", write_config(), "--snapshot", "s1", "--indices", "logs-a", "--existing", "close"]
+    )
     assert code == 0
     assert "logs-a  10 docs" in capsys.readouterr().out
 
@@ -85,15 +87,20 @@ def test_unreachable_cluster_exit_2_names_seed(write_config, capsys):
     code = cli.main(["-m", "backup", "-c", write_config(base=base)])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"could not connect to the source cluster (tried http://127.0.0.1:{port}: [Errno 111] Connection refused)" in err
+    assert (
+        f"could not connect to the source cluster (tried http://127.0.0.1:{port}: [Errno 111] Connection refused)"
+        in err
+    )
     assert "Traceback" not in err
 
 
 def test_wrong_password_exit_2_and_no_secret_in_output(write_config, capsys):
     body = {"error": {"type": "security_exception", "reason": "unable to authenticate user [u] password=Sup3rSecret"}}
     with Upstream(status=401, body=body) as up:
-        base = (f"[aws_s3_config]\ns3_bucket_name = b\n[elasticsearch_config]\nes_repository_name = r\nindex_names = a\n"
-                f"es_src_seed1 = {up.url}\n[source]\nusername = u\npassword = Sup3rSecret\n")
+        base = (
+            f"[aws_s3_config]\ns3_bucket_name = b\n[elasticsearch_config]\nes_repository_name = r\nindex_names = a\n"
+            f"es_src_seed1 = {up.url}\n[source]\nusername = u\npassword = Sup3rSecret\n"
+        )
         code = cli.main(["-m", "backup", "-v", "-c", write_config(base=base)])
     out, err = capsys.readouterr()
     assert code == 2
@@ -121,7 +128,9 @@ def test_unexpected_error_exit_4_one_line(fake, write_config, capsys, monkeypatc
 
 
 def test_s3_keys_in_file_warn_that_they_are_not_sent(fake, write_config, capsys):
-    code = cli.main(["-m", "backup", "-c", write_config("[aws_api_keys]\naws_access_key = AKIAQQ\naws_secret_key = ZZSECRETZZ\n")])
+    code = cli.main(
+        ["-m", "backup", "-c", write_config("[aws_api_keys]\naws_access_key = AKIAQQ\naws_secret_key = ZZSECRETZZ\n")]
+    )
     err = capsys.readouterr().err
     assert code == 0
     assert "[aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore" in err

@@ -38,10 +38,13 @@ def test_basic_auth_header():
     assert up.seen[0][2]["authorization"] == "Basic " + base64.b64encode(b"u:p@ss").decode()
 
 
-@pytest.mark.parametrize("key,expected", [
-    ("ZW5jb2RlZA==", "ApiKey ZW5jb2RlZA=="),
-    ("my-id:my-key", "ApiKey " + base64.b64encode(b"my-id:my-key").decode()),
-])
+@pytest.mark.parametrize(
+    "key,expected",
+    [
+        ("ZW5jb2RlZA==", "ApiKey ZW5jb2RlZA=="),
+        ("my-id:my-key", "ApiKey " + base64.b64encode(b"my-id:my-key").decode()),
+    ],
+)
 def test_api_key_header(key, expected):
     with Upstream() as up:
         cluster_for(side(up.url, auth="api_key", api_key=key)).info()
@@ -55,8 +58,14 @@ def test_sigv4_request_signature_verifies_with_botocore(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     creds = {"AKIDUNIT": ("unit-secret", "unit-token")}
     with Upstream() as up, SigV4VerifyingProxy(up.url, creds, region="eu-west-1") as proxy:
-        s = side(proxy.url, auth="sigv4", aws_region="eu-west-1", aws_access_key="AKIDUNIT",
-                 aws_secret_key="unit-secret", aws_session_token="unit-token")
+        s = side(
+            proxy.url,
+            auth="sigv4",
+            aws_region="eu-west-1",
+            aws_access_key="AKIDUNIT",
+            aws_secret_key="unit-secret",
+            aws_session_token="unit-token",
+        )
         cluster = cluster_for(s)
         cluster.info()
         cluster.get("/_cat/recovery/a,b*", params={"format": "json", "active_only": "true"})
@@ -80,12 +89,15 @@ def test_sigv4_without_credentials_is_a_config_error(monkeypatch, tmp_path):
         build_transport(side("http://127.0.0.1:1", auth="sigv4", aws_profile="nope"))
 
 
-@pytest.mark.parametrize("url,region", [
-    ("https://search-logs-abc.eu-west-1.es.amazonaws.com:443", "eu-west-1"),
-    ("https://vpc-x-y.us-gov-west-1.es.amazonaws.com", "us-gov-west-1"),
-    ("https://search-x.cn-north-1.es.amazonaws.com.cn", "cn-north-1"),
-    ("https://my-cluster.example.com:9243", None),
-])
+@pytest.mark.parametrize(
+    "url,region",
+    [
+        ("https://search-logs-abc.eu-west-1.es.amazonaws.com:443", "eu-west-1"),
+        ("https://vpc-x-y.us-gov-west-1.es.amazonaws.com", "us-gov-west-1"),
+        ("https://search-x.cn-north-1.es.amazonaws.com.cn", "cn-north-1"),
+        ("https://my-cluster.example.com:9243", None),
+    ],
+)
 def test_region_from_host(url, region):
     assert region_from_host(url) == region
 
@@ -102,8 +114,9 @@ def test_first_seed_dead_second_alive_succeeds_with_one_warning(caplog):
         cluster = cluster_for(side(dead, up.url))
         for _ in range(4):
             cluster.info()
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and r.name.startswith("es_s3_snapshot")]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("es_s3_snapshot")
+    ]
     assert len(warnings) == 1
     assert f"source seed {dead} is unreachable (" in warnings[0]
 
@@ -113,12 +126,16 @@ def test_all_seeds_dead_names_every_seed():
     with pytest.raises(ClusterUnreachable) as err:
         cluster_for(side(dead1, dead2)).info()
     message = str(err.value)
-    assert f"{dead1}: [Errno 111] Connection refused" in message and f"{dead2}: [Errno 111] Connection refused" in message
+    assert (
+        f"{dead1}: [Errno 111] Connection refused" in message and f"{dead2}: [Errno 111] Connection refused" in message
+    )
     assert err.value.exit_code == 2
 
 
 def test_401_is_an_authentication_failure_without_the_secret():
-    with Upstream(status=401, body={"error": {"type": "security_exception", "reason": "unable to authenticate user [u]"}}) as up:
+    with Upstream(
+        status=401, body={"error": {"type": "security_exception", "reason": "unable to authenticate user [u]"}}
+    ) as up:
         with pytest.raises(AuthenticationFailed) as err:
             cluster_for(side(up.url, auth="basic", username="u", password="hunter22")).info()
     assert "rejected the credentials (basic auth): authentication failed" in str(err.value)
@@ -134,3 +151,18 @@ def test_engine_error_carries_type_and_reason():
             cluster_for(side(up.url)).get("/_snapshot/r/s")
     assert err.value.error_type == "snapshot_missing_exception"
     assert "answered 404 snapshot_missing_exception: [r:s] is missing (GET /_snapshot/r/s)" in str(err.value)
+
+
+def test_info_falls_back_to_nodes_info_where_root_is_not_served():
+    from tests.unit.fake_engine import FakeEngine
+
+    class NoRoot(FakeEngine):
+        def _route(self, method, path, params, body):
+            if path == "/":
+                return 405, {"error": "Incorrect HTTP method for uri [/] and method [GET], allowed: [DELETE]", "status": 405}
+            if path == "/_nodes/_local":
+                return 200, {"cluster_name": "c1", "nodes": {"n": {"version": "9.2.4"}}}
+            return super()._route(method, path, params, body)
+
+    info = Cluster("source", ("http://x:1",), NoRoot()).info()
+    assert (info.version, info.cluster_name) == ("9.2.4", "c1")

@@ -50,7 +50,9 @@ def test_restore_refuses_failed_snapshot(dest, load_config, make_ctx):
 
 
 def test_index_missing_from_snapshot_is_named(dest, load_config, make_ctx):
-    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="old", indices=("logs-a", "logs-z"))), side="destination")
+    ctx, _, _ = make_ctx(
+        load_config(overrides=Overrides(snapshot="old", indices=("logs-a", "logs-z"))), side="destination"
+    )
     with pytest.raises(RestoreFailed, match="index not in snapshot old: logs-z"):
         run_restore(ctx)
 
@@ -89,8 +91,10 @@ def test_close_policy_closes_and_restores_over(dest, load_config, make_ctx):
 
 def test_rename_policy_restores_beside_originals(dest, load_config, make_ctx):
     dest.add_index("logs-a", 1)
-    ctx, lines, _ = make_ctx(load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
-                             side="destination")
+    ctx, lines, _ = make_ctx(
+        load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
+        side="destination",
+    )
     run_restore(ctx)
     body = dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]
     assert body["rename_pattern"] == "(.+)" and body["rename_replacement"] == "restored-$1"
@@ -101,8 +105,10 @@ def test_rename_policy_restores_beside_originals(dest, load_config, make_ctx):
 
 def test_rename_onto_existing_names_is_refused(dest, load_config, make_ctx):
     dest.add_index("restored-logs-a", 1)
-    ctx, _, _ = make_ctx(load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
-                         side="destination")
+    ctx, _, _ = make_ctx(
+        load_config("[restore]\nexisting_indices = rename\nrename_pattern = (.+)\nrename_replacement = restored-$1\n"),
+        side="destination",
+    )
     with pytest.raises(IndexConflict, match="restored names: restored-logs-a"):
         run_restore(ctx)
 
@@ -110,23 +116,31 @@ def test_rename_onto_existing_names_is_refused(dest, load_config, make_ctx):
 def test_delete_policy_needs_confirmation_and_changes_nothing_without_it(dest, load_config, make_ctx):
     dest.add_index("logs-a", 1)
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete")), side="destination")
-    with pytest.raises(IndexConflict, match="would delete logs-a on the destination; nothing was changed. Confirm with confirm_delete"):
+    with pytest.raises(
+        IndexConflict, match="would delete logs-a on the destination; nothing was changed. Confirm with confirm_delete"
+    ):
         run_restore(ctx)
     assert dest.indices == {"logs-a": {"status": "open", "count": 1}}
 
 
 def test_delete_policy_with_confirmation_deletes_and_says_so(dest, load_config, make_ctx, caplog):
     dest.add_index("logs-a", 1)
-    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)), side="destination")
+    ctx, _, _ = make_ctx(
+        load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)), side="destination"
+    )
     with caplog.at_level("WARNING"):
         run_restore(ctx)
     assert ("DELETE", "/logs-a") in dest.changed()
     assert dest.indices["logs-a"]["count"] == 10
-    assert any("deleted 1 index(es) on the destination before restoring: logs-a" in r.getMessage() for r in caplog.records)
+    assert any(
+        "deleted 1 index(es) on the destination before restoring: logs-a" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_index_settings_and_partial_are_sent(dest, load_config, make_ctx):
-    ctx, _, _ = make_ctx(load_config('[restore]\nindex_settings = {"index.number_of_replicas": 0}\n'), side="destination")
+    ctx, _, _ = make_ctx(
+        load_config('[restore]\nindex_settings = {"index.number_of_replicas": 0}\n'), side="destination"
+    )
     run_restore(ctx)
     assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
 
@@ -141,7 +155,9 @@ def test_waits_for_recovery(dest, load_config, make_ctx):
 def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
     dest.recovery_polls = 1000
     ctx, _, _ = make_ctx(load_config("[wait]\npoll_interval = 5\nmax_wait = 12\n"), side="destination")
-    with pytest.raises(WaitTimeout, match="did not reach yellow within 12s .* follow it with GET /_cat/recovery/logs-a,logs-b"):
+    with pytest.raises(
+        WaitTimeout, match="did not reach yellow within 12s .* follow it with GET /_cat/recovery/logs-a,logs-b"
+    ):
         run_restore(ctx)
 
 
@@ -166,8 +182,11 @@ def test_ctrl_c_during_restore_wait(dest, load_config, make_ctx):
 
 def test_dry_run_restore_changes_nothing(dest, load_config, make_ctx):
     dest.add_index("logs-a", 1)
-    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)),
-                             side="destination", dry_run=True)
+    ctx, lines, _ = make_ctx(
+        load_config(overrides=Overrides(existing_indices="delete", confirm_delete=True)),
+        side="destination",
+        dry_run=True,
+    )
     run_restore(ctx)
     assert dest.changed() == []
     assert dest.indices == {"logs-a": {"status": "open", "count": 1}}

@@ -10,7 +10,11 @@ import threading
 class Upstream:
     def __init__(self, status=200, body=None):
         self.status = status
-        self.body = body if body is not None else {"cluster_name": "up", "version": {"number": "3.3.2", "distribution": "opensearch"}}
+        self.body = (
+            body
+            if body is not None
+            else {"cluster_name": "up", "version": {"number": "3.3.2", "distribution": "opensearch"}}
+        )
         self.seen: list[tuple[str, str, dict]] = []
         owner = self
 

@@ -1,0 +1,982 @@
+"""Start/stop a moto S3 server and real OpenSearch / Elasticsearch nodes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import concurrent.futures
+import http.client
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import engines
+from .engines import FetchedEngine, FetchError
+
+log = logging.getLogger("devstack")
+
+HOST = "127.0.0.1"
+
+#: node name -> engine.  ``source``/``destination`` are OpenSearch with repository-s3
+#: pointed at the moto server; ``es`` is Elasticsearch with security on (fs repositories).
+NODE_ENGINES = {"source": "opensearch", "destination": "opensearch", "es": "elasticsearch"}
+
+DEFAULT_TIMEOUT = float(os.environ.get("DEVSTACK_START_TIMEOUT", "180"))
+DEFAULT_HEAP = os.environ.get("DEVSTACK_HEAP", "512m")
+WORKDIR_PREFIX = "es-s3-snapshot-devstack-"
+STATE_FILE = "devstack-state.json"
+STOP_GRACE = 20.0  # seconds between SIGTERM and SIGKILL
+TAIL_LINES = 40
+MIN_MOTO = (5, 1, 14)
+
+S3_BUCKET = "es-s3-snapshot-devstack"
+S3_REGION = "us-east-1"
+ES_EXTRA_USER = "snapuser"
+
+_UNSHARE_CHECKED: list[str] | None = None
+_UNSHARE_LOCK = threading.Lock()
+
+
+class StackError(RuntimeError):
+    """Startup/teardown failure.  ``summary`` is one line; ``details`` holds log tails."""
+
+    def __init__(self, summary: str, details: str = ""):
+        self.summary = summary
+        self.details = details
+        super().__init__(summary + ("\n" + details if details else ""))
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")
+
+
+def tail_file(path: str | None, n: int = TAIL_LINES) -> str:
+    """Last ``n`` interesting lines of a log (Java stack frames dropped)."""
+    if not path or not os.path.exists(path):
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 512 * 1024))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [ln for ln in text.splitlines() if ln.strip() and not _FRAME.match(ln)]
+    return "\n".join(lines[-n:])
+
+
+def _root_prefix() -> list[str]:
+    """Command prefix so the engines do not run as root.
+
+    OpenSearch and Elasticsearch refuse uid 0 ("can not run opensearch as root").
+    When we are root, start them in a fresh user namespace where our uid 0 is
+    mapped to uid 1000: inside they see a normal user, outside every file they
+    write still belongs to root, and no system user has to be created.
+    """
+    global _UNSHARE_CHECKED
+    if os.geteuid() != 0:
+        return []
+    with _UNSHARE_LOCK:
+        if _UNSHARE_CHECKED is None:
+            unshare = shutil.which("unshare")
+            prefix = [unshare or "unshare", "--user", "--map-user=1000", "--map-group=1000", "--"]
+            try:
+                ok = (
+                    unshare
+                    and subprocess.run(
+                        prefix + ["true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30
+                    ).returncode
+                    == 0
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            if not ok:
+                raise StackError(
+                    "running as root: the engines refuse uid 0 and `unshare --user` (util-linux, user "
+                    "namespaces) is not usable here; run devstack as a non-root user"
+                )
+            _UNSHARE_CHECKED = prefix
+        return list(_UNSHARE_CHECKED)
+
+
+def _pgroup_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _proc_pgids() -> dict[int, list[int]]:
+    groups: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != "Z":
+            groups.setdefault(int(fields[2]), []).append(int(entry))
+    return groups
+
+
+def _group_members(pgid: int) -> list[int]:
+    return _proc_pgids().get(pgid, [])
+
+
+def kill_groups(procs: Iterable[subprocess.Popen], grace: float = STOP_GRACE) -> None:
+    """SIGTERM every process group, wait up to ``grace`` s, then SIGKILL what is left."""
+    procs = list(procs)
+    pgids = [p.pid for p in procs]
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        for p in procs:
+            p.poll()  # reap leaders so a zombie leader does not look alive
+        if not any(_group_members(g) for g in pgids):
+            break
+        time.sleep(0.2)
+    for pgid in pgids:
+        if _group_members(pgid):
+            log.warning("process group %d still alive after %.0fs, sending SIGKILL", pgid, grace)
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d did not exit after SIGKILL", p.pid)
+
+
+def http_request(
+    url: str, method: str = "GET", body: Any = None, *, headers: dict[str, str] = None, timeout: float = 60
+) -> tuple[int, Any]:
+    """(status, parsed JSON | text | None) for one HTTP call; HTTP errors are returned, not raised."""
+    hdrs = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        else:
+            data = body.encode() if isinstance(body, str) else body
+            # _bulk / _msearch bodies are newline-delimited JSON
+            ndjson = data.endswith(b"\n") and data.rstrip(b"\n").count(b"\n") > 0
+            hdrs["Content-Type"] = "application/x-ndjson" if ndjson else "application/json"
+    hdrs.update(headers or {})
+    req = urllib.request.Request(url, data=data, method=method.upper(), headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    if not raw:
+        return status, None
+    text = raw.decode("utf-8", "replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+_CONN_ERRORS = (urllib.error.URLError, ConnectionError, socket.timeout, http.client.HTTPException, OSError)
+
+
+# --------------------------------------------------------------------------
+# S3 (moto)
+# --------------------------------------------------------------------------
+
+
+class S3Server:
+    """A ``moto_server`` subprocess plus one bucket."""
+
+    def __init__(self, workdir: Path):
+        self.host = HOST
+        self.port = 0
+        self.endpoint = ""
+        self.access_key = "AKIADEVSTACK" + secrets.token_hex(4).upper()
+        self.secret_key = secrets.token_urlsafe(30)
+        self.region = S3_REGION
+        self.bucket = S3_BUCKET
+        self.dir = workdir / "moto"
+        self.log_path = str(self.dir / "moto.log")
+        self.process: subprocess.Popen | None = None
+        self.version = ""
+
+    def client(self, **kwargs):
+        """A boto3 S3 client pointed at the moto server (path-style addressing)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+            **kwargs,
+        )
+
+    def object_keys(self, prefix: str = "") -> list[str]:
+        keys = []
+        for page in self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        return keys
+
+    def start(self, spawn, deadline: float) -> None:
+        try:
+            import moto
+        except ImportError:
+            raise StackError(
+                "moto[server] is not installed in this Python (pip install 'moto[server]>=5.1.14')"
+            ) from None
+        self.version = moto.__version__
+        parsed = tuple(int(x) for x in re.findall(r"\d+", self.version)[:3])
+        if parsed < MIN_MOTO:
+            raise StackError(
+                f"moto {self.version} is too old: repository-s3 (AWS SDK v2) needs moto >= "
+                + ".".join(map(str, MIN_MOTO))
+            )
+        self.dir.mkdir(parents=True)
+        self.port = _free_ports(1)[0]
+        self.endpoint = f"http://{self.host}:{self.port}"
+        cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        self.process = spawn("s3", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
+        while True:
+            if self.process.poll() is not None:
+                raise StackError(
+                    f"moto server exited with code {self.process.returncode} during startup",
+                    f"--- {self.log_path} ---\n{tail_file(self.log_path)}",
+                )
+            try:
+                status, _ = http_request(self.endpoint + "/moto-api/", timeout=2)
+                if status < 500:
+                    break
+            except _CONN_ERRORS:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError("moto server did not answer in time", tail_file(self.log_path))
+            time.sleep(0.2)
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "bucket": self.bucket,
+            "region": self.region,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "moto_version": self.version,
+            "log_path": self.log_path,
+        }
+
+
+# --------------------------------------------------------------------------
+# Nodes
+# --------------------------------------------------------------------------
+
+
+class Node:
+    """One single-node cluster.  Attributes are filled in while it starts."""
+
+    def __init__(self, name: str, fetched: FetchedEngine, workdir: Path, heap: str):
+        self.name = name
+        self.engine = fetched.engine
+        self.version = fetched.version
+        self.home = fetched.home
+        self.java_home = fetched.java_home
+        self.java_version = fetched.java_version
+        self.heap = heap
+        self.host = HOST
+        self.port = 0
+        self.transport_port = 0
+        self.url = ""
+        self.cluster_name = f"devstack-{name}"
+        self.dir = workdir / name
+        self.config_dir = self.dir / "config"
+        self.data_dir = self.dir / "data"
+        self.logs_dir = self.dir / "logs"
+        self.tmp_dir = self.dir / "tmp"
+        self.repo_path = str(self.dir / "repo")
+        self.log_path = str(self.logs_dir / f"{self.cluster_name}.log")
+        self.stdout_path = str(self.dir / "stdout.log")
+        self.process: subprocess.Popen | None = None
+        self.ready_seconds: float | None = None
+        # Elasticsearch security (None on OpenSearch, which runs without security)
+        self.username: str | None = None
+        self.password: str | None = None
+        self.admin_username: str | None = None
+        self.admin_password: str | None = None
+        if self.engine == "elasticsearch":
+            self.admin_username = "elastic"
+            self.admin_password = secrets.token_urlsafe(18)
+            self.username = ES_EXTRA_USER
+            self.password = secrets.token_urlsafe(18)
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name} {self.engine} {self.version} {self.url or '(not started)'}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    # -- HTTP ------------------------------------------------------------
+
+    def auth_headers(self, auth: Any = "user") -> dict[str, str]:
+        """``auth``: "user" (extra ES user), "admin" (elastic), None, (user, password) or a dict of headers."""
+        if isinstance(auth, dict):
+            return dict(auth)
+        if auth is None or (self.engine != "elasticsearch" and auth in ("user", "admin")):
+            return {}
+        if auth == "user":
+            auth = (self.username, self.password)
+        elif auth == "admin":
+            auth = (self.admin_username, self.admin_password)
+        user, pw = auth
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: Any = "user",
+        headers: dict[str, str] = None,
+        timeout: float = 60,
+    ) -> tuple[int, Any]:
+        """(status, parsed JSON) of ``method path`` on this node, with this node's credentials."""
+        hdrs = self.auth_headers(auth)
+        hdrs.update(headers or {})
+        if not path.startswith("/"):
+            path = "/" + path
+        return http_request(self.url + path, method, body, headers=hdrs, timeout=timeout)
+
+    # -- setup -----------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for k in (
+            "ES_JAVA_OPTS",
+            "OPENSEARCH_JAVA_OPTS",
+            "CLI_JAVA_OPTS",
+            "JAVA_TOOL_OPTIONS",
+            "ES_PATH_CONF",
+            "OPENSEARCH_PATH_CONF",
+            "JAVA_HOME",
+            "ES_JAVA_HOME",
+            "OPENSEARCH_JAVA_HOME",
+        ):
+            env.pop(k, None)
+        if self.engine == "opensearch":
+            env.update(
+                JAVA_HOME=self.java_home,
+                OPENSEARCH_JAVA_HOME=self.java_home,
+                OPENSEARCH_PATH_CONF=str(self.config_dir),
+                OPENSEARCH_TMPDIR=str(self.tmp_dir),
+            )
+        else:
+            env.update(ES_JAVA_HOME=self.java_home, ES_PATH_CONF=str(self.config_dir), ES_TMPDIR=str(self.tmp_dir))
+        return env
+
+    def _cli(self, tool: str, args: list[str], stdin: str = None) -> None:
+        cmd = [str(Path(self.home) / "bin" / tool)] + args
+        p = subprocess.run(
+            cmd,
+            env=self._env(),
+            input=stdin,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            cwd=str(self.dir),
+        )
+        if p.returncode != 0:
+            raise StackError(f"{self.name}: {tool} {args[0]} failed (exit {p.returncode})", p.stdout[-4000:])
+
+    def prepare(self, s3: S3Server | None) -> None:
+        """Per-node config dir, data/log dirs and keystore (the cached home stays read-only)."""
+        for d in (self.data_dir, self.logs_dir, self.tmp_dir, Path(self.repo_path)):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(Path(self.home) / "config", self.config_dir)
+        jvm = self.config_dir / "jvm.options"
+        text = jvm.read_text()
+        # OpenSearch 3.x loads its agent with a path relative to the working dir.
+        text = re.sub(r"-javaagent:(?!/)(\S+)", lambda m: f"-javaagent:{self.home}/{m.group(1)}", text)
+        jvm.write_text(text)
+        (self.config_dir / "jvm.options.d").mkdir(exist_ok=True)
+        if self.engine == "opensearch":
+            self._cli("opensearch-keystore", ["create"])
+            self._cli(
+                "opensearch-keystore",
+                ["add", "--stdin", "s3.client.default.access_key", "s3.client.default.secret_key"],
+                stdin=f"{s3.access_key}\n{s3.secret_key}\n",
+            )
+        else:
+            # The integ-test zip has bin/elasticsearch-keystore; bootstrap.password
+            # sets the `elastic` superuser's password until it is changed through
+            # the API (the reserved realm reads it from the keystore).
+            self._cli("elasticsearch-keystore", ["create"])
+            self._cli("elasticsearch-keystore", ["add", "-x", "bootstrap.password"], stdin=self.admin_password + "\n")
+
+    def write_settings(self, s3: S3Server | None) -> None:
+        self.port, self.transport_port = _free_ports(2)
+        self.url = f"http://{self.host}:{self.port}"
+        q = json.dumps
+        lines = [
+            f"cluster.name: {q(self.cluster_name)}",
+            f"node.name: {q(self.name)}",
+            "discovery.type: single-node",
+            f"network.host: {self.host}",
+            f"http.port: {self.port}",
+            f"transport.port: {self.transport_port}",
+            f"path.data: {q(str(self.data_dir))}",
+            f"path.logs: {q(str(self.logs_dir))}",
+            f"path.repo: [{q(self.repo_path)}]",
+            "cluster.routing.allocation.disk.threshold_enabled: false",
+        ]
+        if self.engine == "opensearch":
+            lines += [
+                f"s3.client.default.endpoint: {q(f'{s3.host}:{s3.port}')}",
+                "s3.client.default.protocol: http",
+                "s3.client.default.path_style_access: true",
+                f"s3.client.default.region: {s3.region}",
+            ]
+            name = "opensearch.yml"
+        else:
+            lines += [
+                "xpack.security.enabled: true",
+                "xpack.security.http.ssl.enabled: false",
+                "xpack.security.transport.ssl.enabled: false",
+            ]
+            name = "elasticsearch.yml"
+        (self.config_dir / name).write_text("# written by devstack\n" + "\n".join(lines) + "\n")
+
+    def command(self) -> list[str]:
+        return _root_prefix() + [str(Path(self.home) / "bin" / self.engine)]
+
+    def server_env(self) -> dict[str, str]:
+        env = self._env()
+        opts = f"-Xms{self.heap} -Xmx{self.heap}"
+        env["OPENSEARCH_JAVA_OPTS" if self.engine == "opensearch" else "ES_JAVA_OPTS"] = opts
+        return env
+
+    def failure(self, summary: str) -> StackError:
+        parts = []
+        for label, path in (("log", self.log_path), ("stdout", self.stdout_path)):
+            t = tail_file(path)
+            if t:
+                parts.append(f"--- {self.name} {label}: {path} (last lines, stack frames omitted) ---\n{t}")
+        return StackError(f"{self.name} ({self.engine} {self.version}): {summary}", "\n".join(parts))
+
+    def bind_failed(self) -> bool:
+        pat = re.compile(r"BindException|Address already in use|BindTransportException|BindHttpException")
+        return any(pat.search(tail_file(p, 400)) for p in (self.log_path, self.stdout_path))
+
+    def info(self) -> dict[str, Any]:
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "name",
+                "engine",
+                "version",
+                "url",
+                "port",
+                "transport_port",
+                "log_path",
+                "stdout_path",
+                "repo_path",
+                "java_home",
+                "java_version",
+                "pid",
+                "username",
+                "password",
+                "admin_username",
+                "admin_password",
+            )
+        }
+        d["dir"] = str(self.dir)
+        return d
+
+
+# --------------------------------------------------------------------------
+# Stack
+# --------------------------------------------------------------------------
+
+
+class Stack:
+    """moto S3 + up to three single-node clusters.  Use as a context manager.
+
+    >>> with Stack(nodes=("source", "es")) as stack:
+    ...     status, body = stack.node_request("source", "GET", "/_cluster/health")
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[str] = ("source", "destination", "es"),
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        heap: str = DEFAULT_HEAP,
+        keep_workdir: bool = None,
+        workdir_parent: str = None,
+    ):
+        nodes = tuple(nodes)
+        unknown = [n for n in nodes if n not in NODE_ENGINES]
+        if unknown or not nodes or len(set(nodes)) != len(nodes):
+            raise ValueError(f"nodes must be distinct names from {sorted(NODE_ENGINES)}, got {nodes!r}")
+        self.wanted = nodes
+        self.timeout = timeout
+        self.heap = heap
+        if keep_workdir is None:
+            keep_workdir = os.environ.get("DEVSTACK_KEEP_WORKDIR", "") not in ("", "0")
+        self.keep_workdir = keep_workdir
+        self.workdir_parent = workdir_parent
+        self.workdir: str | None = None
+        self.s3: S3Server | None = None
+        self.nodes: dict[str, Node] = {}
+        self.timings: dict[str, float] = {}
+        self._procs: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._started = False
+        self._stopped = False
+        self._old_handlers: dict[int, Any] = {}
+
+    # -- context manager -------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- process bookkeeping ---------------------------------------------
+
+    def _spawn(self, label: str, cmd: list[str], *, cwd: str, env: dict[str, str], log_path: str) -> subprocess.Popen:
+        with self._lock:
+            if self._stopping.is_set():
+                raise StackError("stack is stopping")
+            with open(log_path, "ab") as out:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self._procs.append(proc)
+            self._write_state()
+        log.debug("started %s pid %d: %s", label, proc.pid, " ".join(cmd))
+        return proc
+
+    def _write_state(self) -> None:
+        if not self.workdir:
+            return
+        state = {"owner_pid": os.getpid(), "pgids": [p.pid for p in self._procs], "keep": self.keep_workdir}
+        tmp = os.path.join(self.workdir, STATE_FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, os.path.join(self.workdir, STATE_FILE))
+
+    def _start_reaper(self) -> None:
+        """A watchdog in its own session: if this process dies without stop() (SIGKILL,
+        an unhandled SIGTERM), it kills our process groups and removes the workdir."""
+        log_path = os.path.join(self.workdir, "reaper.log")
+        with open(log_path, "ab") as out:
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-m", "devstack._reaper", str(os.getpid()), self.workdir],
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(
+                    os.environ,
+                    PYTHONPATH=os.pathsep.join(
+                        [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+                    ),
+                ),
+            )
+
+    def _stop_reaper(self) -> None:
+        reaper = getattr(self, "_reaper", None)
+        if reaper and reaper.poll() is None:
+            reaper.terminate()
+            try:
+                reaper.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
+
+    def _on_signal(self, signum, frame):
+        raise SystemExit(128 + signum)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            self._old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _restore_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        self._old_handlers.clear()
+
+    # -- start -----------------------------------------------------------
+
+    def start(self) -> Stack:
+        if self._started:
+            return self
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            self._install_signal_handlers()
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        t0 = time.monotonic()
+        needed = sorted({NODE_ENGINES[n] for n in self.wanted})
+        try:
+            fetched = engines.fetch_all(needed)
+        except FetchError as e:
+            first, _, rest = str(e).partition("\n")
+            raise StackError(first, rest) from None
+        self.timings["fetch"] = time.monotonic() - t0
+
+        self.workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=self.workdir_parent)
+        workdir = Path(self.workdir)
+        self._write_state()
+        self._start_reaper()
+        t1 = time.monotonic()
+        deadline = t1 + self.timeout
+        if "opensearch" in needed:
+            self.s3 = S3Server(workdir)
+            self.s3.start(self._spawn, deadline)
+            self.timings["s3"] = time.monotonic() - t1
+        for name in self.wanted:
+            self.nodes[name] = Node(name, fetched[NODE_ENGINES[name]], workdir, self.heap)
+
+        t2 = time.monotonic()
+        deadline = t2 + self.timeout
+        errors: list[StackError] = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.nodes), thread_name_prefix="devstack") as ex:
+            futures = {ex.submit(self._bring_up, node, deadline): node for node in self.nodes.values()}
+            try:
+                pending = set(futures)
+                while pending:
+                    done, pending = concurrent.futures.wait(
+                        pending, timeout=0.5, return_when=concurrent.futures.FIRST_EXCEPTION
+                    )
+                    for f in done:
+                        exc = f.exception()
+                        if exc is not None and not (
+                            isinstance(exc, StackError) and exc.summary.endswith("start aborted")
+                        ):
+                            errors.append(
+                                exc
+                                if isinstance(exc, StackError)
+                                else StackError(f"{futures[f].name}: {type(exc).__name__}: {exc}")
+                            )
+                    if errors:
+                        self._stopping.set()  # let the other threads give up quickly
+            except BaseException:
+                self._stopping.set()
+                raise
+        if errors:
+            first = errors[0]
+            others = "; ".join(e.summary for e in errors[1:])
+            raise StackError(
+                first.summary + (f" (also: {others})" if others else ""),
+                "\n".join(e.details for e in errors if e.details),
+            )
+        self.timings["nodes"] = time.monotonic() - t2
+        self.timings["total"] = time.monotonic() - t0
+        log.info(
+            "stack ready in %.1fs (fetch %.1fs, nodes %.1fs)",
+            self.timings["total"],
+            self.timings["fetch"],
+            self.timings["nodes"],
+        )
+
+    def _bring_up(self, node: Node, deadline: float) -> None:
+        started = time.monotonic()
+        node.prepare(self.s3)
+        for attempt in range(3):
+            node.write_settings(self.s3)
+            node.process = self._spawn(
+                node.name, node.command(), cwd=str(node.dir), env=node.server_env(), log_path=node.stdout_path
+            )
+            log.info(
+                "%s: %s %s starting on %s (pid %d, java %s)",
+                node.name,
+                node.engine,
+                node.version,
+                node.url,
+                node.pid,
+                node.java_version,
+            )
+            try:
+                self._wait_ready(node, deadline)
+                break
+            except StackError:
+                if attempt < 2 and node.process.poll() is not None and node.bind_failed():
+                    log.warning("%s: port clash, retrying with new ports", node.name)
+                    with self._lock:
+                        self._procs.remove(node.process)
+                    kill_groups([node.process], grace=5)
+                    continue
+                raise
+        if node.engine == "elasticsearch":
+            self._setup_es_security(node)
+        node.ready_seconds = time.monotonic() - started
+        log.info("%s: ready after %.1fs", node.name, node.ready_seconds)
+
+    def _wait_ready(self, node: Node, deadline: float) -> None:
+        root_ok = node.engine != "opensearch"  # the ES integ-test zip has no GET / handler
+        last = "no HTTP answer yet"
+        while True:
+            if self._stopping.is_set():
+                raise StackError(f"{node.name}: start aborted")
+            rc = node.process.poll()
+            if rc is not None:
+                raise node.failure(f"process exited with code {rc} during startup")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise node.failure(f"not ready within {self.timeout:.0f}s (last: {last})")
+            try:
+                if not root_ok:
+                    status, body = node.request("GET", "/", timeout=3)
+                    root_ok = status == 200
+                    last = f"GET / -> {status} {json.dumps(body)[:200]}"
+                if root_ok:
+                    wait = max(1, min(5, int(remaining)))
+                    status, body = node.request(
+                        "GET",
+                        f"/_cluster/health?wait_for_status=yellow&timeout={wait}s",
+                        auth="admin",
+                        timeout=wait + 5,
+                    )
+                    if status == 200 and isinstance(body, dict) and not body.get("timed_out"):
+                        return
+                    last = f"GET /_cluster/health -> {status} {json.dumps(body)[:200]}"
+            except _CONN_ERRORS as e:
+                if "no HTTP" not in last:
+                    last = f"{type(e).__name__}: {e}"
+            time.sleep(0.5)
+
+    def _setup_es_security(self, node: Node) -> None:
+        """Create the extra user and check that API keys work (needs the .security index)."""
+        status, body = node.request(
+            "POST",
+            f"/_security/user/{node.username}",
+            {
+                "password": node.password,
+                "roles": ["superuser"],
+                "full_name": "devstack snapshot user",
+            },
+            auth="admin",
+        )
+        if status != 200:
+            raise node.failure(f"creating user {node.username} answered {status}: {json.dumps(body)[:500]}")
+        status, key = node.request("POST", "/_security/api_key", {"name": "devstack-selfcheck", "expiration": "1h"})
+        if status != 200 or not isinstance(key, dict) or "encoded" not in key:
+            raise node.failure(f"POST /_security/api_key as {node.username} answered {status}: {json.dumps(key)[:500]}")
+        status, who = node.request(
+            "GET", "/_security/_authenticate", auth={"Authorization": "ApiKey " + key["encoded"]}
+        )
+        if status != 200 or who.get("authentication_type") != "api_key":
+            raise node.failure(f"authenticating with an API key answered {status}: {json.dumps(who)[:500]}")
+        node.request("DELETE", "/_security/api_key", {"ids": [key["id"]]})
+
+    # -- stop ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Kill every process group we started and remove the working directory.  Idempotent."""
+        if self._stopped or not self._started:
+            return
+        self._stopped = True
+        self._stopping.set()
+        main = threading.current_thread() is threading.main_thread()
+        saved = {}
+        if main:  # do not let a second Ctrl-C interrupt the teardown
+            for s in (signal.SIGINT, signal.SIGTERM):
+                saved[s] = signal.signal(s, signal.SIG_IGN)
+        try:
+            with self._lock:
+                procs = list(self._procs)
+            if procs:
+                log.info("stopping %d process group(s)", len(procs))
+                kill_groups(procs)
+            self._stop_reaper()
+            if self.workdir and os.path.isdir(self.workdir):
+                if self.keep_workdir:
+                    os.remove(os.path.join(self.workdir, STATE_FILE))
+                    log.info("kept working directory %s", self.workdir)
+                else:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
+        finally:
+            if main:
+                for s, h in saved.items():
+                    signal.signal(s, h)
+            self._restore_signal_handlers()
+            try:
+                atexit.unregister(self.stop)
+            except Exception:
+                pass
+
+    # -- helpers for tests -----------------------------------------------
+
+    def node_request(self, name: str, method: str, path: str, body: Any = None, **kwargs) -> tuple[int, Any]:
+        """(status, parsed JSON) of a request to node ``name`` with its credentials (see Node.request)."""
+        return self.nodes[name].request(method, path, body, **kwargs)
+
+    def check_alive(self) -> str | None:
+        """Name of the first service whose process has exited, or None."""
+        if self.s3 and self.s3.process and self.s3.process.poll() is not None:
+            return "s3"
+        for name, node in self.nodes.items():
+            if node.process and node.process.poll() is not None:
+                return name
+        return None
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "workdir": self.workdir,
+            "s3": self.s3.info() if self.s3 else None,
+            "nodes": {n: node.info() for n, node in self.nodes.items()},
+            "timings": self.timings,
+        }
+
+
+# --------------------------------------------------------------------------
+# cleanup of stacks whose owner died without tearing down (e.g. SIGKILL)
+# --------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _belongs_to(pid: int, workdir: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            if workdir.encode() in fh.read():
+                return True
+        return os.readlink(f"/proc/{pid}/cwd").startswith(workdir)
+    except OSError:
+        return False
+
+
+def _read_state(workdir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((workdir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def clean_workdir(workdir: Path, state: dict[str, Any] = None) -> int:
+    """Kill the process groups recorded in ``workdir``'s state file (only those whose
+    members really run from that workdir) and delete it, unless it is marked keep."""
+    workdir = Path(workdir)
+    state = state if state is not None else _read_state(workdir)
+    groups = _proc_pgids()
+    victims = [
+        pgid for pgid in state.get("pgids", []) if any(_belongs_to(pid, str(workdir)) for pid in groups.get(pgid, []))
+    ]
+    for pgid in victims:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE
+    while victims and time.monotonic() < deadline and any(_group_members(g) for g in victims):
+        time.sleep(0.2)
+    for pgid in victims:
+        if _group_members(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    if state.get("keep"):
+        try:
+            os.remove(workdir / STATE_FILE)
+        except OSError:
+            pass
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return len(victims)
+
+
+def clean_stale(parent: str = None) -> list[str]:
+    """Kill leftovers of stacks whose owning process is gone and delete their workdirs."""
+    parent = parent or tempfile.gettempdir()
+    done = []
+    for entry in sorted(Path(parent).glob(WORKDIR_PREFIX + "*")):
+        state = _read_state(entry)
+        owner = state.get("owner_pid")
+        if not owner:
+            continue  # no state file: a kept workdir (--keep-workdir) or not ours
+        if owner != os.getpid() and _pid_alive(owner):
+            continue  # still in use
+        n = clean_workdir(entry, state)
+        done.append(f"{entry} (killed {n} process group(s))")
+    return done

@@ -1,0 +1,188 @@
+"""End-to-end fixtures: one real engine stack per test session, and the CLI run as a user runs it.
+
+The stack (devstack/) is an OpenSearch source and destination with repository-s3 pointed at a moto
+S3 server, and an Elasticsearch node with security on and an fs repository path. Every test works
+in its own indices, repository names and S3 base path, so tests share the stack without touching
+each other's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devstack import Stack
+
+CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
+CLI_TIMEOUT = 300
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with Stack(nodes=("source", "destination", "es")) as running:
+        yield running
+
+
+class Api:
+    """Direct JSON access to a stack node, to seed data and check what the CLI did."""
+
+    def __init__(self, node, username=None, password=None):
+        self.url = node.url
+        self.auth = None
+        if username:
+            self.auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+    def __call__(self, method, path, body=None, ndjson=None, ok=(200, 201)):
+        data, ctype = None, "application/json"
+        if ndjson is not None:
+            data, ctype = ("\n".join(json.dumps(line) for line in ndjson) + "\n").encode(), "application/x-ndjson"
+        elif body is not None:
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"content-type": ctype})
+        if self.auth:
+            request.add_header("authorization", self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        answer = json.loads(raw) if raw else None
+        if ok and status not in ok:
+            raise AssertionError(f"{method} {path} answered {status}: {answer}")
+        return answer
+
+    def status(self, method, path):
+        request = urllib.request.Request(self.url + path, method=method)
+        if self.auth:
+            request.add_header("authorization", self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    def seed(self, index, docs, shards=1, replicas=0, start=0):
+        """Create ``index`` (if new) with a small mapping and ``docs`` documents, and refresh."""
+        if self.status("HEAD", f"/{index}") == 404:
+            self(
+                "PUT",
+                f"/{index}",
+                {
+                    "settings": {"number_of_shards": shards, "number_of_replicas": replicas},
+                    "mappings": {"properties": {"n": {"type": "integer"}, "word": {"type": "keyword"}}},
+                },
+            )
+        lines = []
+        for n in range(start, start + docs):
+            lines += [{"index": {"_index": index, "_id": str(n)}}, {"n": n, "word": f"w{n % 7}"}]
+        if lines:
+            result = self("POST", "/_bulk?refresh=true", ndjson=lines)
+            assert not result["errors"], result
+        return docs
+
+    def count(self, index):
+        return self("GET", f"/{index}/_count")["count"]
+
+    def exists(self, index):
+        return self.status("HEAD", f"/{index}") == 200
+
+
+@pytest.fixture(scope="session")
+def src(stack):
+    return Api(stack.nodes["source"])
+
+
+@pytest.fixture(scope="session")
+def dest(stack):
+    return Api(stack.nodes["destination"])
+
+
+@pytest.fixture(scope="session")
+def es(stack):
+    node = stack.nodes["es"]
+    return Api(node, node.admin_username, node.admin_password)
+
+
+@pytest.fixture
+def unique():
+    """A short name unique in this test session (index, repository and base path names)."""
+    return f"t{os.getpid() % 1000}x{next(_counter)}"
+
+
+def s3_config(stack, *, repo, base_path, indices, extra=""):
+    """A config in the new format for the OpenSearch source and destination of the stack."""
+    return textwrap.dedent(f"""
+        [aws_s3_config]
+        s3_bucket_name = {stack.s3.bucket}
+        s3_base_path = {base_path}
+
+        [elasticsearch_config]
+        es_repository_name = {repo}
+        es_src_seed1 = {stack.nodes["source"].url}
+        es_dest_seed1 = {stack.nodes["destination"].url}
+        index_names = {indices}
+
+        [wait]
+        poll_interval = 1
+        max_wait = 240
+    """) + textwrap.dedent(extra)
+
+
+def merge_sections(text: str) -> str:
+    """Let tests append sections that already exist (the last value wins), as a user edits a file."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read_string(text)
+    lines = []
+    for section in parser.sections():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {v}" for k, v in parser.items(section, raw=True)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write(text, name="es-s3-snapshot.conf"):
+        path = tmp_path / name
+        path.write_text(merge_sections(text))
+        return str(path)
+
+    return write
+
+
+class Result:
+    def __init__(self, completed):
+        self.code = completed.returncode
+        self.out = completed.stdout
+        self.err = completed.stderr
+
+    def __repr__(self):
+        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+def run_cli(*args, env=None, timeout=CLI_TIMEOUT, cwd=None):
+    """Run the installed es-s3-snapshot command and return its exit code and output."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_S3_SNAPSHOT", "AWS_"))}
+    full_env.update(env or {})
+    completed = subprocess.run(
+        [CLI, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL
+    )
+    return Result(completed)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
