@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
+import ssl
+import warnings
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import RequestsHttpNode, Transport
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
+from requests.utils import get_environ_proxies
+from urllib3.exceptions import InsecureRequestWarning
 
 from .config import SideConfig
 from .errors import ConfigError
@@ -40,14 +46,33 @@ def region_from_host(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _node_class(proxy: str | None, on_failure: NodeFailureHook | None) -> type[RequestsHttpNode]:
-    """A requests-based node that goes through ``proxy`` and reports connection failures."""
+def _check_ca_file(side: SideConfig) -> None:
+    try:
+        ssl.create_default_context(cafile=side.ca_certs)
+    except (ssl.SSLError, OSError) as err:
+        raise ConfigError(f"[{side.name}] ca_certs {side.ca_certs} cannot be loaded as PEM certificates: {err}") from err
+
+
+def _verify_setting(side: SideConfig) -> bool | str:
+    """requests' ``verify``: False when off, else ``ca_certs``, else the environment's CA bundle."""
+    if not side.verify_certs:
+        return False
+    return side.ca_certs or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+def _node_class(side: SideConfig, on_failure: NodeFailureHook | None) -> type[RequestsHttpNode]:
+    """A requests-based node with the side's proxy and certificate checks, that reports connection failures."""
+    proxy = side.proxy
 
     class Node(RequestsHttpNode):
         def __init__(self, config):
             super().__init__(config)
-            if proxy:
-                self.session.proxies = {"http": proxy, "https": proxy}
+            # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's verify and
+            # ca_certs (even verify off); so the environment is read here once, with the config first.
+            self.session.trust_env = False
+            self.session.mount(f"{self.scheme}://", HTTPAdapter(pool_maxsize=config.connections_per_node))
+            self.session.verify = _verify_setting(side)
+            self.session.proxies = {"http": proxy, "https": proxy} if proxy else get_environ_proxies(self.base_url)
 
         def perform_request(self, *args, **kwargs):
             try:
@@ -134,19 +159,21 @@ def build_transport(
     """
     from elasticsearch import Elasticsearch  # the package's node pool and auth plumbing, not its typed API
 
+    if not side.verify_certs:
+        warnings.simplefilter("ignore", InsecureRequestWarning)  # the cli warns once, in words
     kwargs: dict = {}
     auth = request_auth(side, fallback_region)
     if auth is not None:
         kwargs["http_auth"] = auth  # moved onto the requests session of every node
     if any(seed.startswith("https://") for seed in side.seeds):
         kwargs["verify_certs"] = side.verify_certs
-        kwargs["ssl_show_warn"] = False  # we warn once ourselves (cli)
         if side.ca_certs:
-            kwargs["ca_certs"] = side.ca_certs
+            _check_ca_file(side)
+        kwargs["ssl_show_warn"] = False  # we warn once ourselves (cli)
     try:
         client = Elasticsearch(
             list(side.seeds),
-            node_class=_node_class(side.proxy, on_node_failure),
+            node_class=_node_class(side, on_node_failure),
             request_timeout=side.request_timeout,
             max_retries=max(2, len(side.seeds)),
             retry_on_timeout=True,

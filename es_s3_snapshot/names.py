@@ -24,6 +24,16 @@ def expand_snapshot_name(pattern: str, now: datetime) -> str:
     return name
 
 
+def pattern_regex(pattern: str) -> re.Pattern:
+    """A regular expression matching every name ``expand_snapshot_name(pattern, ...)`` can give."""
+    parts = re.split(r"(%[a-zA-Z%])", pattern)
+    regex = "".join(
+        "%" if part == "%%" else r"[a-z0-9]+?" if part.startswith("%") and len(part) == 2 else re.escape(part.lower())
+        for part in parts
+    )
+    return re.compile(regex)
+
+
 def is_pattern(name: str) -> bool:
     return any(ch in name for ch in "*?")
 

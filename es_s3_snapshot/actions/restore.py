@@ -20,7 +20,7 @@ from ..errors import (
     OperationFailed,
     RestoreFailed,
 )
-from ..names import expand_snapshot_name, is_pattern, match_indices, renamed
+from ..names import expand_snapshot_name, is_pattern, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
 from ..wait import wait_until
 from . import Context
@@ -78,10 +78,15 @@ def _repository_registered(cluster: Cluster, name: str) -> bool:
 
 
 def _choose_snapshot(ctx: Context) -> dict:
-    """The snapshot to restore: the configured name, or the newest SUCCESS one holding our indices."""
+    """The snapshot to restore.
+
+    A plain name is that snapshot. ``latest`` is the newest SUCCESS snapshot holding every
+    configured index; a name with strftime patterns (``nightly-%Y.%m.%d``) is the newest such
+    snapshot whose name the pattern could have produced.
+    """
     config, cluster = ctx.config, ctx.cluster
     repo, wanted = config.repository.name, config.restore.snapshot
-    if wanted != LATEST:
+    if wanted != LATEST and "%" not in wanted:
         try:
             name = expand_snapshot_name(wanted, ctx.now())
         except ValueError as err:
@@ -90,16 +95,20 @@ def _choose_snapshot(ctx: Context) -> dict:
         if answer.status == 404 or not answer.get("snapshots"):
             raise RestoreFailed(f"snapshot {name} not found in repository {repo}")
         return answer.get("snapshots")[0]
+    name_filter = pattern_regex(wanted) if wanted != LATEST else None
     snapshots = cluster.get(path_of("_snapshot", repo, "_all")).get("snapshots") or []
     patterns = config.snapshot.indices
     candidates = [
         s
         for s in snapshots
-        if s.get("state") == "SUCCESS" and all(match_indices((p,), s.get("indices", []))[p] for p in patterns)
+        if s.get("state") == "SUCCESS"
+        and (name_filter is None or name_filter.fullmatch(s.get("snapshot", "")))
+        and all(match_indices((p,), s.get("indices", []))[p] for p in patterns)
     ]
     if not candidates:
+        named = f" named like {wanted}" if name_filter else ""
         raise RestoreFailed(
-            f"no SUCCESS snapshot in repository {repo} holds {', '.join(patterns)} "
+            f"no SUCCESS snapshot{named} in repository {repo} holds {', '.join(patterns)} "
             f"({len(snapshots)} snapshot(s) in the repository)"
         )
     newest = max(candidates, key=lambda s: (s.get("start_time_in_millis", 0), s.get("snapshot", "")))

@@ -166,3 +166,29 @@ def test_info_falls_back_to_nodes_info_where_root_is_not_served():
 
     info = Cluster("source", ("http://x:1",), NoRoot()).info()
     assert (info.version, info.cluster_name) == ("9.2.4", "c1")
+
+
+@pytest.mark.parametrize("env_bundle", [None, "/etc/ssl/certs/ca-certificates.crt"])
+def test_tls_verification_with_ca_file_without_it_and_off(tmp_path, monkeypatch, env_bundle):
+    from tests.support.tls import TLSTerminatingProxy, make_ca_and_cert
+
+    # requests lets REQUESTS_CA_BUNDLE override a session's settings; the config must win
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if env_bundle:
+            monkeypatch.setenv(var, env_bundle)
+        else:
+            monkeypatch.delenv(var, raising=False)
+
+    tls = make_ca_and_cert(tmp_path)
+    with Upstream() as up, TLSTerminatingProxy(up.url, tls.server_cert, tls.server_key) as proxy:
+        assert cluster_for(side(proxy.url, ca_certs=str(tls.ca_cert))).info().version == "3.3.2"
+        with pytest.raises(ClusterUnreachable, match="certificate verify failed"):
+            cluster_for(side(proxy.url)).info()
+        assert cluster_for(side(proxy.url, verify_certs=False)).info().version == "3.3.2"
+
+
+def test_ca_file_that_is_not_pem_is_a_config_error(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match=r"\[source\] ca_certs .* cannot be loaded as PEM"):
+        build_transport(side("https://127.0.0.1:1", ca_certs=str(bad)))

@@ -200,3 +200,13 @@ def test_dry_run_restore_without_registered_repository(dest, load_config, make_c
     run_restore(ctx)
     assert dest.changed() == []
     assert "repository is not registered yet" in lines[-1]
+
+
+def test_patterned_name_restores_the_newest_snapshot_it_could_have_produced(dest, load_config, make_ctx):
+    dest.add_snapshot("repo1", "nightly-2026.11.19", ["logs-a", "logs-b"], start=600)
+    dest.add_snapshot("repo1", "nightly-2026.11.20", ["logs-a", "logs-b"], start=700)
+    dest.add_snapshot("repo1", "weekly-2026.11.21", ["logs-a", "logs-b"], start=800)
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly-%Y.%m.%d")), side="destination")
+    run_restore(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/nightly-2026.11.20/_restore")
+    assert "from repo1/nightly-2026.11.20" in lines[-3]
