@@ -278,7 +278,7 @@ def test_sigv4_credentials_that_expire_during_a_long_wait_are_refreshed(stack, s
             ExpiringKeys(stack.nodes["destination"].url, creds, region="eu-west-1", lifetime=15) as dest_proxy:
         config = write(sigv4_config(
             stack, unique, src_proxy.url, dest_proxy.url, "aws_region = eu-west-1\n        aws_profile = rotating",
-            "[repository]\nmax_snapshot_bytes_per_sec = 8kb\n",  # a slow snapshot: a long wait
+            "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n",  # a slow snapshot: a long wait
         ))
         env = {"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
         started = time.monotonic()
