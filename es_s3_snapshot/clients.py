@@ -50,7 +50,9 @@ def _check_ca_file(side: SideConfig) -> None:
     try:
         ssl.create_default_context(cafile=side.ca_certs)
     except (ssl.SSLError, OSError) as err:
-        raise ConfigError(f"[{side.name}] ca_certs {side.ca_certs} cannot be loaded as PEM certificates: {err}") from err
+        raise ConfigError(
+            f"[{side.name}] ca_certs {side.ca_certs} cannot be loaded as PEM certificates: {err}"
+        ) from err
 
 
 def _verify_setting(side: SideConfig) -> bool | str:

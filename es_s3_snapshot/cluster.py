@@ -167,7 +167,9 @@ class Cluster:
                 raise
             nodes = self.get("/_nodes/_local", params={"filter_path": "cluster_name,nodes.*.version"}).body or {}
             versions = [n.get("version", "unknown") for n in (nodes.get("nodes") or {}).values()]
-            return EngineInfo("engine", versions[0] if versions else "unknown", str(nodes.get("cluster_name", "unknown")))
+            return EngineInfo(
+                "engine", versions[0] if versions else "unknown", str(nodes.get("cluster_name", "unknown"))
+            )
         version = body.get("version", {}) if isinstance(body, dict) else {}
         engine = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
         return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))

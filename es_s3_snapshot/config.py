@@ -459,8 +459,15 @@ def _read_seeds(reader: _Reader, side: str) -> tuple[str, ...]:
     unique: dict[str, int] = {}
     for number, url in sorted(numbered):
         if url in unique:
-            logger.warning("%s: %s%d repeats %s%d (%s); it is used once", reader.path, SEED_PREFIX[side], number,
-                           SEED_PREFIX[side], unique[url], url)
+            logger.warning(
+                "%s: %s%d repeats %s%d (%s); it is used once",
+                reader.path,
+                SEED_PREFIX[side],
+                number,
+                SEED_PREFIX[side],
+                unique[url],
+                url,
+            )
             continue
         unique[url] = number
     return tuple(unique)

@@ -1,4 +1,4 @@
-"""The modes: one ``run_<mode>(ctx)`` function each, and ``MODES`` mapping mode names to them."""
+"""The modes: one ``run_<mode>(ctx)`` function each; ``get_mode`` maps a mode name to it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from ..cluster import Cluster
 from ..config import Config
-from ..wait import Progress
+from ..wait import Progress, wait_until
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -24,6 +27,17 @@ class Context:
     sleep: Callable[[float], None] = field(default=None)  # type: ignore[assignment]
     now: Callable[[], datetime] = datetime.now
     progress: Callable[[str], Progress] = field(default=None)  # type: ignore[assignment]
+
+    def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
+        """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""
+        return wait_until(
+            check,
+            interval=self.config.wait.poll_interval,
+            max_wait=self.config.wait.max_wait if max_wait is None else max_wait,
+            clock=self.clock,
+            sleep=self.sleep,
+            timeout_message=timeout_message,
+        )
 
     def __post_init__(self) -> None:
         if self.sleep is None:

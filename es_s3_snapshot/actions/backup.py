@@ -9,7 +9,7 @@ from ..cluster import Cluster, path_of
 from ..errors import ConfigError, EngineError, Interrupted, OperationFailed, SnapshotExists, SnapshotFailed
 from ..names import expand_snapshot_name, is_pattern, match_indices
 from ..repository import ensure_repository
-from ..wait import human_bytes, wait_until
+from ..wait import human_bytes
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -111,12 +111,9 @@ def _start(ctx: Context, name: str) -> None:
                 raise SnapshotFailed(f"index not found on the source cluster: {err.reason}") from err
             raise SnapshotFailed(f"snapshot {repo}/{name} could not be started: {err}") from err
 
-    wait_until(
+    ctx.wait_for(
         attempt,
-        interval=ctx.config.wait.poll_interval,
         max_wait=snap.concurrent_wait,
-        clock=ctx.clock,
-        sleep=ctx.sleep,
         timeout_message=(
             f"snapshot {repo}/{name} could not start: the source cluster was still busy with other snapshot "
             f"operations after {snap.concurrent_wait:.0f}s (concurrent_wait in [snapshot])"
@@ -151,12 +148,8 @@ def _wait(ctx: Context, name: str, follow: str) -> dict:
         return None if snapshot.get("state") in RUNNING_STATES else snapshot
 
     try:
-        return wait_until(
+        return ctx.wait_for(
             check,
-            interval=ctx.config.wait.poll_interval,
-            max_wait=ctx.config.wait.max_wait,
-            clock=ctx.clock,
-            sleep=ctx.sleep,
             timeout_message=(
                 f"snapshot {repo}/{name} did not finish within {ctx.config.wait.max_wait:.0f}s (max_wait in [wait]); "
                 f"it goes on in the source cluster: follow it with {follow}"

@@ -22,7 +22,6 @@ from ..errors import (
 )
 from ..names import expand_snapshot_name, is_pattern, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
-from ..wait import wait_until
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -276,12 +275,8 @@ def _wait(ctx: Context, targets: list[str], follow: str) -> None:
         return None
 
     try:
-        wait_until(
+        ctx.wait_for(
             check,
-            interval=ctx.config.wait.poll_interval,
-            max_wait=ctx.config.wait.max_wait,
-            clock=ctx.clock,
-            sleep=ctx.sleep,
             timeout_message=(
                 f"the restored indices did not reach {wanted} within {ctx.config.wait.max_wait:.0f}s (max_wait in "
                 f"[wait]); the restore goes on in the destination cluster: follow it with {follow}"

@@ -1,44 +1,17 @@
 """The same code path against Elasticsearch (security on) through an fs repository."""
 
-import textwrap
+from .test_ways_in import es_config
 
 
 def test_fs_backup_and_restore_on_elasticsearch(stack, es, cli, write, unique):
     node = stack.nodes["es"]
-    index = f"{unique}-es"
+    index = f"{unique}-auth"
     es.seed(index, 77)
-    config = write(
-        textwrap.dedent(f"""
-        [elasticsearch_config]
-        es_repository_name = fs-{unique}
-        es_src_seed1 = {node.url}
-        es_dest_seed1 = {node.url}
-        index_names = {index}
-
-        [repository]
-        type = fs
-        location = {node.repo_path}/{unique}
-
-        [source]
-        username = {node.username}
-        password = {node.password}
-
-        [destination]
-        username = {node.username}
-        password = {node.password}
-
-        [restore]
-        existing_indices = rename
-        rename_pattern = (.+)
-        rename_replacement = back-$1
-
-        [wait]
-        poll_interval = 1
-    """)
-    )
+    config = write(es_config(stack, unique, f"username = {node.username}\n        password = {node.password}"))
     backup = cli("-m", "backup", "-c", config, "--snapshot", "es-snap")
     assert backup.code == 0, backup
     assert f"{node.version} (cluster " in backup.err
+    assert "SUCCESS, 1 indices" in backup.out
     assert node.password not in backup.err + backup.out
 
     restore = cli("-m", "restore", "-c", config)
