@@ -153,3 +153,13 @@ def test_unallocatable_primary_fails_the_snapshot_naming_the_shard(stack, src, c
     assert "finished PARTIAL" in partial.err
     assert f"{stuck}[0]" in partial.err
     assert src("GET", f"/_snapshot/{repo}/part")["snapshots"][0]["state"] == "PARTIAL"
+
+
+def test_missing_bucket_is_reported_as_such(stack, src, cli, write, unique):
+    src.seed(f"{unique}-nb", 1)
+    text = s3_config(stack, repo=f"repo-{unique}", base_path="x", indices=f"{unique}-nb")
+    text = text.replace(f"s3_bucket_name = {stack.s3.bucket}", "s3_bucket_name = no-such-bucket-here")
+    result = cli("-m", "backup", "-c", write(text))
+    assert result.code == 1, result
+    assert "bucket no-such-bucket-here does not exist" in result.err
+    assert "Traceback" not in result.err

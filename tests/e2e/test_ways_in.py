@@ -298,17 +298,25 @@ def test_sigv4_credentials_that_expire_during_a_long_wait_are_refreshed(stack, s
 
 
 @pytest.fixture
-def tls_source(stack, tmp_path):
+def tls_nodes(stack, tmp_path):
+    """HTTPS in front of the source and the destination, with a certificate from a test CA."""
     tls = make_ca_and_cert(tmp_path / "tls")
-    with TLSTerminatingProxy(stack.nodes["source"].url, tls.server_cert, tls.server_key) as proxy:
-        yield proxy, tls
+    with TLSTerminatingProxy(stack.nodes["source"].url, tls.server_cert, tls.server_key) as src_proxy, \
+            TLSTerminatingProxy(stack.nodes["destination"].url, tls.server_cert, tls.server_key) as dest_proxy:
+        yield src_proxy, dest_proxy, tls
 
 
-def test_tls_is_verified_by_default_and_the_ca_file_makes_it_pass(stack, src, cli, write, unique, tls_source):
-    proxy, tls = tls_source
-    src.seed(f"{unique}-tls", 5)
-    base = s3_config(stack, repo=f"repo-{unique}", base_path=f"tls/{unique}", indices=f"{unique}-tls")
-    base = base.replace(f"es_src_seed1 = {stack.nodes['source'].url}", f"es_src_seed1 = {proxy.url}")
+def tls_config(stack, unique, src_proxy, dest_proxy, index):
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=f"tls/{unique}", indices=index)
+    text = text.replace(f"es_src_seed1 = {stack.nodes['source'].url}", f"es_src_seed1 = {src_proxy.url}")
+    return text.replace(f"es_dest_seed1 = {stack.nodes['destination'].url}", f"es_dest_seed1 = {dest_proxy.url}")
+
+
+def test_tls_is_verified_by_default_and_the_ca_file_makes_it_pass(stack, src, dest, cli, write, unique, tls_nodes):
+    src_proxy, dest_proxy, tls = tls_nodes
+    index = f"{unique}-tls"
+    base = tls_config(stack, unique, src_proxy, dest_proxy, index)
+    src.seed(index, 5)
 
     refused = cli("-m", "backup", "-c", write(base, "no-ca.conf"))
     assert refused.code == 2, refused
@@ -316,19 +324,20 @@ def test_tls_is_verified_by_default_and_the_ca_file_makes_it_pass(stack, src, cl
     assert "certificate verify failed" in refused.err
     assert len(refused.err.strip().splitlines()) == 1
 
-    trusted = cli("-m", "backup", "-c", write(base + f"[source]\nca_certs = {tls.ca_cert}\n", "ca.conf"))
-    assert trusted.code == 0, trusted
-    assert "verification is OFF" not in trusted.err
+    config = write(base + f"[source]\nca_certs = {tls.ca_cert}\n[destination]\nca_certs = {tls.ca_cert}\n", "ca.conf")
+    backup, restore = round_trip(cli, config, src, dest, index, 5)
+    assert "verification is OFF" not in backup.err + restore.err
+    assert src_proxy.accepted > 0 and dest_proxy.accepted > 0
 
 
-def test_turning_verification_off_needs_a_setting_and_warns(stack, src, cli, write, unique, tls_source):
-    proxy, _ = tls_source
-    src.seed(f"{unique}-tls", 5)
-    base = s3_config(stack, repo=f"repo-{unique}", base_path=f"tls/{unique}", indices=f"{unique}-tls")
-    base = base.replace(f"es_src_seed1 = {stack.nodes['source'].url}", f"es_src_seed1 = {proxy.url}")
-    result = cli("-m", "backup", "-c", write(base + "[source]\nverify_certs = false\n"))
-    assert result.code == 0, result
-    assert "TLS certificate verification is OFF for the source cluster" in result.err
+def test_turning_verification_off_needs_a_setting_and_warns(stack, src, dest, cli, write, unique, tls_nodes):
+    src_proxy, dest_proxy, _ = tls_nodes
+    index = f"{unique}-tls"
+    base = tls_config(stack, unique, src_proxy, dest_proxy, index)
+    config = write(base + "[source]\nverify_certs = false\n[destination]\nverify_certs = false\n")
+    backup, restore = round_trip(cli, config, src, dest, index, 6)
+    assert "TLS certificate verification is OFF for the source cluster" in backup.err
+    assert "TLS certificate verification is OFF for the destination cluster" in restore.err
 
 
 # --- proxies ------------------------------------------------------------------------------------
@@ -349,16 +358,17 @@ def test_socks5_proxy_for_the_source_and_http_proxy_for_the_destination(stack, s
 # --- failover -----------------------------------------------------------------------------------
 
 
-def test_first_seed_dead_second_alive_succeeds_with_one_warning(stack, src, cli, write, unique):
-    index, dead = f"{unique}-fo", dead_seed()
-    src.seed(index, 3)
+def test_first_seed_dead_second_alive_succeeds_with_one_warning(stack, src, dest, cli, write, unique):
+    index, dead_src, dead_dest = f"{unique}-fo", dead_seed(), dead_seed()
     text = s3_config(stack, repo=f"repo-{unique}", base_path=f"fo/{unique}", indices=index)
     text = text.replace(f"es_src_seed1 = {stack.nodes['source'].url}",
-                        f"es_src_seed1 = {dead}\nes_src_seed2 = {stack.nodes['source'].url}")
-    result = cli("-m", "backup", "-c", write(text))
-    assert result.code == 0, result
-    warnings = [line for line in result.err.splitlines() if " WARNING " in line]
-    assert len(warnings) == 1 and f"source seed {dead} is unreachable" in warnings[0], result
+                        f"es_src_seed1 = {dead_src}\nes_src_seed2 = {stack.nodes['source'].url}")
+    text = text.replace(f"es_dest_seed1 = {stack.nodes['destination'].url}",
+                        f"es_dest_seed1 = {dead_dest}\nes_dest_seed2 = {stack.nodes['destination'].url}")
+    backup, restore = round_trip(cli, write(text), src, dest, index, 3)
+    for result, side, dead in ((backup, "source", dead_src), (restore, "destination", dead_dest)):
+        warnings = [line for line in result.err.splitlines() if " WARNING " in line]
+        assert len(warnings) == 1 and f"{side} seed {dead} is unreachable" in warnings[0], result
 
 
 def test_all_seeds_dead_exit_2_names_every_seed_within_the_timeout(stack, cli, write, unique):

@@ -1,0 +1,48 @@
+import io
+import logging
+
+import pytest
+
+from es_s3_snapshot.errors import WaitTimeout
+from es_s3_snapshot.wait import Progress, human_bytes, wait_until
+
+from .conftest import FakeClock
+
+
+def test_wait_until_returns_the_first_result_and_sleeps_between_checks():
+    clock, answers = FakeClock(), iter([None, None, "done"])
+    assert wait_until(lambda: next(answers), interval=4, max_wait=60, timeout_message="x", clock=clock, sleep=clock.sleep) == "done"
+    assert clock.sleeps == [4, 4]
+
+
+def test_wait_until_times_out_with_the_message_and_never_oversleeps():
+    clock = FakeClock()
+    with pytest.raises(WaitTimeout, match="took too long"):
+        wait_until(lambda: None, interval=10, max_wait=25, timeout_message="took too long", clock=clock, sleep=clock.sleep)
+    assert clock.sleeps == [10, 10, 5] and clock.now == 25
+
+
+def test_progress_bar_on_a_terminal():
+    stream = io.StringIO()
+    progress = Progress("snapshot s1", interval=30, stream=stream, is_tty=True)
+    progress.update(512, 2048, 1, 4, "STARTED")
+    progress.close()
+    out = stream.getvalue()
+    assert out.startswith("\rsnapshot s1 [#######.......................]  25.0% 512 B of 2.0 KiB, shards 1/4, STARTED")
+    assert out.endswith("\n")
+
+
+def test_progress_logs_once_per_interval_when_not_a_terminal(caplog):
+    clock = FakeClock()
+    progress = Progress("restore", interval=30, stream=io.StringIO(), is_tty=False, clock=clock)
+    with caplog.at_level(logging.INFO, logger="es_s3_snapshot.wait"):
+        for _ in range(7):
+            progress.update(10, 100, 0, 2)
+            clock.sleep(10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert lines[0] == "restore: 10.0% (10 B of 100 B, shards 0/2)"
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1023, 1024, 5 * 1024**3)] == ["0 B", "1023 B", "1.0 KiB", "5.0 GiB"]
