@@ -18,7 +18,7 @@ from .engines import (
     fetch_all,
     find_jdks,
 )
-from .stack import NODE_ENGINES, Node, S3Server, Stack, StackError, clean_stale
+from .stack import DEFAULT_NODES, MATRIX_NODES, NODE_ENGINES, Node, S3Server, Stack, StackError, clean_stale
 
 __all__ = [
     "Stack",
@@ -26,6 +26,8 @@ __all__ = [
     "Node",
     "S3Server",
     "NODE_ENGINES",
+    "DEFAULT_NODES",
+    "MATRIX_NODES",
     "fetch_all",
     "FetchedEngine",
     "FetchError",

@@ -10,7 +10,7 @@ import sys
 import time
 
 from . import engines
-from .stack import NODE_ENGINES, Stack, StackError, clean_stale
+from .stack import DEFAULT_NODES, NODE_KINDS, Stack, StackError, clean_stale
 
 
 def _fail(summary: str, details: str = "") -> int:
@@ -27,8 +27,8 @@ def cmd_fetch(args) -> int:
     except engines.FetchError as e:
         first, _, rest = str(e).partition("\n")
         return _fail(first, rest)
-    for f in fetched.values():
-        print(f"{f.engine:<14} {f.version:<8} {f.home}   (java {f.java_version} at {f.java_home})")
+    for kind, f in fetched.items():
+        print(f"{kind:<14} {f.engine:<14} {f.version:<8} {f.home}   (java {f.java_version} at {f.java_home})")
     print(f"cache: {engines.cache_dir()}   ({time.monotonic() - t0:.1f}s)")
     return 0
 
@@ -36,11 +36,10 @@ def cmd_fetch(args) -> int:
 def _print_stack(stack: Stack, hint: str = "; Ctrl-C to stop") -> None:
     for name, n in stack.nodes.items():
         line = f"{name:<12} {n.engine:<14} {n.version:<8} {n.url}"
-        if n.engine == "elasticsearch":
-            line += (
-                f"   user {n.username} / {n.password}   admin {n.admin_username} / {n.admin_password}"
-                f"   path.repo {n.repo_path}"
-            )
+        if n.username:
+            line += f"   user {n.username} / {n.password}   admin {n.admin_username} / {n.admin_password}"
+        if n.engine == "elasticsearch" or not n.kind.s3:
+            line += f"   path.repo {n.repo_path}"
         print(line + f"   (java {n.java_version}, log {n.log_path})")
     if stack.s3:
         s = stack.s3
@@ -119,19 +118,22 @@ def cmd_clean(args) -> int:
     return 0
 
 
+_NODES_HELP = f"comma list from {','.join(NODE_KINDS)} (default %(default)s)"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("fetch", help="download and unpack the engines (Maven Central) into the cache")
     up = sub.add_parser("up", help="start the stack and keep it up until Ctrl-C")
-    up.add_argument("--nodes", default=",".join(NODE_ENGINES), help="comma list from %(default)s")
+    up.add_argument("--nodes", default=",".join(DEFAULT_NODES), help=_NODES_HELP)
     up.add_argument("--timeout", type=float, default=180, help="readiness limit in seconds (default %(default)s)")
     up.add_argument("--heap", default="512m", help="JVM heap per node (default %(default)s)")
     up.add_argument("--keep-workdir", action="store_true", help="keep the working directory (logs) on exit")
     up.add_argument("--json", metavar="FILE", help="also write connection details to FILE")
     st = sub.add_parser("selftest", help="start a stack, run an end-to-end snapshot/restore check, stop")
-    st.add_argument("--nodes", default=",".join(NODE_ENGINES), help="comma list from %(default)s")
+    st.add_argument("--nodes", default=",".join(DEFAULT_NODES), help=_NODES_HELP)
     st.add_argument("--timeout", type=float, default=180, help="readiness limit in seconds (default %(default)s)")
     sub.add_parser("clean", help="kill/remove leftovers of stacks whose owner died, and stale fetch dirs")
     args = p.parse_args(argv)

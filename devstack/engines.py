@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,6 +39,26 @@ ELASTICSEARCH_VERSION = os.environ.get("DEVSTACK_ELASTICSEARCH_VERSION", "9.2.4"
 
 #: Used instead of ELASTICSEARCH_VERSION only when no JDK >= 21 is installed.
 ELASTICSEARCH_FALLBACK_VERSION = "8.19.21"
+
+#: Engine matrix (fs repositories only, security off): optional nodes ``es8``,
+#: ``es7``, ``os2``, ``os1``.  Plain integ-test zips, nothing installed into them.
+#: Each runs on the newest JDK within (min, max) -- the max matters: ES 7 and
+#: OpenSearch 1.x/2.x rely on the Security Manager, which JDK 24+ no longer allows.
+ES8_VERSION = os.environ.get("DEVSTACK_ES8_VERSION", "8.19.21")
+ES7_VERSION = os.environ.get("DEVSTACK_ES7_VERSION", "7.17.29")
+OS2_VERSION = os.environ.get("DEVSTACK_OS2_VERSION", "2.19.6")
+OS1_VERSION = os.environ.get("DEVSTACK_OS1_VERSION", "1.3.20")
+
+#: matrix key -> (engine, version, min Java, max Java)
+MATRIX = {
+    "es8": ("elasticsearch", ES8_VERSION, 17, 21),
+    "es7": ("elasticsearch", ES7_VERSION, 11, 17),
+    "os2": ("opensearch", OS2_VERSION, 11, 21),
+    "os1": ("opensearch", OS1_VERSION, 11, 17),
+}
+
+#: What ``python -m devstack fetch`` fetches: the default stack's engines plus the matrix.
+ALL_KINDS = ("opensearch", "elasticsearch", *MATRIX)
 
 OPENSEARCH_ZIP = "org.opensearch.distribution.integ-test-zip:opensearch:{v}:zip"
 OPENSEARCH_S3_PLUGIN = ("org.opensearch.plugin", "repository-s3")
@@ -151,10 +172,19 @@ class EngineSpec:
     version: str
     min_java: int
     max_java: int | None = None
+    #: "opensearch" / "elasticsearch" for the default stack's engines, else the matrix key
+    key: str = ""
+    #: plain integ-test zip, nothing installed (matrix engines)
+    plain: bool = False
 
     @property
     def dirname(self) -> str:
-        return f"{self.engine}-{self.version}"
+        return f"{self.engine}-{self.version}" + ("-plain" if self.plain else "")
+
+    @property
+    def java_home_env(self) -> str:
+        """Environment variable that forces this engine's JDK."""
+        return f"DEVSTACK_{(self.key or self.engine).upper()}_JAVA_HOME"
 
 
 def _major_of(version: str) -> int:
@@ -183,12 +213,20 @@ def elasticsearch_spec(version: str = None) -> EngineSpec:
     return spec
 
 
-def spec_for(engine: str) -> EngineSpec:
-    if engine == "opensearch":
+def matrix_spec(key: str) -> EngineSpec:
+    engine, version, min_java, max_java = MATRIX[key]
+    return EngineSpec(engine, version, min_java, max_java, key=key, plain=True)
+
+
+def spec_for(kind: str) -> EngineSpec:
+    """``kind``: "opensearch", "elasticsearch" (default stack) or a MATRIX key ("es8", ...)."""
+    if kind == "opensearch":
         return opensearch_spec()
-    if engine == "elasticsearch":
+    if kind == "elasticsearch":
         return elasticsearch_spec()
-    raise ValueError(f"unknown engine {engine!r}")
+    if kind in MATRIX:
+        return matrix_spec(kind)
+    raise ValueError(f"unknown engine {kind!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -510,14 +548,29 @@ def _build_elasticsearch(spec: EngineSpec, jdk: Jdk, staging: Path) -> Path:
 
 
 # --------------------------------------------------------------------------
+# Matrix engines: the plain integ-test zip
+# --------------------------------------------------------------------------
+
+
+def _build_plain(spec: EngineSpec, staging: Path) -> Path:
+    artifact = OPENSEARCH_ZIP if spec.engine == "opensearch" else ELASTICSEARCH_ZIP
+    zip_path = mvn_copy(artifact.format(v=spec.version), staging / "download")
+    unzip(zip_path, staging / "unpacked")
+    home = staging / "unpacked" / f"{spec.engine}-{spec.version}"
+    if not (home / "bin" / spec.engine).exists():
+        raise FetchError(f"{zip_path.name} does not contain {spec.engine}-{spec.version}/bin/{spec.engine}")
+    return home
+
+
+# --------------------------------------------------------------------------
 # Public entry points
 # --------------------------------------------------------------------------
 
 
 def _jdk_for(spec: EngineSpec) -> Jdk:
-    need_javac = spec.engine == "elasticsearch"
-    forced = os.environ.get(f"DEVSTACK_{spec.engine.upper()}_JAVA_HOME")
-    if forced:  # e.g. DEVSTACK_ELASTICSEARCH_JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+    need_javac = spec.engine == "elasticsearch" and not spec.plain  # javac builds the analysis shim
+    forced = os.environ.get(spec.java_home_env)
+    if forced:  # e.g. DEVSTACK_ELASTICSEARCH_JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64, DEVSTACK_ES7_JAVA_HOME
         home = Path(forced).resolve()
         version = _parse_release(home / "release")
         if not version or _major(version) < spec.min_java:
@@ -529,9 +582,11 @@ def _jdk_for(spec: EngineSpec) -> Jdk:
     jdk = pick_jdk(spec.min_java, spec.max_java, need_javac=need_javac)
     if jdk is None:
         have = ", ".join(f"{j.home} ({j.version})" for j in find_jdks()) or "none"
+        upto = f" and <= {spec.max_java}" if spec.max_java else ""
         raise FetchError(
-            f"{spec.engine} {spec.version} needs a JDK >= {spec.min_java}"
-            f"{' with javac' if need_javac else ''} under {'/'.join(JVM_ROOTS)}; found: {have}"
+            f"{spec.engine} {spec.version} needs a JDK >= {spec.min_java}{upto}"
+            f"{' with javac' if need_javac else ''} under {'/'.join(JVM_ROOTS)} (or {spec.java_home_env}); "
+            f"found: {have}"
         )
     return jdk
 
@@ -548,9 +603,12 @@ def fetch_engine(spec: EngineSpec) -> FetchedEngine:
         for leftover in cache.glob(".staging-*"):  # interrupted earlier fetches (we hold the lock)
             shutil.rmtree(leftover, ignore_errors=True)
         log.info("fetching %s %s into %s (JDK %s)", spec.engine, spec.version, final, jdk.version)
+        started = time.monotonic()
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{spec.dirname}-", dir=cache))
         try:
-            if spec.engine == "opensearch":
+            if spec.plain:
+                home = _build_plain(spec, staging)
+            elif spec.engine == "opensearch":
                 home = _build_opensearch(spec, jdk, staging)
             else:
                 home = _build_elasticsearch(spec, jdk, staging)
@@ -560,14 +618,16 @@ def fetch_engine(spec: EngineSpec) -> FetchedEngine:
                 os.rename(final, old / "home")
                 shutil.rmtree(old, ignore_errors=True)
             os.rename(home, final)
+            log.info("fetched %s %s in %.1fs", spec.engine, spec.version, time.monotonic() - started)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return FetchedEngine(spec.engine, spec.version, str(final), jdk.home, jdk.version)
 
 
-def fetch_all(engines: Iterable[str] = ("opensearch", "elasticsearch")) -> dict[str, FetchedEngine]:
-    """Fetch and unpack every engine in ``engines``; returns engine -> FetchedEngine."""
-    return {engine: fetch_engine(spec_for(engine)) for engine in engines}
+def fetch_all(engines: Iterable[str] = ALL_KINDS) -> dict[str, FetchedEngine]:
+    """Fetch and unpack every engine kind in ``engines`` ("opensearch", "elasticsearch" or a
+    MATRIX key; default: all of them); returns kind -> FetchedEngine."""
+    return {kind: fetch_engine(spec_for(kind)) for kind in engines}
 
 
 def clean_staging() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import base64
 import concurrent.futures
+import dataclasses
 import http.client
 import json
 import logging
@@ -32,9 +33,29 @@ log = logging.getLogger("devstack")
 
 HOST = "127.0.0.1"
 
-#: node name -> engine.  ``source``/``destination`` are OpenSearch with repository-s3
-#: pointed at the moto server; ``es`` is Elasticsearch with security on (fs repositories).
-NODE_ENGINES = {"source": "opensearch", "destination": "opensearch", "es": "elasticsearch"}
+
+@dataclasses.dataclass(frozen=True)
+class NodeKind:
+    engine: str  # "opensearch" | "elasticsearch"
+    fetch: str  # key for engines.spec_for / fetch_all: "opensearch", "elasticsearch", "es8", ...
+    s3: bool = False  # repository-s3 installed and s3.client.default pointed at moto
+    security: bool = False  # Elasticsearch security on (users, API keys)
+
+
+#: Every node name a Stack accepts.  ``source``/``destination`` are OpenSearch with repository-s3
+#: pointed at the moto server; ``es`` is Elasticsearch with security on (fs repositories).  The
+#: matrix nodes ``es8``/``es7``/``os2``/``os1`` are plain integ-test zips with security off and
+#: fs repositories only (versions: engines.MATRIX).
+NODE_KINDS = {
+    "source": NodeKind("opensearch", "opensearch", s3=True),
+    "destination": NodeKind("opensearch", "opensearch", s3=True),
+    "es": NodeKind("elasticsearch", "elasticsearch", security=True),
+    **{key: NodeKind(engine, key) for key, (engine, *_rest) in engines.MATRIX.items()},
+}
+#: node name -> engine
+NODE_ENGINES = {name: kind.engine for name, kind in NODE_KINDS.items()}
+DEFAULT_NODES = ("source", "destination", "es")
+MATRIX_NODES = tuple(engines.MATRIX)
 
 DEFAULT_TIMEOUT = float(os.environ.get("DEVSTACK_START_TIMEOUT", "180"))
 DEFAULT_HEAP = os.environ.get("DEVSTACK_HEAP", "512m")
@@ -324,8 +345,9 @@ class S3Server:
 class Node:
     """One single-node cluster.  Attributes are filled in while it starts."""
 
-    def __init__(self, name: str, fetched: FetchedEngine, workdir: Path, heap: str):
+    def __init__(self, name: str, fetched: FetchedEngine, workdir: Path, heap: str, kind: NodeKind = None):
         self.name = name
+        self.kind = kind or NODE_KINDS[name]
         self.engine = fetched.engine
         self.version = fetched.version
         self.home = fetched.home
@@ -347,12 +369,12 @@ class Node:
         self.stdout_path = str(self.dir / "stdout.log")
         self.process: subprocess.Popen | None = None
         self.ready_seconds: float | None = None
-        # Elasticsearch security (None on OpenSearch, which runs without security)
+        # Elasticsearch security (None on OpenSearch and the matrix nodes, which run without security)
         self.username: str | None = None
         self.password: str | None = None
         self.admin_username: str | None = None
         self.admin_password: str | None = None
-        if self.engine == "elasticsearch":
+        if self.kind.security:
             self.admin_username = "elastic"
             self.admin_password = secrets.token_urlsafe(18)
             self.username = ES_EXTRA_USER
@@ -371,7 +393,7 @@ class Node:
         """``auth``: "user" (extra ES user), "admin" (elastic), None, (user, password) or a dict of headers."""
         if isinstance(auth, dict):
             return dict(auth)
-        if auth is None or (self.engine != "elasticsearch" and auth in ("user", "admin")):
+        if auth is None or (not self.kind.security and auth in ("user", "admin")):
             return {}
         if auth == "user":
             auth = (self.username, self.password)
@@ -450,14 +472,14 @@ class Node:
         text = re.sub(r"-javaagent:(?!/)(\S+)", lambda m: f"-javaagent:{self.home}/{m.group(1)}", text)
         jvm.write_text(text)
         (self.config_dir / "jvm.options.d").mkdir(exist_ok=True)
-        if self.engine == "opensearch":
+        if self.kind.s3:
             self._cli("opensearch-keystore", ["create"])
             self._cli(
                 "opensearch-keystore",
                 ["add", "--stdin", "s3.client.default.access_key", "s3.client.default.secret_key"],
                 stdin=f"{s3.access_key}\n{s3.secret_key}\n",
             )
-        else:
+        elif self.kind.security:
             # The integ-test zip has bin/elasticsearch-keystore; bootstrap.password
             # sets the `elastic` superuser's password until it is changed through
             # the API (the reserved realm reads it from the keystore).
@@ -480,21 +502,24 @@ class Node:
             f"path.repo: [{q(self.repo_path)}]",
             "cluster.routing.allocation.disk.threshold_enabled: false",
         ]
-        if self.engine == "opensearch":
+        if self.kind.s3:
             lines += [
                 f"s3.client.default.endpoint: {q(f'{s3.host}:{s3.port}')}",
                 "s3.client.default.protocol: http",
                 "s3.client.default.path_style_access: true",
                 f"s3.client.default.region: {s3.region}",
             ]
-            name = "opensearch.yml"
-        else:
+        if self.kind.security:
             lines += [
                 "xpack.security.enabled: true",
                 "xpack.security.http.ssl.enabled: false",
                 "xpack.security.transport.ssl.enabled: false",
             ]
-            name = "elasticsearch.yml"
+        elif self.engine == "elasticsearch" and (Path(self.home) / "modules" / "x-pack-security").is_dir():
+            # 8.x+ turns security on by default; the 7.x integ-test zip is OSS (no x-pack
+            # modules), where an xpack.* setting would be rejected as unknown.
+            lines.append("xpack.security.enabled: false")
+        name = "opensearch.yml" if self.engine == "opensearch" else "elasticsearch.yml"
         (self.config_dir / name).write_text("# written by devstack\n" + "\n".join(lines) + "\n")
 
     def command(self) -> list[str]:
@@ -550,7 +575,7 @@ class Node:
 
 
 class Stack:
-    """moto S3 + up to three single-node clusters.  Use as a context manager.
+    """moto S3 (only when ``source``/``destination`` are wanted) + single-node clusters.  Use as a context manager.
 
     >>> with Stack(nodes=("source", "es")) as stack:
     ...     status, body = stack.node_request("source", "GET", "/_cluster/health")
@@ -558,7 +583,7 @@ class Stack:
 
     def __init__(
         self,
-        nodes: Iterable[str] = ("source", "destination", "es"),
+        nodes: Iterable[str] = DEFAULT_NODES,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         heap: str = DEFAULT_HEAP,
@@ -688,7 +713,7 @@ class Stack:
 
     def _start(self) -> None:
         t0 = time.monotonic()
-        needed = sorted({NODE_ENGINES[n] for n in self.wanted})
+        needed = sorted({NODE_KINDS[n].fetch for n in self.wanted})
         try:
             fetched = engines.fetch_all(needed)
         except FetchError as e:
@@ -702,12 +727,12 @@ class Stack:
         self._start_reaper()
         t1 = time.monotonic()
         deadline = t1 + self.timeout
-        if "opensearch" in needed:
+        if any(NODE_KINDS[n].s3 for n in self.wanted):
             self.s3 = S3Server(workdir)
             self.s3.start(self._spawn, deadline)
             self.timings["s3"] = time.monotonic() - t1
         for name in self.wanted:
-            self.nodes[name] = Node(name, fetched[NODE_ENGINES[name]], workdir, self.heap)
+            self.nodes[name] = Node(name, fetched[NODE_KINDS[name].fetch], workdir, self.heap)
 
         t2 = time.monotonic()
         deadline = t2 + self.timeout
@@ -779,7 +804,7 @@ class Stack:
                     kill_groups([node.process], grace=5)
                     continue
                 raise
-        if node.engine == "elasticsearch":
+        if node.kind.security:
             self._setup_es_security(node)
         node.ready_seconds = time.monotonic() - started
         log.info("%s: ready after %.1fs", node.name, node.ready_seconds)
