@@ -139,6 +139,30 @@ def s3_config(stack, *, repo, base_path, indices, extra=""):
     """) + textwrap.dedent(extra)
 
 
+def fs_config(node, unique, index, side_lines=""):
+    """A config for an fs-repository round trip on one node: backup, then restore renamed (back-*)."""
+    sides = f"\n[source]\n{side_lines}\n\n[destination]\n{side_lines}\n" if side_lines else ""
+    return textwrap.dedent(f"""
+        [elasticsearch_config]
+        es_repository_name = fs-{unique}
+        es_src_seed1 = {node.url}
+        es_dest_seed1 = {node.url}
+        index_names = {index}
+
+        [repository]
+        type = fs
+        location = {node.repo_path}/{unique}
+
+        [restore]
+        existing_indices = rename
+        rename_pattern = (.+)
+        rename_replacement = back-$1
+
+        [wait]
+        poll_interval = 1
+    """) + sides
+
+
 def merge_sections(text: str) -> str:
     """Let tests append sections that already exist (the last value wins), as a user edits a file."""
     import configparser

@@ -7,7 +7,7 @@ def test_fs_backup_and_restore_on_elasticsearch(stack, es, cli, write, unique):
     node = stack.nodes["es"]
     index = f"{unique}-auth"
     es.seed(index, 77)
-    config = write(es_config(stack, unique, f"username = {node.username}\n        password = {node.password}"))
+    config = write(es_config(stack, unique, f"username = {node.username}\npassword = {node.password}"))
     backup = cli("-m", "backup", "-c", config, "--snapshot", "es-snap")
     assert backup.code == 0, backup
     assert f"{node.version} (cluster " in backup.err
@@ -23,7 +23,7 @@ def test_fs_backup_and_restore_on_elasticsearch(stack, es, cli, write, unique):
 def test_s3_repository_without_the_s3_module_says_what_to_install(stack, es, cli, write, unique):
     node = stack.nodes["es"]
     es.seed(f"{unique}-auth", 1)
-    text = es_config(stack, unique, f"username = {node.username}\n        password = {node.password}")
+    text = es_config(stack, unique, f"username = {node.username}\npassword = {node.password}")
     text = text.replace("type = fs", "type = s3") + "[aws_s3_config]\ns3_bucket_name = some-bucket\n"
     result = cli("-m", "backup", "-c", write(text))
     assert result.code == 1, result

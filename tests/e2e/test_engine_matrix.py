@@ -7,13 +7,11 @@ conftest.py (which has the OpenSearch 3 / Elasticsearch 9 nodes).
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from devstack import Stack
 
-from .conftest import Api
+from .conftest import Api, fs_config
 
 MATRIX = ("es8", "es7", "os2", "os1")
 DOCS = 17
@@ -23,28 +21,6 @@ DOCS = 17
 def matrix():
     with Stack(nodes=MATRIX) as running:
         yield running
-
-
-def fs_config(node, unique, index):
-    return textwrap.dedent(f"""
-        [elasticsearch_config]
-        es_repository_name = fs-{unique}
-        es_src_seed1 = {node.url}
-        es_dest_seed1 = {node.url}
-        index_names = {index}
-
-        [repository]
-        type = fs
-        location = {node.repo_path}/{unique}
-
-        [restore]
-        existing_indices = rename
-        rename_pattern = (.+)
-        rename_replacement = back-$1
-
-        [wait]
-        poll_interval = 1
-    """)
 
 
 @pytest.mark.parametrize("name", MATRIX)

@@ -16,45 +16,21 @@ from tests.support.proxies import HttpProxy, Socks5Proxy
 from tests.support.sigv4_proxy import SigV4VerifyingProxy
 from tests.support.tls import TLSTerminatingProxy, make_ca_and_cert
 
-from .conftest import s3_config
+from .conftest import fs_config, s3_config
 from .upstream_ports import dead_seed
 
 # --- Elasticsearch security: basic auth and API keys --------------------------------------------
 
 
-def es_config(stack, unique, auth_lines, extra=""):
-    node = stack.nodes["es"]
-    return textwrap.dedent(f"""
-        [elasticsearch_config]
-        es_repository_name = fs-{unique}
-        es_src_seed1 = {node.url}
-        es_dest_seed1 = {node.url}
-        index_names = {unique}-auth
-
-        [repository]
-        type = fs
-        location = {node.repo_path}/{unique}
-
-        [source]
-        {auth_lines}
-
-        [destination]
-        {auth_lines}
-
-        [restore]
-        existing_indices = rename
-        rename_pattern = (.+)
-        rename_replacement = back-$1
-
-        [wait]
-        poll_interval = 1
-    """) + textwrap.dedent(extra)
+def es_config(stack, unique, auth_lines):
+    """The fs round trip on the Elasticsearch node (security on), with ``auth_lines`` for both sides."""
+    return fs_config(stack.nodes["es"], unique, f"{unique}-auth", auth_lines)
 
 
 def test_basic_auth_wrong_password_exits_2_without_echoing_it(stack, es, cli, write, unique):
     node = stack.nodes["es"]
     es.seed(f"{unique}-auth", 5)
-    config = write(es_config(stack, unique, f"username = {node.username}\n        password = Wr0ngPassw0rd"))
+    config = write(es_config(stack, unique, f"username = {node.username}\npassword = Wr0ngPassw0rd"))
     result = cli("-m", "backup", "-c", config)
     assert result.code == 2, result
     assert "the source cluster rejected the credentials (basic auth): authentication failed" in result.err
@@ -65,7 +41,7 @@ def test_basic_auth_wrong_password_exits_2_without_echoing_it(stack, es, cli, wr
 def test_api_key_backup_and_restore_then_revoked_key_exits_2(stack, es, cli, write, unique):
     es.seed(f"{unique}-auth", 12)
     key = es("POST", "/_security/api_key", {"name": f"snap-{unique}"})
-    config = write(es_config(stack, unique, f"auth = api_key\n        api_key = {key['encoded']}"))
+    config = write(es_config(stack, unique, f"auth = api_key\napi_key = {key['encoded']}"))
 
     backup = cli("-m", "backup", "-c", config, "--snapshot", "k1")
     assert backup.code == 0, backup
