@@ -462,11 +462,7 @@ def assemble_s3_plugin(version: str, os_home: Path, work: Path) -> Path:
 
 
 def _build_opensearch(spec: EngineSpec, jdk: Jdk, staging: Path) -> Path:
-    zip_path = mvn_copy(OPENSEARCH_ZIP.format(v=spec.version), staging / "download")
-    unzip(zip_path, staging / "unpacked")
-    home = staging / "unpacked" / f"opensearch-{spec.version}"
-    if not (home / "bin" / "opensearch").exists():
-        raise FetchError(f"{zip_path.name} does not contain opensearch-{spec.version}/bin/opensearch")
+    home = _build_plain(spec, staging)
     plugin_zip = assemble_s3_plugin(spec.version, home, staging)
     env = _java_env(jdk, "opensearch")
     _run(
@@ -497,11 +493,7 @@ has.native.controller=false
 
 
 def _build_elasticsearch(spec: EngineSpec, jdk: Jdk, staging: Path) -> Path:
-    zip_path = mvn_copy(ELASTICSEARCH_ZIP.format(v=spec.version), staging / "download")
-    unzip(zip_path, staging / "unpacked")
-    home = staging / "unpacked" / f"elasticsearch-{spec.version}"
-    if not (home / "bin" / "elasticsearch").exists():
-        raise FetchError(f"{zip_path.name} does not contain elasticsearch-{spec.version}/bin/elasticsearch")
+    home = _build_plain(spec, staging)
     if (home / "modules" / "analysis-common").exists():
         return home  # a distribution that has the real module needs no shim
 
@@ -553,6 +545,7 @@ def _build_elasticsearch(spec: EngineSpec, jdk: Jdk, staging: Path) -> Path:
 
 
 def _build_plain(spec: EngineSpec, staging: Path) -> Path:
+    """Download and unpack the integ-test zip of ``spec``; the other builders start from this."""
     artifact = OPENSEARCH_ZIP if spec.engine == "opensearch" else ELASTICSEARCH_ZIP
     zip_path = mvn_copy(artifact.format(v=spec.version), staging / "download")
     unzip(zip_path, staging / "unpacked")

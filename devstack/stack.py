@@ -154,13 +154,7 @@ def _root_prefix() -> list[str]:
 
 
 def _pgroup_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return _alive(os.killpg, pgid)
 
 
 def _proc_pgids() -> dict[int, list[int]]:
@@ -932,8 +926,13 @@ class Stack:
 
 
 def _pid_alive(pid: int) -> bool:
+    return _alive(os.kill, pid)
+
+
+def _alive(kill, ident: int) -> bool:
+    """Whether a process (os.kill) or process group (os.killpg) exists: signal 0 probes it."""
     try:
-        os.kill(pid, 0)
+        kill(ident, 0)
         return True
     except ProcessLookupError:
         return False

@@ -106,9 +106,6 @@ class Cluster:
         self._failed: dict[str, str] = {}
         self._warned: set[str] = set()
 
-    def __str__(self) -> str:
-        return f"{self.side} cluster ({', '.join(self.seeds)})"
-
     def node_failed(self, base_url: str, err: Exception) -> None:
         """Hook for the transport: remember that a seed could not be reached, and why."""
         self._failed[base_url] = _short_reason(err)

@@ -6,7 +6,7 @@ import logging
 
 from .. import __version__
 from ..cluster import Cluster, path_of
-from ..errors import ConfigError, EngineError, Interrupted, OperationFailed, SnapshotExists, SnapshotFailed
+from ..errors import ConfigError, EngineError, Interrupted, SnapshotExists, SnapshotFailed
 from ..names import expand_snapshot_name, is_pattern, match_indices
 from ..repository import ensure_repository
 from ..wait import human_bytes
@@ -45,12 +45,12 @@ def run_backup(ctx: Context) -> None:
         ctx.echo(f"snapshot {repo}/{name} started; follow it with: {follow}")
         return
     try:
-        finished = _wait(ctx, name, follow)
+        finished, stats = _wait(ctx, name, follow)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted: snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
         ) from None
-    _verdict(ctx, name, finished)
+    _verdict(ctx, name, finished, stats)
 
 
 def _check_indices(cluster: Cluster, patterns: tuple[str, ...], ignore_unavailable: bool) -> None:
@@ -122,11 +122,12 @@ def _start(ctx: Context, name: str) -> None:
     logger.info("snapshot %s/%s started", repo, name)
 
 
-def _wait(ctx: Context, name: str, follow: str) -> dict:
+def _wait(ctx: Context, name: str, follow: str) -> tuple[dict, dict]:
     """Follow the snapshot's progress until the snapshot itself says it is no longer in progress.
 
     ``_status`` gives progress, but can say SUCCESS while the snapshot is still being finalised:
-    the verdict comes from ``GET _snapshot/<repo>/<name>``. Returns that snapshot's description.
+    the verdict comes from ``GET _snapshot/<repo>/<name>``. Returns that snapshot's description
+    and the ``stats`` of the last ``_status``.
     """
     repo = ctx.config.repository.name
     progress = ctx.progress(f"snapshot {name}")
@@ -145,7 +146,7 @@ def _wait(ctx: Context, name: str, follow: str) -> dict:
         if state in RUNNING_STATES:
             return None
         snapshot = (ctx.cluster.get(path_of("_snapshot", repo, name)).get("snapshots") or [{}])[0]
-        return None if snapshot.get("state") in RUNNING_STATES else snapshot
+        return None if snapshot.get("state") in RUNNING_STATES else (snapshot, stats)
 
     try:
         return ctx.wait_for(
@@ -159,7 +160,7 @@ def _wait(ctx: Context, name: str, follow: str) -> dict:
         progress.close()
 
 
-def _verdict(ctx: Context, name: str, snapshot: dict) -> None:
+def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
     """Judge the finished snapshot: return on SUCCESS, raise SnapshotFailed otherwise."""
     repo = ctx.config.repository.name
     state = snapshot.get("state", "UNKNOWN")
@@ -169,7 +170,7 @@ def _verdict(ctx: Context, name: str, snapshot: dict) -> None:
     )
     if state == "SUCCESS":
         seconds = snapshot.get("duration_in_millis", 0) / 1000
-        size = _snapshot_size(ctx.cluster, repo, name)
+        size = _size_text(stats)
         ctx.echo(f"snapshot {repo}/{name}: SUCCESS, {summary}{size}, {seconds:.1f}s")
         return
     failures = snapshot.get("failures") or []
@@ -186,13 +187,8 @@ def _verdict(ctx: Context, name: str, snapshot: dict) -> None:
     )
 
 
-def _snapshot_size(cluster: Cluster, repo: str, name: str) -> str:
-    """', N MiB new of M MiB' from the snapshot's status, or '' when the engine does not say."""
-    try:
-        status = (cluster.get(path_of("_snapshot", repo, name, "_status")).get("snapshots") or [{}])[0]
-    except OperationFailed:
-        return ""
-    stats = status.get("stats", {})
+def _size_text(stats: dict) -> str:
+    """', N MiB new of M MiB' from a snapshot status's stats, or '' when the engine does not say."""
     new = stats.get("incremental", {}).get("size_in_bytes")
     total = stats.get("total", {}).get("size_in_bytes")
     if new is None or total is None:

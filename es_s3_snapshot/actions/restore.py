@@ -135,8 +135,7 @@ def _plan(ctx: Context) -> Plan:
     indices = sorted({n for names in matched.values() for n in names})
     if not indices:
         raise RestoreFailed(f"snapshot {name} holds no index matching {', '.join(patterns)}")
-    pattern = restore.rename_pattern if restore.existing_indices == "rename" or restore.rename_pattern else None
-    targets = {index: renamed(index, pattern, restore.rename_replacement) for index in indices}
+    targets = {index: renamed(index, restore.rename_pattern, restore.rename_replacement) for index in indices}
     logger.info(
         "restoring from %s: %s",
         name,

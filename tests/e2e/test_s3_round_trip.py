@@ -57,14 +57,20 @@ def test_snapshot_objects_are_in_the_bucket_under_the_base_path(stack, src, cli,
     assert any(re.fullmatch(re.escape(base) + r"/snap-.+\.dat", k) for k in keys)
 
 
+def backup_twice(src, cli, config, index, docs, added, names):
+    """Seed ``docs`` documents, back up as names[0], add ``added`` more, back up as names[1]."""
+    src.seed(index, docs)
+    first = cli("-m", "backup", "-c", config, "--snapshot", names[0])
+    assert first.code == 0, first
+    src.seed(index, added, start=docs)
+    second = cli("-m", "backup", "-c", config, "--snapshot", names[1])
+    assert second.code == 0, second
+
+
 def test_second_backup_is_incremental_and_both_snapshots_restore(stack, src, dest, cli, write, unique):
     index, repo = f"{unique}-inc", f"repo-{unique}"
-    src.seed(index, 2000)
     config = write(s3_config(stack, repo=repo, base_path=f"inc/{unique}", indices=index))
-    assert cli("-m", "backup", "-c", config, "--snapshot", "first").code == 0
-    src.seed(index, 5, start=2000)
-    second = cli("-m", "backup", "-c", config, "--snapshot", "second")
-    assert second.code == 0, second
+    backup_twice(src, cli, config, index, 2000, 5, ("first", "second"))
 
     first_stats = src("GET", f"/_snapshot/{repo}/first/_status")["snapshots"][0]["stats"]
     second_stats = src("GET", f"/_snapshot/{repo}/second/_status")["snapshots"][0]["stats"]
@@ -86,11 +92,8 @@ def test_second_backup_is_incremental_and_both_snapshots_restore(stack, src, des
 
 def test_latest_picks_the_newest_success_snapshot(stack, src, dest, cli, write, unique):
     index, repo = f"{unique}-lt", f"repo-{unique}"
-    src.seed(index, 10)
     config = write(s3_config(stack, repo=repo, base_path=f"latest/{unique}", indices=index))
-    assert cli("-m", "backup", "-c", config, "--snapshot", "older").code == 0
-    src.seed(index, 15, start=10)
-    assert cli("-m", "backup", "-c", config, "--snapshot", "newer").code == 0
+    backup_twice(src, cli, config, index, 10, 15, ("older", "newer"))
 
     restore = cli("-m", "restore", "-c", config)  # no snapshot_name: latest
     assert restore.code == 0, restore
