@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .actions import SIDE, Context, get_mode
+from .actions import MODES, SIDE, Context, get_mode
 from .clients import build_transport
 from .cluster import Cluster
 from .config import Overrides, find_config, load, require_seeds
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-m",
         "--mode",
         required=True,
-        choices=("backup", "restore"),
+        choices=MODES,
         help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="the config file (see above for where it is looked for)")

@@ -95,8 +95,12 @@ class Cluster:
         dry_run: bool = False,
         echo: Callable[[str], None] = print,
         redact: Callable[[str], str] = str,
+        request_timeout: float = 60.0,
+        max_retries: int = 2,
     ):
         self.side = side
+        self.request_timeout = request_timeout
+        self.max_retries = max_retries
         self.seeds = seeds
         self.transport = transport
         self.auth = auth
@@ -119,12 +123,16 @@ class Cluster:
         params: dict | None = None,
         changes: bool = False,
         ok: tuple[int, ...] = (),
+        timeout: float | None = None,
+        retries: int | None = None,
     ) -> Answer:
         """Send one request and return its answer.
 
         ``changes`` marks a request that changes the cluster or the repository: in dry-run mode it
         is printed and not sent (the answer is then ``Answer(0, {})``). Statuses in ``ok`` are
-        returned instead of raised. Raises ClusterUnreachable, AuthenticationFailed or EngineError.
+        returned instead of raised. ``timeout`` (seconds) replaces the side's ``request_timeout`` for
+        this call, and ``retries`` its number of retries (0 for a call that must not be sent twice).
+        Raises ClusterUnreachable, AuthenticationFailed or EngineError.
         """
         target = path + ("?" + urlencode(params) if params else "")
         if changes and self.dry_run:
@@ -132,7 +140,15 @@ class Cluster:
             self.echo(self.redact(f"DRY RUN on {self.side}: would send {method} {target}{shown}"))
             return Answer(0, {})
         try:
-            response = self.transport.perform_request(method, target, body=body, headers=JSON_HEADERS)
+            response = self.transport.perform_request(
+                method,
+                target,
+                body=body,
+                headers=JSON_HEADERS,
+                request_timeout=self.request_timeout if timeout is None else timeout,
+                max_retries=self.max_retries if retries is None else retries,
+                retry_on_timeout=(self.max_retries if retries is None else retries) > 0,
+            )
         except TlsError as err:
             raise ClusterUnreachable(
                 f"TLS connection to the {self.side} cluster failed ({self._tried()}): {_short_reason(err)}; "

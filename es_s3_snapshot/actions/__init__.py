@@ -1,7 +1,8 @@
-"""The modes: one ``run_<mode>(ctx)`` function each; ``get_mode`` maps a mode name to it."""
+"""The modes: one ``run_<mode>(ctx)`` function each, in ``actions/<mode>.py``; ``get_mode`` finds it."""
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class Context:
     sleep: Callable[[float], None] = field(default=None)  # type: ignore[assignment]
     now: Callable[[], datetime] = datetime.now
     progress: Callable[[str], Progress] = field(default=None)  # type: ignore[assignment]
+    # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
+    # the cli passes one, unit tests a fake.
+    open_cluster: Callable[[str], Cluster] | None = None
 
     def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
         """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""
@@ -47,16 +51,13 @@ class Context:
             self.progress = lambda label: Progress(label, interval=interval, clock=self.clock)
 
 
-# The side each mode works on.
+# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
 SIDE = {"backup": "source", "restore": "destination"}
+MODES = tuple(SIDE)
 
 
 def get_mode(name: str):
-    """The run function for a mode name (imported lazily so that --help stays fast)."""
-    if name == "backup":
-        from .backup import run_backup
-
-        return run_backup
-    from .restore import run_restore
-
-    return run_restore
+    """The run function for a mode name: ``run_<name>`` in ``actions/<name>.py``, imported lazily
+    so that --help stays fast."""
+    module = importlib.import_module(f".{name}", __package__)
+    return getattr(module, f"run_{name}")

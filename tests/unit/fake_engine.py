@@ -28,6 +28,7 @@ class FakeEngine:
         self.repos: dict[str, dict] = {}
         self.snapshots: dict[tuple[str, str], dict] = {}
         self.requests: list[tuple[str, str, dict, object]] = []
+        self.options: list[dict] = []
         # scenario knobs
         self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
         self.polls_until_done = 1  # _status polls that still show STARTED
@@ -66,7 +67,8 @@ class FakeEngine:
         return [body for m, p, _, body in self.requests if m == method and p.startswith(path_prefix)]
 
     # --- the transport interface ------------------------------------------------------------------
-    def perform_request(self, method, target, body=None, headers=None):
+    def perform_request(self, method, target, body=None, headers=None, **options):
+        self.options.append(options)  # request_timeout, max_retries, retry_on_timeout of each call
         parts = urlsplit(target)
         path, params = unquote(parts.path), dict(parse_qsl(parts.query))
         self.requests.append((method, path, params, body))
