@@ -318,6 +318,10 @@ class Config:
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination
 
+    def repository_for(self, side: str) -> RepositoryConfig:
+        """The repository that ``side`` registers (issue 11 adds [destination_repository] here)."""
+        return self.repository
+
 
 @dataclass(frozen=True)
 class Overrides:
