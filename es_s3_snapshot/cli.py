@@ -6,23 +6,24 @@ Exit codes (README, "Exit codes"):
   2  a cluster could not be reached or refused the credentials
   3  usage or configuration error
   4  unexpected error (a bug; -v shows the traceback)
-  130 interrupted (Ctrl-C); a started snapshot or restore goes on in the cluster
+  130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP); a started snapshot or
+      restore goes on in the cluster, and the last line says how to follow it
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .actions import MODES, SIDE, Context, get_mode
-from .clients import build_transport
-from .cluster import Cluster
+from .actions import MODES, SIDE
 from .config import Overrides, find_config, load, require_seeds
-from .errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError
+from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
 from .redact import RedactingFormatter, Redactor
+
 
 logger = logging.getLogger("es_s3_snapshot")
 
@@ -41,7 +42,8 @@ through a snapshot repository in S3, as set in the config file.
 EPILOG = """\
 config file: -c PATH, else $ES_S3_SNAPSHOT_CONFIG, else ./es-s3-snapshot.conf, else /etc/es-s3-snapshot.conf
 exit codes: 0 ok, 1 operation failed, 2 cluster unreachable or credentials refused,
-            3 usage or config error, 4 unexpected error, 130 interrupted
+            3 usage or config error, 4 unexpected error, 130 interrupted (Ctrl-C),
+            143 terminated (SIGTERM), 129 hung up (SIGHUP)
 """
 
 
@@ -138,12 +140,47 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
+    from .actions import Context, get_mode  # the HTTP stack is imported only once a mode runs
+
     echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
-    cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
+    clusters: dict = {}
+
+    def open_cluster(name: str):
+        if name not in clusters:
+            clusters[name] = _build_cluster(config, name, args, echo, redactor)
+        return clusters[name]
+
+    run = get_mode(args.mode)
+    run(Context(config=config, cluster=open_cluster(side_name), wait=not args.no_wait, echo=echo, open_cluster=open_cluster))
+
+
+def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redactor: Redactor):
+    """The Cluster for one side, over a transport with its seeds, auth, TLS, proxy and timeouts."""
+    from .clients import build_transport
+    from .cluster import Cluster
+
+    side = config.side(side_name)
+    cluster = Cluster(
+        side_name,
+        side.seeds,
+        None,
+        auth=side.auth,
+        dry_run=args.dry_run,
+        echo=echo,
+        redact=redactor,
+        request_timeout=side.request_timeout,
+        long_request_timeout=side.long_request_timeout,
+        max_retries=max(2, len(side.seeds)),
+    )
     cluster.transport = build_transport(
         side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed
     )
-    get_mode(args.mode)(Context(config=config, cluster=cluster, wait=not args.no_wait, echo=echo))
+    return cluster
+
+
+def _on_signal(signum: int, frame) -> None:
+    """SIGTERM and SIGHUP end the run the way Ctrl-C does: with a line saying what goes on."""
+    raise Signalled(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,14 +188,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     redactor = Redactor()
     setup_logging(args.verbose, args.quiet, redactor)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         run_mode(args, redactor)
     except EsS3SnapshotError as err:
         logger.error("%s", err, exc_info=args.verbose > 0)
         return err.exit_code
-    except KeyboardInterrupt:
-        logger.error("interrupted", exc_info=args.verbose > 0)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:  # before anything was started in a cluster
+        interrupted = Interrupted.of(err, "nothing was started in a cluster")
+        logger.error("%s", interrupted, exc_info=args.verbose > 0)
+        return interrupted.exit_code
     except Exception as err:  # a bug: say so in one line, show the traceback with -v
         logger.error(
             "unexpected error: %s: %s%s",
@@ -168,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             exc_info=args.verbose > 0,
         )
         return EXIT_UNEXPECTED
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return EXIT_OK
 
 

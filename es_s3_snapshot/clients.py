@@ -62,13 +62,27 @@ def _verify_setting(side: SideConfig) -> bool | str:
     return side.ca_certs or os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
-def _node_class(side: SideConfig, on_failure: NodeFailureHook | None) -> type[RequestsHttpNode]:
-    """A requests-based node with the side's proxy and certificate checks, that reports connection failures."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _node_class(side: SideConfig, auth: AuthBase | None, on_failure: NodeFailureHook | None) -> type[RequestsHttpNode]:
+    """A requests-based node with the side's auth, proxy and certificate checks, that reports
+    connection failures."""
     proxy = side.proxy
 
     class Node(RequestsHttpNode):
+        @property
+        def base_url(self) -> str:
+            # No default port in the URL: through an HTTP proxy it would go on the wire as
+            # "Host: name:80" while a SigV4 signature covers "name".
+            if _DEFAULT_PORTS.get(self.scheme) != self.port:
+                return super().base_url
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            return f"{self.scheme}://{host}{self.path_prefix}"
+
         def __init__(self, config):
             super().__init__(config)
+            self.session.auth = auth
             # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's verify and
             # ca_certs (even verify off); so the environment is read here once, with the config first.
             self.session.trust_env = False
@@ -151,37 +165,74 @@ def sigv4_auth(side: SideConfig, fallback_region: str | None):
     return AWS4Auth(refreshable_credentials=credentials, region=region, service="es")
 
 
+class NotJson:
+    """A response body that was announced as JSON but is not: kept as text, so that the caller can
+    say what it got in one line instead of failing with a parser's traceback."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"NotJson({self.text[:60]!r})"
+
+
+def _serializers() -> dict:
+    """JSON out as usual; answers that do not parse come back as ``NotJson`` or text, never raise."""
+    from elastic_transport import JsonSerializer, TextSerializer
+
+    class TolerantJson(JsonSerializer):
+        def loads(self, data: bytes):
+            if not data:
+                return None
+            try:
+                return super().loads(data)
+            except Exception:  # SerializationError, or a decode error inside it
+                return NotJson(data.decode("utf-8", "replace"))
+
+    class AnyText(TextSerializer):
+        mimetype = "*/*"
+
+        def loads(self, data: bytes):
+            return data.decode("utf-8", "replace") if data else None
+
+    text = AnyText()
+    return {
+        "application/json": TolerantJson(),
+        "text/*": text,
+        "application/*": text,  # html, xml, octet-stream from gateways and load balancers
+    }
+
+
 def build_transport(
     side: SideConfig, *, fallback_region: str | None = None, on_node_failure: NodeFailureHook | None = None
 ) -> Transport:
-    """Return a transport over every seed of ``side``, with its auth, TLS, proxy and timeout.
+    """Return a transport over every seed of ``side``, with its auth, TLS and proxy.
 
-    ``on_node_failure(base_url, error)`` is called each time a seed cannot be reached.
-    Raises ConfigError for settings that cannot be turned into a client.
+    Timeouts and retries are set per request by ``Cluster.request`` (the transport's own defaults
+    would apply otherwise). ``on_node_failure(base_url, error)`` is called each time a seed cannot
+    be reached. Raises ConfigError for settings that cannot be turned into a client.
     """
-    from elasticsearch import Elasticsearch  # the package's node pool and auth plumbing, not its typed API
+    from elastic_transport.client_utils import url_to_node_config
 
     if not side.verify_certs:
         warnings.simplefilter("ignore", InsecureRequestWarning)  # the cli warns once, in words
-    kwargs: dict = {}
+    if side.ca_certs:
+        _check_ca_file(side)
     auth = request_auth(side, fallback_region)
-    if auth is not None:
-        kwargs["http_auth"] = auth  # moved onto the requests session of every node
-    if any(seed.startswith("https://") for seed in side.seeds):
-        kwargs["verify_certs"] = side.verify_certs
-        if side.ca_certs:
-            _check_ca_file(side)
-        kwargs["ssl_show_warn"] = False  # we warn once ourselves (cli)
     try:
-        client = Elasticsearch(
-            list(side.seeds),
-            node_class=_node_class(side, on_node_failure),
-            request_timeout=side.request_timeout,
+        configs = [
+            url_to_node_config(seed, use_default_ports_for_scheme=True).replace(
+                request_timeout=side.request_timeout, http_compress=False, ssl_show_warn=False
+            )
+            for seed in side.seeds
+        ]
+        return Transport(
+            configs,
+            node_class=_node_class(side, auth, on_node_failure),
+            serializers=_serializers(),
             max_retries=max(2, len(side.seeds)),
             retry_on_timeout=True,
-            http_compress=False,
-            **kwargs,
+            meta_header=False,
         )
     except (ValueError, OSError) as err:
         raise ConfigError(f"cannot build a client for the {side.name} cluster: {err}") from err
-    return client.transport

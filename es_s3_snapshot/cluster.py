@@ -20,11 +20,16 @@ from urllib.parse import quote, urlencode
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TlsError
 
-from .errors import AuthenticationFailed, ClusterUnreachable, EngineError
+from .errors import AuthenticationFailed, ClusterUnreachable, EngineError, UnexpectedAnswer
 
 logger = logging.getLogger(__name__)
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
+def _short_path(path: str, limit: int = 80) -> str:
+    return path if len(path) <= limit else path[: limit - 3] + "..."
 
 
 def path_of(*segments: str) -> str:
@@ -60,9 +65,23 @@ def error_chain(body: Any) -> list[tuple[str, str]]:
     while isinstance(error, dict):
         chain.append((str(error.get("type", "")), str(error.get("reason", ""))))
         error = error.get("caused_by")
-    if not chain and isinstance(body, dict) and "message" in body:  # AWS gateway answers
-        chain.append(("", str(body["message"])))
+    if not chain and isinstance(body, dict):  # AWS answers: "Message" from IAM, "message" from the gateway
+        for key in ("message", "Message"):
+            if key in body:
+                chain.append(("", str(body[key])))
+                break
     return chain
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """What a non-JSON answer says, in one short line: an HTML page's title or its first words."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = title.group(1)
+    else:
+        text = re.sub(r"<[^>]+>", " ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _short_reason(err: Exception) -> str:
@@ -96,10 +115,12 @@ class Cluster:
         echo: Callable[[str], None] = print,
         redact: Callable[[str], str] = str,
         request_timeout: float = 60.0,
+        long_request_timeout: float = 600.0,
         max_retries: int = 2,
     ):
         self.side = side
         self.request_timeout = request_timeout
+        self.long_request_timeout = long_request_timeout  # for calls that legitimately take long
         self.max_retries = max_retries
         self.seeds = seeds
         self.transport = transport
@@ -139,15 +160,19 @@ class Cluster:
             shown = f" {json.dumps(body, sort_keys=True)}" if body is not None else ""
             self.echo(self.redact(f"DRY RUN on {self.side}: would send {method} {target}{shown}"))
             return Answer(0, {})
+        seconds = self.request_timeout if timeout is None else timeout
+        tries = self.max_retries if retries is None else retries
         try:
             response = self.transport.perform_request(
                 method,
                 target,
                 body=body,
                 headers=JSON_HEADERS,
-                request_timeout=self.request_timeout if timeout is None else timeout,
-                max_retries=self.max_retries if retries is None else retries,
-                retry_on_timeout=(self.max_retries if retries is None else retries) > 0,
+                request_timeout=seconds,
+                max_retries=tries,
+                retry_on_timeout=tries > 0,
+                # a gateway's 502/503/504 may come after the engine acted: resend only what may be resent
+                retry_on_status=RETRY_STATUSES if tries > 0 else (),
             )
         except TlsError as err:
             raise ClusterUnreachable(
@@ -155,11 +180,16 @@ class Cluster:
                 f"set ca_certs in [{self.side}] to the CA that signed its certificate"
             ) from err
         except ConnectionTimeout as err:
-            raise ClusterUnreachable(f"the {self.side} cluster did not answer in time ({self._tried()})") from err
+            raise ClusterUnreachable(
+                f"the {self.side} cluster did not answer {method} {_short_path(path)} within {seconds:g}s "
+                f"({self._tried()}); it may be busy: raise request_timeout in [{self.side}]"
+            ) from err
         except TransportConnectionError as err:
             raise ClusterUnreachable(f"could not connect to the {self.side} cluster ({self._tried()})") from err
         self._warn_failed_seeds()
         status, answer = response.meta.status, response.body
+        if not isinstance(answer, (dict, list)) and answer is not None and method != "HEAD":
+            raise self._not_json(method, path, status, answer)
         if 200 <= status < 300 or status in ok:
             return Answer(status, answer)
         raise self._error(method, path, status, answer)
@@ -175,7 +205,7 @@ class Cluster:
         """
         try:
             body = self.get("/").body or {}
-        except EngineError as err:
+        except (EngineError, UnexpectedAnswer) as err:
             if err.status not in (400, 404, 405):
                 raise
             nodes = self.get("/_nodes/_local", params={"filter_path": "cluster_name,nodes.*.version"}).body or {}
@@ -188,8 +218,27 @@ class Cluster:
         return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))
 
     def _tried(self) -> str:
-        parts = [f"{seed}: {self._failed[seed]}" if seed in self._failed else seed for seed in self.seeds]
-        return "tried " + "; ".join(parts)
+        """The seeds that failed, with why; seeds never tried are not claimed to have been."""
+        parts = [f"{seed}: {reason}" for seed, reason in self._failed.items()]
+        untried = [seed for seed in self.seeds if seed not in self._failed]
+        text = "tried " + ("; ".join(parts) if parts else ", ".join(self.seeds))
+        return text + (f"; not tried: {', '.join(untried)}" if parts and untried else "")
+
+    def _not_json(self, method: str, path: str, status: int, answer: Any) -> Exception:
+        text = answer.text if hasattr(answer, "text") else str(answer)
+        what = "a body that is not valid JSON" if hasattr(answer, "text") else "a non-JSON answer"
+        said = one_line(text)
+        hint = ""
+        if status in (502, 503, 504):
+            hint = "; a proxy or load balancer in front of the cluster may have given up: the request may still run"
+        return UnexpectedAnswer(
+            self.redact(
+                f"the {self.side} cluster answered {method} {_short_path(path)} with {status} and {what}"
+                + (f": {said}" if said else "")
+                + hint
+            ),
+            status=status,
+        )
 
     def _warn_failed_seeds(self) -> None:
         for seed, reason in self._failed.items():
@@ -210,13 +259,23 @@ class Cluster:
         if root and isinstance(root, list) and isinstance(root[0], dict) and not reason:
             error_type, reason = root[0].get("type", ""), root[0].get("reason", "")
         text = " ".join(f"{t} {r}" for t, r in chain)
-        if status in (401, 403) and "PassRole" not in text:
-            if self.auth == "sigv4" and ("signature" in text.lower() or "security token" in text.lower()):
+        if status in (401, 403) and "passrole" not in text.lower():
+            if "missing authentication token" in text.lower() and self.auth != "sigv4":
+                what = (
+                    f"wants signed requests ({status} Missing Authentication Token): "
+                    f"set auth = sigv4 in [{self.side}] for an AWS managed domain"
+                )
+            elif self.auth == "sigv4" and ("signature" in text.lower() or "security token" in text.lower()):
                 what = f"rejected the request signature (SigV4): {reason}"
+            elif status == 401 and self.auth == "none":
+                what = (
+                    "wants credentials (401): set username and password (or password_env), or api_key "
+                    f"(or api_key_env), in [{self.side}]"
+                )
             elif status == 401:
                 what = f"rejected the credentials ({self.auth} auth): authentication failed"
             else:
                 what = f"refused the request ({status} {error_type}): {reason}"
             return AuthenticationFailed(self.redact(f"the {self.side} cluster {what}"))
-        message = f"the {self.side} cluster answered {status} {error_type}: {reason} ({method} {path})"
+        message = f"the {self.side} cluster answered {status} {error_type}: {reason} ({method} {_short_path(path)})"
         return EngineError(self.redact(message), status=status, error_type=error_type, reason=reason, body=body)

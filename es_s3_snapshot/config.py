@@ -153,6 +153,7 @@ _SIDE_KEYS = {
     "verify_certs": Key(_boolean, True),
     "ca_certs": Key(_existing_file),
     "request_timeout": Key(_seconds, 60.0),
+    "long_request_timeout": Key(_seconds, 600.0),
     "proxy": Key(_proxy_url),
     "aws_region": Key(),
     "aws_profile": Key(),
@@ -252,6 +253,7 @@ class SideConfig:
     verify_certs: bool = True
     ca_certs: str | None = None
     request_timeout: float = 60.0
+    long_request_timeout: float = 600.0  # calls that may take long: restore start, repository reads, verify
     proxy: str | None = None
     aws_region: str | None = None
     aws_profile: str | None = None
@@ -523,6 +525,7 @@ def _read_side(reader: _Reader, side: str) -> SideConfig:
         verify_certs=verify,
         ca_certs=ca_certs,
         request_timeout=get("request_timeout"),
+        long_request_timeout=get("long_request_timeout"),
         proxy=get("proxy"),
         aws_region=get("aws_region"),
         aws_profile=get("aws_profile"),

@@ -10,7 +10,7 @@ EXIT_FAILED = 1  # the operation ran and failed: snapshot PARTIAL/FAILED, confli
 EXIT_UNREACHABLE = 2  # a cluster could not be reached or refused the credentials
 EXIT_CONFIG = 3  # usage or configuration error
 EXIT_UNEXPECTED = 4  # a bug: the traceback is shown with -v
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); a signal ends the run with 128 + its number (SIGTERM 143, SIGHUP 129)
 
 
 class EsS3SnapshotError(Exception):
@@ -40,6 +40,15 @@ class EngineError(OperationFailed):
         self.error_type = error_type
         self.reason = reason
         self.body = body
+
+
+class UnexpectedAnswer(OperationFailed):
+    """The cluster (or something in front of it) answered what the API does not promise: HTML,
+    broken JSON, an empty body."""
+
+    def __init__(self, message: str, *, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class RepositoryError(OperationFailed):
@@ -78,7 +87,27 @@ class AuthenticationFailed(EsS3SnapshotError):
     exit_code = EXIT_UNREACHABLE
 
 
-class Interrupted(EsS3SnapshotError):
-    """Ctrl-C while waiting: the operation goes on in the cluster."""
+class Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised by the cli's handler so that they end a run the way Ctrl-C does."""
 
-    exit_code = EXIT_INTERRUPTED
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNAL_WORDS = {2: "interrupted (SIGINT)", 15: "terminated (SIGTERM)", 1: "hung up (SIGHUP)"}
+
+
+class Interrupted(EsS3SnapshotError):
+    """Ctrl-C, SIGTERM or SIGHUP: the message says what goes on in the cluster and how to follow it."""
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+    @classmethod
+    def of(cls, err: BaseException, what: str) -> "Interrupted":
+        """The Interrupted for a KeyboardInterrupt (or Signalled) ``err``; ``what`` says what goes on."""
+        signum = getattr(err, "signum", 2)
+        return cls(f"{_SIGNAL_WORDS.get(signum, f'signal {signum}')}: {what}", signum)

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ..cluster import Cluster
 from ..config import Config
 from ..wait import Progress, wait_until
+
+if TYPE_CHECKING:  # the cluster module imports the HTTP stack, which --help must not pay for
+    from ..cluster import Cluster
 
 T = TypeVar("T")
 
@@ -21,7 +23,7 @@ class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
     config: Config
-    cluster: Cluster
+    cluster: "Cluster"
     wait: bool = True
     echo: Callable[[str], None] = print
     clock: Callable[[], float] = time.monotonic
@@ -30,7 +32,7 @@ class Context:
     progress: Callable[[str], Progress] = field(default=None)  # type: ignore[assignment]
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
-    open_cluster: Callable[[str], Cluster] | None = None
+    open_cluster: "Callable[[str], Cluster] | None" = None
 
     def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
         """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""

@@ -13,7 +13,7 @@ def fake(monkeypatch):
     engine.recovery_polls = 0
     engine.add_index("logs-a", 10)
     engine.add_index("logs-b", 20)
-    monkeypatch.setattr(cli, "build_transport", lambda side, **kwargs: engine)
+    monkeypatch.setattr("es_s3_snapshot.clients.build_transport", lambda side, **kwargs: engine)
     return engine
 
 
