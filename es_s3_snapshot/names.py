@@ -24,6 +24,29 @@ def expand_snapshot_name(pattern: str, now: datetime) -> str:
     return name
 
 
+MAX_LISTED = 10
+
+
+def listed(names: list[str], limit: int = MAX_LISTED) -> str:
+    """A long list of names as a count and the first few: 'a, b, c and 997 more'."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def chunks(names: list[str], limit: int = 3000) -> list[list[str]]:
+    """Split names into comma lists of at most ``limit`` characters, to stay under the engines'
+    4 KB request-line limit when a call takes names only in its URL."""
+    out: list[list[str]] = []
+    size = limit + 1
+    for name in names:
+        if size + len(name) + 1 > limit:
+            out.append([])
+            size = 0
+        out[-1].append(name)
+        size += len(name) + 1
+    return out
+
+
 def pattern_regex(pattern: str) -> re.Pattern:
     """A regular expression matching every name ``expand_snapshot_name(pattern, ...)`` can give."""
     parts = re.split(r"(%[a-zA-Z%])", pattern)

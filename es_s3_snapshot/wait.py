@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .errors import WaitTimeout
 
@@ -44,6 +45,79 @@ def wait_until(
         sleep(min(interval, left))
 
 
+Pause = Callable[[threading.Event, float], bool]
+
+
+def real_pause(event: threading.Event, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``event``; True as soon as it is set (a signal still interrupts)."""
+    return event.wait(seconds)
+
+
+class Background:
+    """One call run in a daemon thread, so that the caller can wait for it with a deadline, show
+    progress meanwhile, and still be interrupted by Ctrl-C or SIGTERM."""
+
+    def __init__(self, call: Callable[[], Any]):
+        self.done = threading.Event()
+        self._call = call
+        self._value: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, name="es-s3-snapshot-call", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as err:  # handed to the waiting thread by result()
+            self._error = err
+        finally:
+            self.done.set()
+
+    def result(self) -> Any:
+        """The call's return value; raises what the call raised."""
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def wait_for_call(
+    call: Background,
+    *,
+    poll: Callable[[], None],
+    interval: float,
+    max_wait: float,
+    timeout_message: str,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Pause = real_pause,
+    first_poll: float | None = None,
+) -> Any:
+    """Wait until ``call`` finishes and return its result, noticing the end at once.
+
+    Meanwhile ``poll()`` runs every ``interval`` seconds (the first time after ``first_poll``
+    seconds when given). Raises WaitTimeout(timeout_message) when ``max_wait`` passes first, and
+    whatever the call raised.
+    """
+    deadline = clock() + max_wait
+    step = interval if first_poll is None else first_poll
+    while True:
+        left = deadline - clock()
+        if pause(call.done, max(0.0, min(step, left))):
+            return call.result()
+        if clock() >= deadline:
+            raise WaitTimeout(timeout_message)
+        poll()
+        step = interval
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 index', '2 indices', '0 shards'."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def rate(count: float, seconds: float) -> str:
+    """Throughput in MB/s (10^6 bytes, as disks and networks are rated)."""
+    return f"{count / seconds / 1e6:.1f} MB/s" if seconds > 0 else "n/a MB/s"
+
+
 def human_bytes(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(count) < 1024 or unit == "TiB":
@@ -74,12 +148,25 @@ class Progress:
         self._last_logged: float | None = None
         self._drawn = False
 
+    @property
+    def every(self) -> float:
+        """How often progress is worth asking for: about once a second on a terminal, else the log interval."""
+        return 1.0 if self.is_tty else self.interval
+
     def update(self, done_bytes: int, total_bytes: int, done_shards: int, total_shards: int, state: str = "") -> None:
+        """Show what is known: bytes only once the engine knows the total, shards once it counts them."""
         fraction = done_bytes / total_bytes if total_bytes else (done_shards / total_shards if total_shards else 0.0)
         fraction = max(0.0, min(1.0, fraction))
-        text = f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}, shards {done_shards}/{total_shards}" + (
-            f", {state}" if state else ""
-        )
+        parts = []
+        if total_bytes:
+            parts.append(f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}")
+        if total_shards:
+            parts.append(f"shards {done_shards}/{total_shards}")
+        if total_shards and done_shards >= total_shards and state not in ("", "SUCCESS", "FAILED", "PARTIAL"):
+            state = "finalising"
+        if not parts:
+            state = state or "starting"
+        text = ", ".join(parts + ([state.lower() if state.isupper() else state] if state else []))
         if self.is_tty:
             filled = int(fraction * self.WIDTH)
             bar = "#" * filled + "." * (self.WIDTH - filled)
@@ -90,7 +177,10 @@ class Progress:
         now = self.clock()
         if self._last_logged is None or now - self._last_logged >= self.interval:
             self._last_logged = now
-            logger.info("%s: %.1f%% (%s)", self.label, fraction * 100, text)
+            if parts:
+                logger.info("%s: %.1f%% (%s)", self.label, fraction * 100, text)
+            else:
+                logger.info("%s: %s", self.label, text)
 
     def close(self) -> None:
         if self._drawn:

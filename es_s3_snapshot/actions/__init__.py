@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from ..config import Config
-from ..wait import Progress, wait_until
+from ..wait import Background, Pause, Progress, real_pause, wait_for_call, wait_until
 
 if TYPE_CHECKING:  # the cluster module imports the HTTP stack, which --help must not pay for
     from ..cluster import Cluster
@@ -33,6 +33,21 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: "Callable[[str], Cluster] | None" = None
+    pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
+
+    def wait_for_call(self, call: Background, *, poll: Callable[[], None], every: float, timeout_message: str,
+                      first_poll: float | None = None):
+        """``wait_for_call`` with this run's max_wait, clock and pause."""
+        return wait_for_call(
+            call,
+            poll=poll,
+            interval=every,
+            max_wait=self.config.wait.max_wait,
+            timeout_message=timeout_message,
+            clock=self.clock,
+            pause=self.pause,
+            first_poll=first_poll,
+        )
 
     def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
         """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""

@@ -35,8 +35,18 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += seconds
 
+    def pause(self, event, seconds):
+        """Wait for a background call: a blink of real time for the fake engine's thread to answer,
+        then the fake clock moves on as if the whole pause had passed."""
+        if event.wait(0.05):
+            return True
+        self.sleep(seconds)
+        return False
+
 
 class SilentProgress:
+    every = 5.0
+
     def __init__(self):
         self.updates = []
 
@@ -100,6 +110,7 @@ def make_ctx(engine):
             echo=lines.append,
             clock=clock,
             sleep=clock.sleep,
+            pause=clock.pause,
             progress=lambda label: progress,
         )
         return ctx, lines, clock

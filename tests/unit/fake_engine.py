@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -40,6 +41,8 @@ class FakeEngine:
         self.repo_error = None  # (status, body) answered to PUT _snapshot/<repo>
         self.verify_error = None
         self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
+        self.block_limit = 2.0  # real seconds a blocking create waits for its polls before it is "cut"
+        self.cut_answer = None  # (status, body) answered when a blocking create is cut
         self._clock = 1_000
 
     # --- helpers for tests ------------------------------------------------------------------------
@@ -154,7 +157,7 @@ class FakeEngine:
         name = seg[1]
         snap = self.snapshots.get((repo, name))
         if len(seg) == 2 and method == "PUT":
-            return self._create(repo, name, body)
+            return self._create(repo, name, body, params)
         if snap is None:
             return _error(404, "snapshot_missing_exception", f"[{repo}:{name}] is missing")
         if len(seg) == 2 and method == "GET":
@@ -168,6 +171,8 @@ class FakeEngine:
             running = snap["polls"] > 0 if "polls" in snap else False
             if running:
                 snap["polls"] -= 1
+                if snap["polls"] == 0:
+                    snap["ready"].set()
             state = "STARTED" if running else ("SUCCESS" if snap["state"] in ("SUCCESS", "PARTIAL") else snap["state"])
             return 200, {
                 "snapshots": [
@@ -188,9 +193,9 @@ class FakeEngine:
         return _error(400, "fake_unhandled", f"{method} {seg}")
 
     def _public(self, snap):
-        return {k: v for k, v in snap.items() if k not in ("polls", "counts", "finalising")}
+        return {k: v for k, v in snap.items() if k not in ("polls", "counts", "finalising", "ready")}
 
-    def _create(self, repo, name, body):
+    def _create(self, repo, name, body, params):
         if self.busy_answers > 0:
             self.busy_answers -= 1
             return _error(
@@ -213,10 +218,19 @@ class FakeEngine:
         snap = self.snapshots[(repo, name)]
         snap["polls"] = self.polls_until_done
         snap["finalising"] = self.finalising_polls
+        snap["ready"] = threading.Event()
+        if self.polls_until_done <= 0:
+            snap["ready"].set()
         if self.failures:
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)
+        if params.get("wait_for_completion") == "true":
+            # as engines do: answer when the snapshot is done (here: after polls_until_done progress polls)
+            if not snap["ready"].wait(self.block_limit):
+                return self.cut_answer or (504, "<html><title>504 Gateway Time-out</title></html>")
+            snap["finalising"] = 0
+            return 200, {"snapshot": self._public(snap)}
         return 200, {"accepted": True}
 
     def _restore(self, snap, body):

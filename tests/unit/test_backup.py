@@ -31,7 +31,7 @@ def test_backup_registers_repository_snapshots_and_reports_success(source, load_
     }
     create = [(p, params, b) for m, p, params, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
     path, params, body = create[0]
-    assert params == {"wait_for_completion": "false"}
+    assert params == {"wait_for_completion": "true"}  # the answer is the verdict: the end is noticed at once
     assert body["indices"] == "logs-a,logs-b" and body["include_global_state"] is False
     name = path.rsplit("/", 1)[1]
     assert name.startswith("snapshot-") and name == name.lower()
@@ -73,7 +73,8 @@ def test_existing_snapshot_name_is_refused_and_nothing_changes(source, load_conf
     with pytest.raises(SnapshotExists, match="snapshot snap1 already exists in repository repo1"):
         run_backup(ctx)
     assert source.snapshots == before
-    assert not [p for m, p in source.changed() if p.startswith("/_snapshot/repo1/snap1")]
+    # no extra GET beforehand: the create itself is the check, and the engine refuses it
+    assert [p for m, p in source.changed() if p.startswith("/_snapshot/repo1/")] == ["/_snapshot/repo1/snap1"]
 
 
 def test_partial_snapshot_fails_and_lists_failed_shards(source, load_config, make_ctx):
@@ -106,8 +107,67 @@ def test_waits_with_progress_until_the_snapshot_finishes(source, load_config, ma
     source.polls_until_done = 3
     ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 7\n"))
     run_backup(ctx)
-    assert clock.sleeps == [7, 7, 7]
+    # progress first after 1 s (to learn the size), then as often as it is shown (every 5 s here)
+    assert clock.sleeps == [1, 5, 5]
     assert "SUCCESS" in lines[-1]
+
+
+def test_blocking_create_is_never_resent_and_may_take_max_wait(source, load_config, make_ctx):
+    ctx, _, _ = make_ctx(load_config("[wait]\nmax_wait = 3600\n[source]\nrequest_timeout = 20\n"))
+    ctx.cluster.request_timeout = 20
+    run_backup(ctx)
+    creates = [
+        (params, opts)
+        for (m, p, params, _), opts in zip(source.requests, source.options)
+        if m == "PUT" and p.startswith("/_snapshot/repo1/")
+    ]
+    params, opts = creates[0]
+    assert params["wait_for_completion"] == "true"
+    assert opts["max_retries"] == 0 and opts["retry_on_status"] == () and not opts["retry_on_timeout"]
+    assert opts["request_timeout"] == 3620
+
+
+def test_progress_polls_are_filtered_to_a_constant_size(source, load_config, make_ctx):
+    source.polls_until_done = 2
+    ctx, _, _ = make_ctx(load_config())
+    run_backup(ctx)
+    polls = [params for m, p, params, _ in source.requests if p.endswith("/_status")]
+    assert polls and all(params["filter_path"].startswith("snapshots.state") for params in polls)
+
+
+def test_cut_blocking_call_falls_back_to_polling_the_snapshot(source, load_config, make_ctx):
+    source.polls_until_done = 1000  # the blocking create never answers in time: the gateway cuts it (504)
+    source.block_limit = 0.01
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 3\n"))
+
+    def finish_after_two_polls():
+        finish_after_two_polls.calls += 1
+        if finish_after_two_polls.calls >= 2:
+            for snap in source.snapshots.values():
+                snap["polls"] = 0
+
+    finish_after_two_polls.calls = 0
+    source.on_poll = finish_after_two_polls
+    run_backup(ctx)
+    assert "SUCCESS" in lines[-1]
+    gets = [p for m, p, _, _ in source.requests if m == "GET" and p.startswith("/_snapshot/repo1/snapshot-")]
+    assert gets  # followed by polling the snapshot itself
+
+
+def test_cut_blocking_call_with_no_snapshot_fails_saying_it_was_not_started(source, load_config, make_ctx):
+    source.polls_until_done = 1000
+    source.block_limit = 0.01
+    ctx, _, _ = make_ctx(load_config())
+    real_create = source._create
+
+    def create_then_forget(repo, name, body, params):
+        status, answer = real_create(repo, name, body, params)
+        source.snapshots.pop((repo, name), None)
+        return status, answer
+
+    source._create = create_then_forget
+    with pytest.raises(SnapshotFailed, match="was not started"):
+        run_backup(ctx)
 
 
 def test_snapshot_that_outlasts_max_wait_times_out_with_follow_hint(source, load_config, make_ctx):
@@ -140,7 +200,7 @@ def test_missing_index_is_named_and_nothing_is_snapshotted(source, load_config, 
     from es_s3_snapshot.config import Overrides
 
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-a", "nope"))))
-    with pytest.raises(SnapshotFailed, match="index not found on the source cluster: nope"):
+    with pytest.raises(SnapshotFailed, match="index not found on the source cluster: .*nope"):
         run_backup(ctx)
     assert source.snapshots == {}
 
@@ -149,7 +209,7 @@ def test_pattern_matching_nothing_fails(source, load_config, make_ctx):
     from es_s3_snapshot.config import Overrides
 
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("zzz-*",))))
-    with pytest.raises(SnapshotFailed, match="no index on the source cluster matches zzz-\\*"):
+    with pytest.raises(SnapshotFailed, match="holds no index: nothing on the source cluster matches zzz-\\*"):
         run_backup(ctx)
 
 
@@ -271,10 +331,11 @@ def test_repository_failures_become_advice(source, load_config, make_ctx, error,
     assert source.snapshots == {}
 
 
-def test_verdict_waits_until_the_snapshot_itself_is_finalised(source, load_config, make_ctx):
-    source.polls_until_done = 1
-    source.finalising_polls = 2
-    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 3\n"))
+def test_final_line_gives_bytes_duration_and_rate_and_right_plurals(engine, load_config, make_ctx):
+    engine.add_index("only", 3)
+    from es_s3_snapshot.config import Overrides
+
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(indices=("only",))))
     run_backup(ctx)
-    assert "SUCCESS" in lines[-1]
-    assert clock.sleeps == [3, 3, 3]
+    assert ", 1 index, 1/1 shard," in lines[-1]
+    assert "1000 B new of 4.9 KiB in 1.5s (0.0 MB/s)" in lines[-1]

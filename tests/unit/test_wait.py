@@ -28,7 +28,7 @@ def test_progress_bar_on_a_terminal():
     progress.update(512, 2048, 1, 4, "STARTED")
     progress.close()
     out = stream.getvalue()
-    assert out.startswith("\rsnapshot s1 [#######.......................]  25.0% 512 B of 2.0 KiB, shards 1/4, STARTED")
+    assert out.startswith("\rsnapshot s1 [#######.......................]  25.0% 512 B of 2.0 KiB, shards 1/4, started")
     assert out.endswith("\n")
 
 
