@@ -178,7 +178,7 @@ class NotJson:
 
 def _serializers() -> dict:
     """JSON out as usual; answers that do not parse come back as ``NotJson`` or text, never raise."""
-    from elastic_transport import JsonSerializer, TextSerializer
+    from elastic_transport import JsonSerializer, NdjsonSerializer, TextSerializer
 
     class TolerantJson(JsonSerializer):
         def loads(self, data: bytes):
@@ -198,6 +198,7 @@ def _serializers() -> dict:
     text = AnyText()
     return {
         "application/json": TolerantJson(),
+        "application/x-ndjson": NdjsonSerializer(),  # request bodies of _msearch / _bulk
         "text/*": text,
         "application/*": text,  # html, xml, octet-stream from gateways and load balancers
     }

@@ -25,6 +25,7 @@ from .errors import AuthenticationFailed, ClusterUnreachable, EngineError, Unexp
 logger = logging.getLogger(__name__)
 
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
 RETRY_STATUSES = (429, 502, 503, 504)
 
 
@@ -146,6 +147,7 @@ class Cluster:
         ok: tuple[int, ...] = (),
         timeout: float | None = None,
         retries: int | None = None,
+        ndjson: bool = False,
     ) -> Answer:
         """Send one request and return its answer.
 
@@ -153,7 +155,8 @@ class Cluster:
         is printed and not sent (the answer is then ``Answer(0, {})``). Statuses in ``ok`` are
         returned instead of raised. ``timeout`` (seconds) replaces the side's ``request_timeout`` for
         this call, and ``retries`` its number of retries (0 for a call that must not be sent twice).
-        Raises ClusterUnreachable, AuthenticationFailed or EngineError.
+        ``ndjson`` sends ``body`` (a list of objects) as newline-delimited JSON (_bulk, _msearch).
+        Raises ClusterUnreachable, AuthenticationFailed, EngineError or UnexpectedAnswer.
         """
         target = path + ("?" + urlencode(params) if params else "")
         if changes and self.dry_run:
@@ -167,7 +170,7 @@ class Cluster:
                 method,
                 target,
                 body=body,
-                headers=JSON_HEADERS,
+                headers=NDJSON_HEADERS if ndjson else JSON_HEADERS,
                 request_timeout=seconds,
                 max_retries=tries,
                 retry_on_timeout=tries > 0,

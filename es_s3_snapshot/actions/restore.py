@@ -1,75 +1,115 @@
 """Restore: register the repository read-only on the destination, restore, wait for recovery, check.
 
 Existing indices with the names being restored are handled by one policy: ``refuse`` (default:
-list them, change nothing), ``close`` (close them and restore over them), ``rename`` (restore under
-new names beside them), ``delete`` (delete them first; only with confirm_delete / --confirm-delete).
+list them, change nothing), ``close`` (close them and restore over them; reopened if the restore is
+refused), ``rename`` (restore under new names beside them), ``delete`` (delete them first; only
+with confirm_delete / --confirm-delete).
+
+No request carries a list of index names in its URL: the end of the recovery is long-polled on the
+cluster's health (constant size), progress comes from the active recoveries only, and the final
+check reads every restored index in two requests whatever their number.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..cluster import Cluster, path_of
 from ..config import LATEST
 from ..errors import (
+    ClusterUnreachable,
     ConfigError,
     EngineError,
     IndexConflict,
     Interrupted,
-    OperationFailed,
     RestoreFailed,
+    UnexpectedAnswer,
+    WaitTimeout,
 )
-from ..names import expand_snapshot_name, is_pattern, match_indices, pattern_regex, renamed
+from ..names import chunks, expand_snapshot_name, is_pattern, listed, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
+from ..wait import human_bytes, plural, rate
 from . import Context
 
 logger = logging.getLogger(__name__)
 
-MAX_LISTED = 10
-RED_POLLS_TO_FAIL = 3  # a restored index red this many polls in a row, with no recovery running, has failed
+RED_CHECKS_TO_FAIL = 3  # a restored index red this many checks in a row, over 2 poll intervals, has failed
+HEALTH_FILTER = "status,timed_out,initializing_shards"
+INDEX_HEALTH_FILTER = (
+    "indices.*.status,indices.*.number_of_shards,indices.*.active_primary_shards,"
+    "indices.*.initializing_shards,indices.*.unassigned_shards"
+)
+RECOVERY_COLUMNS = "index,stage,bytes_recovered,bytes_total"
+FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
 @dataclass(frozen=True)
 class Plan:
     snapshot: str
-    indices: list[str]  # names in the snapshot
+    indices: list[str]  # plain indices in the snapshot to restore (data streams' backing indices excluded)
     targets: dict[str, str]  # snapshot index name -> name on the destination
+    streams: dict[str, str] = field(default_factory=dict)  # data stream in the snapshot -> name on the destination
+
+    @property
+    def request_names(self) -> list[str]:
+        """What the restore request names: indices and data streams (their backing indices follow)."""
+        return sorted(self.indices) + sorted(self.streams)
+
+    def owns(self, name: str) -> bool:
+        """Whether an index on the destination is one this restore creates."""
+        return name in self._target_set or any(name.startswith(f".ds-{s}-") for s in self.streams.values())
+
+    @property
+    def _target_set(self) -> set[str]:
+        return set(self.targets.values())
+
+    @property
+    def readable(self) -> list[str]:
+        """Names to count documents in: the restored indices and data streams."""
+        return sorted(self.targets.values()) + sorted(self.streams.values())
 
 
 def run_restore(ctx: Context) -> None:
-    """Restore the configured indices from the snapshot into the destination cluster.
+    """Restore the configured indices and data streams from the snapshot into the destination.
 
     Returns when every restored index exists, has recovered and reached the wanted health; prints
-    each index's document count. Raises IndexConflict, RestoreFailed, WaitTimeout, RepositoryError,
-    Interrupted, ConfigError, or the cluster's connection and auth errors.
+    each one's document count and the bytes, time and rate. Raises IndexConflict, RestoreFailed,
+    WaitTimeout, RepositoryError, Interrupted, ConfigError, or the cluster's connection and auth
+    errors. Indices it closed are reopened when the restore is refused.
     """
     config, cluster = ctx.config, ctx.cluster
+    repo = config.repository_for("destination")
     logger.info("destination: %s at %s", cluster.info(), ", ".join(cluster.seeds))
-    ensure_repository(cluster, config.repository, readonly=config.repository.readonly_on_destination)
-    if cluster.dry_run and not _repository_registered(cluster, config.repository.name):
+    ensure_repository(cluster, repo, readonly=repo.readonly_on_destination)
+    if cluster.dry_run and not _repository_registered(cluster, repo.name):
         ctx.echo(
             "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
         )
         return
     plan = _plan(ctx)
-    _handle_existing(ctx, plan)
-    _start(ctx, plan)
-    if cluster.dry_run:
-        ctx.echo(f"DRY RUN: nothing was changed; would restore {', '.join(plan.indices)} from {plan.snapshot}")
-        return
-    targets = sorted(plan.targets.values())
-    follow = f"GET /_cat/recovery/{','.join(targets)}?active_only=true"
-    if not ctx.wait:
-        ctx.echo(f"restore of {', '.join(targets)} from {plan.snapshot} started; follow it with: {follow}")
-        return
+    existing = _existing(cluster, plan)
+    closed = _handle_existing(ctx, plan, existing)
     try:
-        _wait(ctx, targets, follow)
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted: the restore of {', '.join(targets)} goes on in the destination cluster; follow it with: {follow}"
+        _start(ctx, plan, existing)
+    except BaseException as err:  # refused, cut, or interrupted before it started: undo what we closed
+        _reopen(ctx, closed, err)
+        raise
+    if cluster.dry_run:
+        ctx.echo(f"DRY RUN: nothing was changed; would restore {listed(plan.request_names)} from {plan.snapshot}")
+        return
+    what = f"{plural(len(plan.request_names), 'index', 'indices')} from {plan.snapshot}"
+    if not ctx.wait:
+        ctx.echo(f"restore of {what} started; follow it with: {FOLLOW}")
+        return
+    started = ctx.clock()
+    try:
+        _wait(ctx, plan)
+    except KeyboardInterrupt as err:
+        raise Interrupted.of(
+            err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"
         ) from None
-    _report(ctx, plan)
+    _report(ctx, plan, ctx.clock() - started)
 
 
 def _repository_registered(cluster: Cluster, name: str) -> bool:
@@ -84,35 +124,43 @@ def _choose_snapshot(ctx: Context) -> dict:
     snapshot whose name the pattern could have produced.
     """
     config, cluster = ctx.config, ctx.cluster
-    repo, wanted = config.repository.name, config.restore.snapshot
+    repo, wanted = config.repository_for("destination").name, config.restore.snapshot
+    slow = cluster.long_request_timeout  # read from the repository
     if wanted != LATEST and "%" not in wanted:
         try:
             name = expand_snapshot_name(wanted, ctx.now())
         except ValueError as err:
             raise ConfigError(f"{config.path}: snapshot name {err}") from None
-        answer = cluster.get(path_of("_snapshot", repo, name), ok=(404,))
+        answer = cluster.get(path_of("_snapshot", repo, name), ok=(404,), timeout=slow)
         if answer.status == 404 or not answer.get("snapshots"):
             raise RestoreFailed(f"snapshot {name} not found in repository {repo}")
         return answer.get("snapshots")[0]
     name_filter = pattern_regex(wanted) if wanted != LATEST else None
-    snapshots = cluster.get(path_of("_snapshot", repo, "_all")).get("snapshots") or []
+    snapshots = cluster.get(path_of("_snapshot", repo, "_all"), timeout=slow).get("snapshots") or []
     patterns = config.snapshot.indices
     candidates = [
         s
         for s in snapshots
         if s.get("state") == "SUCCESS"
         and (name_filter is None or name_filter.fullmatch(s.get("snapshot", "")))
-        and all(match_indices((p,), s.get("indices", []))[p] for p in patterns)
+        and all(match_indices((p,), _names_in(s))[p] for p in patterns if not p.startswith("-"))
     ]
     if not candidates:
         named = f" named like {wanted}" if name_filter else ""
         raise RestoreFailed(
-            f"no SUCCESS snapshot{named} in repository {repo} holds {', '.join(patterns)} "
-            f"({len(snapshots)} snapshot(s) in the repository)"
+            f"no SUCCESS snapshot{named} in repository {repo} holds {listed(list(patterns))} "
+            f"({plural(len(snapshots), 'snapshot')} in the repository)"
         )
     newest = max(candidates, key=lambda s: (s.get("start_time_in_millis", 0), s.get("snapshot", "")))
     logger.info("latest SUCCESS snapshot holding the indices: %s", newest.get("snapshot"))
     return newest
+
+
+def _names_in(snapshot: dict) -> list[str]:
+    """Index and data stream names in a snapshot, without data streams' backing indices."""
+    streams = snapshot.get("data_streams") or []
+    indices = [i for i in snapshot.get("indices") or [] if not any(i.startswith(f".ds-{s}-") for s in streams)]
+    return indices + list(streams)
 
 
 def _plan(ctx: Context) -> Plan:
@@ -128,122 +176,246 @@ def _plan(ctx: Context) -> Plan:
                 else ""
             )
         )
-    matched = match_indices(patterns, snapshot.get("indices", []))
+    available = _names_in(snapshot)
+    matched = match_indices(patterns, available)
     missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
     if missing and not restore.ignore_unavailable:
-        raise RestoreFailed(f"index not in snapshot {name}: {', '.join(missing)}")
-    indices = sorted({n for names in matched.values() for n in names})
-    if not indices:
-        raise RestoreFailed(f"snapshot {name} holds no index matching {', '.join(patterns)}")
-    targets = {index: renamed(index, restore.rename_pattern, restore.rename_replacement) for index in indices}
-    logger.info(
-        "restoring from %s: %s",
-        name,
-        ", ".join(index if index == target else f"{index} -> {target}" for index, target in targets.items()),
-    )
-    return Plan(snapshot=name, indices=indices, targets=targets)
+        raise RestoreFailed(f"index not in snapshot {name}: {listed(missing)}")
+    selected = sorted({n for names in matched.values() for n in names})
+    if not selected:
+        raise RestoreFailed(f"snapshot {name} holds no index matching {listed(list(patterns))}")
+    stream_names = set(snapshot.get("data_streams") or [])
+    rename = lambda n: renamed(n, restore.rename_pattern, restore.rename_replacement)  # noqa: E731
+    targets = {n: rename(n) for n in selected if n not in stream_names}
+    streams = {n: rename(n) for n in selected if n in stream_names}
+    shown = [n if n == t else f"{n} -> {t}" for n, t in sorted({**targets, **streams}.items())]
+    logger.info("restoring from %s: %s", name, listed(shown))
+    return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams)
 
 
-def _existing(cluster: Cluster, names: list[str]) -> dict[str, str]:
-    """The given index names that exist on the destination, with their status (open or close)."""
+@dataclass(frozen=True)
+class Existing:
+    indices: dict[str, tuple[str, int]]  # name -> (open/close, primaries) of targets that exist
+    streams: list[str]  # target data streams that exist
+
+
+def _existing(cluster: Cluster, plan: Plan) -> Existing:
+    """What of the plan's targets already exists on the destination (one or two requests)."""
     rows = (
-        cluster.get("/_cat/indices", params={"format": "json", "h": "index,status", "expand_wildcards": "all"}).body
+        cluster.get(
+            "/_cat/indices", params={"format": "json", "h": "index,status,pri", "expand_wildcards": "all"}
+        ).body
         or []
     )
-    wanted = set(names)
-    return {row["index"]: row.get("status", "open") for row in rows if row["index"] in wanted}
+    wanted = set(plan.targets.values())
+    indices = {
+        row["index"]: (row.get("status", "open"), int(row.get("pri") or 0)) for row in rows if row["index"] in wanted
+    }
+    streams: list[str] = []
+    if plan.streams:
+        answer = cluster.get("/_data_stream", params={"expand_wildcards": "all"}, ok=(404,))
+        have = {d.get("name") for d in answer.get("data_streams") or []}
+        streams = sorted(set(plan.streams.values()) & have)
+    return Existing(indices, streams)
 
 
-def _listed(names: list[str]) -> str:
-    more = f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
-    return ", ".join(names[:MAX_LISTED]) + more
-
-
-def _handle_existing(ctx: Context, plan: Plan) -> None:
-    """Apply the existing-index policy; raise IndexConflict when it forbids going on."""
+def _handle_existing(ctx: Context, plan: Plan, existing: Existing) -> list[str]:
+    """Apply the existing-index policy; returns the indices it closed. Raises IndexConflict when the
+    policy forbids going on, or when the engine would refuse the restore over a closed index."""
     cluster, restore = ctx.cluster, ctx.config.restore
-    existing = _existing(cluster, list(plan.targets.values()))
-    if not existing:
-        return
-    names = sorted(existing)
+    names = sorted(existing.indices) + existing.streams
+    if not names:
+        return []
     policy = restore.existing_indices
-    if policy in ("refuse", "rename"):
+    if policy in ("refuse", "rename") or (policy == "close" and existing.streams):
         why = "restored names" if policy == "rename" else "same names"
+        noun = ("index or data stream", "indices or data streams") if existing.streams else ("index", "indices")
+        streams = " (data streams cannot be closed)" if policy == "close" else ""
         raise IndexConflict(
-            f"the destination already has {len(names)} index(es) with the {why}: {_listed(names)}; nothing was changed. "
-            "Choose existing_indices = close, rename or delete in [restore] (or --existing)"
+            f"the destination already has {plural(len(names), *noun)} with the {why}{streams}: {listed(names)}; "
+            "nothing was changed. Choose existing_indices = close, rename or delete "
+            "in [restore] (or --existing)"
             + (" with a rename_replacement that gives new names" if policy == "rename" else "")
         )
     if policy == "close":
-        open_ones = [n for n in names if existing[n] == "open"]
-        if open_ones:
-            cluster.request("POST", path_of(",".join(open_ones), "_close"), changes=True)
+        _check_shard_counts(ctx, plan, existing)
+        open_ones = [n for n in sorted(existing.indices) if existing.indices[n][0] == "open"]
+        for chunk in chunks(open_ones):
+            cluster.request("POST", path_of(",".join(chunk), "_close"), changes=True)
+        if open_ones and not cluster.dry_run:
             logger.warning(
-                "closed %d index(es) on the destination to restore over them: %s", len(open_ones), _listed(open_ones)
+                "closed %s on the destination to restore over them: %s",
+                plural(len(open_ones), "index", "indices"),
+                listed(open_ones),
             )
-        return
+        return open_ones
     if not restore.confirm_delete:
         raise IndexConflict(
-            f"existing_indices = delete would delete {_listed(names)} on the destination; nothing was changed. "
+            f"existing_indices = delete would delete {listed(names)} on the destination; nothing was changed. "
             "Confirm with confirm_delete = true in [restore] or --confirm-delete"
         )
-    for name in names:
-        cluster.request("DELETE", path_of(name), changes=True)
+    for stream in existing.streams:
+        cluster.request("DELETE", path_of("_data_stream", stream), changes=True)
+    for chunk in chunks(sorted(existing.indices)):
+        cluster.request("DELETE", path_of(",".join(chunk)), changes=True)
     if not cluster.dry_run:
-        logger.warning("deleted %d index(es) on the destination before restoring: %s", len(names), ", ".join(names))
+        logger.warning("deleted %s on the destination before restoring: %s", plural(len(names), "index", "indices"),
+                       listed(names))
+    return []
 
 
-def _start(ctx: Context, plan: Plan) -> None:
+def _check_shard_counts(ctx: Context, plan: Plan, existing: Existing) -> None:
+    """Refuse, before closing anything, what the engine would refuse: restoring over an index
+    with another number of primaries."""
+    cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
+    answer = cluster.get(
+        path_of("_snapshot", repo, plan.snapshot, "_status"),
+        params={"filter_path": "snapshots.indices.*.shards_stats.total"},
+        timeout=cluster.long_request_timeout,
+    )
+    in_snapshot = ((answer.get("snapshots") or [{}])[0]).get("indices") or {}
+    source_of = {target: index for index, target in plan.targets.items()}
+    mismatched = []
+    for name, (_, primaries) in sorted(existing.indices.items()):
+        shards = (in_snapshot.get(source_of.get(name, name)) or {}).get("shards_stats", {}).get("total")
+        if shards and primaries and shards != primaries:
+            mismatched.append(f"{name} ({primaries} here, {shards} in the snapshot)")
+    if mismatched:
+        raise IndexConflict(
+            f"cannot restore over {listed(mismatched)}: the number of primary shards differs, so the engine "
+            "would refuse it; nothing was changed. Use existing_indices = rename, or delete them "
+            "(existing_indices = delete with confirm_delete)"
+        )
+
+
+def _reopen(ctx: Context, closed: list[str], cause: BaseException) -> None:
+    """Reopen the indices this run closed, after the restore did not start; say what was done."""
+    if not closed or ctx.cluster.dry_run:
+        return
+    failed = []
+    for chunk in chunks(closed):
+        try:
+            ctx.cluster.request("POST", path_of(",".join(chunk), "_open"), changes=True)
+        except (EngineError, ClusterUnreachable, UnexpectedAnswer):
+            failed += chunk
+    note = (
+        f"left CLOSED by this run (reopen them with POST /<index>/_open): {listed(failed)}"
+        if failed
+        else f"reopened the {plural(len(closed), 'index', 'indices')} this run had closed: {listed(closed)}"
+    )
+    if isinstance(cause, Exception) and cause.args:
+        cause.args = (f"{cause.args[0]}; {note}",) + cause.args[1:]
+    else:
+        logger.warning("%s", note)
+
+
+def _start(ctx: Context, plan: Plan, existing: Existing) -> None:
+    """Send the restore request once; on a cut answer, find out whether the restore started."""
     config, cluster = ctx.config, ctx.cluster
-    restore = config.restore
+    restore, repo = config.restore, config.repository_for("destination").name
     body: dict = {
-        "indices": ",".join(plan.indices),
+        "indices": ",".join(plan.request_names),
         "ignore_unavailable": restore.ignore_unavailable,
         "include_global_state": False,
         "include_aliases": restore.include_aliases,
         "partial": restore.partial,
     }
-    if any(index != target for index, target in plan.targets.items()):
+    if any(i != t for i, t in {**plan.targets, **plan.streams}.items()):
         body["rename_pattern"] = restore.rename_pattern
         body["rename_replacement"] = restore.rename_replacement
     if restore.index_settings:
         body["index_settings"] = dict(restore.index_settings)
+    if plan.streams:
+        _explain_missing_templates(ctx, plan)
     try:
         cluster.request(
             "POST",
-            path_of("_snapshot", config.repository.name, plan.snapshot, "_restore"),
+            path_of("_snapshot", repo, plan.snapshot, "_restore"),
             body,
             params={"wait_for_completion": "false"},
             changes=True,
+            retries=0,  # a resent restore would be refused: the first one created the indices
+            timeout=cluster.long_request_timeout,  # thousands of indices take a while to accept
         )
     except EngineError as err:
         raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
+    except (ClusterUnreachable, UnexpectedAnswer) as err:
+        if not _restore_began(cluster, plan, existing):
+            raise RestoreFailed(
+                f"the restore from {plan.snapshot} was not started ({err}); nothing was restored"
+            ) from err
+        logger.warning("the answer to the restore request was lost (%s), but the restore has begun", err)
     if not cluster.dry_run:
-        logger.info("restore from %s/%s started", config.repository.name, plan.snapshot)
+        logger.info("restore from %s/%s started", repo, plan.snapshot)
 
 
-def _recovery_progress(cluster: Cluster, targets: list[str]) -> tuple[int, int, int, int]:
-    """(bytes recovered, bytes to recover, shards done, shards) over the restored indices."""
-    rows = (
-        cluster.get(
-            path_of("_cat", "recovery", ",".join(targets)),
-            params={"format": "json", "bytes": "b", "h": "index,shard,stage,bytes_recovered,bytes_total"},
-        ).body
-        or []
-    )
-    done_bytes = sum(int(r.get("bytes_recovered") or 0) for r in rows)
-    total_bytes = sum(int(r.get("bytes_total") or 0) for r in rows)
-    done_shards = sum(1 for r in rows if r.get("stage") == "done")
-    return done_bytes, total_bytes, done_shards, len(rows)
+def _restore_began(cluster: Cluster, plan: Plan, existing: Existing) -> bool:
+    """After a lost answer: whether the destination now holds targets it did not hold open before."""
+    rows = cluster.get("/_cat/indices", params={"format": "json", "h": "index,status", "expand_wildcards": "all"})
+    for row in rows.body or []:
+        name = row.get("index", "")
+        before = existing.indices.get(name)
+        if plan.owns(name) and (before is None or (before[0] == "close" and row.get("status") == "open")):
+            return True
+    return False
 
 
-def _wait(ctx: Context, targets: list[str], follow: str) -> None:
-    """Wait until no restored shard initialises and the indices reach the wanted health."""
-    cluster, wanted = ctx.cluster, ctx.config.restore.wait_for_status
+def _explain_missing_templates(ctx: Context, plan: Plan) -> None:
+    """A data stream needs a matching index template with data_stream on the destination to roll
+    over and take writes; say so before restoring when it has none."""
+    answer = ctx.cluster.get("/_index_template", ok=(404,))
+    templates = [t.get("index_template", {}) for t in answer.get("index_templates") or []]
+    streaming = [t for t in templates if "data_stream" in t]
+    missing = [
+        s for s in sorted(plan.streams.values())
+        if not any(match_indices(tuple(t.get("index_patterns") or []), [s])[p] for t in streaming
+                   for p in t.get("index_patterns") or [])
+    ]
+    if missing:
+        logger.warning(
+            "the destination has no index template with data_stream matching %s: the data stream(s) are "
+            "restored, but cannot roll over or take new writes until such a template exists (create it with "
+            "PUT /_index_template/<name> as on the source, or restore with include_global_state = true)",
+            listed(missing),
+        )
+
+
+def _recovery_progress(cluster: Cluster) -> str:
+    """One line about the shards recovering now (the active ones only: constant size)."""
+    try:
+        rows = (
+            cluster.get(
+                "/_cat/recovery",
+                params={"format": "json", "bytes": "b", "active_only": "true", "h": RECOVERY_COLUMNS},
+            ).body
+            or []
+        )
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:  # progress is best effort
+        logger.debug("recovery progress not available: %s", err)
+        return "recovering"
+    done = sum(int(r.get("bytes_recovered") or 0) for r in rows)
+    total = sum(int(r.get("bytes_total") or 0) for r in rows)
+    if not rows:
+        return "recovering"
+    return f"{plural(len(rows), 'shard')} recovering, {human_bytes(done)} of {human_bytes(total)}"
+
+
+def _wait(ctx: Context, plan: Plan) -> None:
+    """Wait until nothing initialises and every restored index reached the wanted health.
+
+    The end is long-polled (``_cluster/health?wait_for_no_initializing_shards``, answered at once
+    when it holds, or 408 at its timeout); only then are the restored indices themselves checked.
+    """
+    config, cluster = ctx.config, ctx.cluster
+    wanted = config.restore.wait_for_status
     progress = ctx.progress("restore")
     rank = {"red": 0, "yellow": 1, "green": 2}
-
-    red_polls = 0
+    deadline = ctx.clock() + config.wait.max_wait
+    backoff, red_checks, red_since, first = 0.25, 0, None, True
+    timeout_message = (
+        f"the restored indices did not reach {wanted} within {config.wait.max_wait:.0f}s (max_wait in "
+        f"[wait]); the restore goes on in the destination cluster: follow it with {FOLLOW}"
+    )
 
     def ready(health: dict) -> bool:
         # While a restore waits to start, engines report its unassigned primaries as yellow: only
@@ -254,54 +426,116 @@ def _wait(ctx: Context, targets: list[str], follow: str) -> None:
             and not health.get("initializing_shards", 0)
         )
 
-    def check():
-        nonlocal red_polls
-        progress.update(*_recovery_progress(cluster, targets))
-        health = cluster.get(
-            path_of("_cluster", "health", ",".join(targets)), params={"level": "indices"}, ok=(408,)
-        ).body
-        indices = health.get("indices") or {}
-        if all(name in indices and ready(indices[name]) for name in targets):
-            return health.get("status")
-        red = sorted(n for n, h in indices.items() if h.get("status") == "red" and not h.get("initializing_shards", 0))
-        red_polls = red_polls + 1 if red and not _still_recovering(cluster, red) else 0
-        if red_polls >= RED_POLLS_TO_FAIL:
-            unassigned = sum(indices[n].get("unassigned_shards", 0) for n in red)
-            raise RestoreFailed(
-                f"restore failed: {_listed(red)} stayed red with {unassigned} unassigned shard(s); "
-                "see GET /_cluster/allocation/explain on the destination"
-            )
-        return None
-
     try:
-        ctx.wait_for(
-            check,
-            timeout_message=(
-                f"the restored indices did not reach {wanted} within {ctx.config.wait.max_wait:.0f}s (max_wait in "
-                f"[wait]); the restore goes on in the destination cluster: follow it with {follow}"
-            ),
-        )
+        while True:
+            left = deadline - ctx.clock()
+            if left <= 0:
+                raise WaitTimeout(timeout_message)
+            hold = max(1, int(min(progress.every, left)))
+            params = {"wait_for_no_initializing_shards": "true", "timeout": f"{hold}s", "filter_path": HEALTH_FILTER}
+            if first:
+                params["wait_for_events"] = "languid"  # let the restore's shards be allocated first
+            started = ctx.clock()
+            health = cluster.get(
+                "/_cluster/health", params=params, ok=(408,), timeout=hold + cluster.request_timeout
+            ).body or {}
+            first = False
+            if health.get("timed_out") or health.get("initializing_shards"):
+                progress.update(0, 0, 0, 0, _recovery_progress(cluster))
+                if ctx.clock() - started < 0.5:  # an engine that does not hold the call: do not spin
+                    ctx.sleep(min(config.wait.poll_interval, progress.every))
+                continue
+            indices = _target_health(cluster, plan)
+            if indices is not None and all(ready(h) for h in indices.values()):
+                return
+            red = sorted(n for n, h in (indices or {}).items() if h.get("status") == "red")
+            if red:
+                red_since = ctx.clock() if red_since is None else red_since
+                red_checks += 1
+                if red_checks >= RED_CHECKS_TO_FAIL and ctx.clock() - red_since >= 2 * config.wait.poll_interval:
+                    unassigned = sum(indices[n].get("unassigned_shards", 0) for n in red)
+                    raise RestoreFailed(
+                        f"restore failed: {listed(red)} stayed red with {plural(unassigned, 'unassigned shard')}; "
+                        "see GET /_cluster/allocation/explain on the destination"
+                    )
+            else:
+                red_checks, red_since = 0, None
+            progress.update(0, 0, 0, 0, "waiting for the restored shards to be allocated")
+            ctx.sleep(min(backoff, config.wait.poll_interval, max(0.0, deadline - ctx.clock())))
+            backoff = min(backoff * 2, config.wait.poll_interval)
     finally:
         progress.close()
 
 
-def _still_recovering(cluster: Cluster, names: list[str]) -> bool:
+def _target_health(cluster: Cluster, plan: Plan) -> dict[str, dict] | None:
+    """Health of every restored index (data streams: their backing indices), or None while some
+    are not there yet. One request for the whole cluster, filtered to the fields needed."""
+    answer = cluster.get(
+        "/_cluster/health",
+        params={"level": "indices", "filter_path": INDEX_HEALTH_FILTER, "expand_wildcards": "all"},
+        ok=(408,),
+        timeout=cluster.long_request_timeout,
+    )
+    indices = answer.get("indices") or {}
+    mine = {name: h for name, h in indices.items() if plan.owns(name)}
+    if not set(plan.targets.values()) <= set(mine):
+        return None
+    if any(not any(n.startswith(f".ds-{s}-") for n in mine) for s in plan.streams.values()):
+        return None
+    return mine
+
+
+def _report(ctx: Context, plan: Plan, seconds: float) -> None:
+    """Check that every restored index is there and readable, and print its document count.
+
+    Two requests whatever the number of indices: the sizes from _cat/indices, and the counts from
+    one _msearch (names in its body).
+    """
+    cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
     rows = cluster.get(
-        path_of("_cat", "recovery", ",".join(names)), params={"format": "json", "active_only": "true"}
-    ).body
-    return bool(rows)
+        "/_cat/indices",
+        params={"format": "json", "bytes": "b", "h": "index,status,pri.store.size", "expand_wildcards": "all"},
+        timeout=cluster.long_request_timeout,
+    ).body or []
+    present = {r["index"]: r for r in rows if plan.owns(r.get("index", ""))}
+    absent = sorted(set(plan.targets.values()) - set(present))
+    if absent:
+        raise RestoreFailed(f"restored {plural(len(absent), 'index', 'indices')} missing on the destination: "
+                            f"{listed(absent)}")
+    size = sum(int(r.get("pri.store.size") or 0) for r in present.values())
+    counts = _counts(cluster, plan.readable)
+    unreadable = sorted(n for n, c in counts.items() if not isinstance(c, int))
+    if unreadable:
+        raise RestoreFailed(
+            f"restored {listed([f'{n} ({counts[n]})' for n in unreadable])} cannot be read on the destination"
+        )
+    streams = f" and {plural(len(plan.streams), 'data stream')}" if plan.streams else ""
+    ctx.echo(
+        f"restored {plural(len(plan.targets), 'index', 'indices')}{streams} from {repo}/{plan.snapshot}: "
+        f"{human_bytes(size)} in {seconds:.1f}s ({rate(size, seconds)})"
+    )
+    width = max(len(n) for n in counts)
+    for name in plan.readable:
+        ctx.echo(f"  {name:<{width}}  {counts[name]} docs")
 
 
-def _report(ctx: Context, plan: Plan) -> None:
-    """Check that every restored index exists and print its document count."""
-    cluster = ctx.cluster
-    counts = {}
-    for target in sorted(plan.targets.values()):
-        try:
-            counts[target] = cluster.get(path_of(target, "_count")).get("count")
-        except OperationFailed as err:
-            raise RestoreFailed(f"restored index {target} cannot be read on the destination: {err}") from err
-    width = max(len(t) for t in counts)
-    ctx.echo(f"restored {len(counts)} index(es) from {ctx.config.repository.name}/{plan.snapshot}:")
-    for target, count in counts.items():
-        ctx.echo(f"  {target:<{width}}  {count} docs")
+def _counts(cluster: Cluster, names: list[str]) -> dict[str, int | str]:
+    """Document counts of ``names`` in one _msearch; a name that cannot be read maps to its error."""
+    lines: list[dict] = []
+    for name in names:
+        lines += [{"index": name, "expand_wildcards": "all"}, {"size": 0, "track_total_hits": True}]
+    answer = cluster.request("POST", "/_msearch", lines, timeout=cluster.long_request_timeout, ndjson=True)
+    answer = answer.get("responses") or []
+    counts: dict[str, int | str] = {}
+    for name, item in zip(names, answer):
+        total = ((item.get("hits") or {}).get("total")) if isinstance(item, dict) else None
+        if isinstance(total, dict):
+            counts[name] = int(total.get("value", 0))
+        elif isinstance(total, int):
+            counts[name] = total
+        else:
+            error = (item or {}).get("error") if isinstance(item, dict) else None
+            counts[name] = (error or {}).get("type", "no answer") if isinstance(error, dict) else str(error)
+    for name in names[len(answer):]:
+        counts[name] = "no answer"
+    return counts

@@ -36,7 +36,10 @@ class FakeEngine:
         self.final_state = "SUCCESS"
         self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
-        self.recovery_polls = 1  # health polls that still show initializing shards after a restore
+        self.recovery_polls = 1  # health long-polls that still show initializing shards after a restore
+        self.unallocated_checks = 0  # index-level checks that still show the restored primaries unassigned
+        self.data_streams: list[str] = []
+        self.index_templates: list[dict] = []
         self.red_after_restore: set[str] = set()
         self.repo_error = None  # (status, body) answered to PUT _snapshot/<repo>
         self.verify_error = None
@@ -84,44 +87,63 @@ class FakeEngine:
             return 200, {"cluster_name": "fake", "version": {"number": self.version, "distribution": self.distribution}}
         if seg[0] == "_snapshot":
             return self._snapshot_api(method, seg[1:], params, body)
+        if len(path) > 4096:
+            return _error(400, "too_long_http_line_exception", "An HTTP line is larger than 4096 bytes.")
         if seg[0] == "_cat" and seg[1] == "indices":
-            return 200, [{"index": n, "status": i["status"]} for n, i in sorted(self.indices.items())]
-        if seg[0] == "_cat" and seg[1] == "recovery":
-            names = self._names(seg[2]) if len(seg) > 2 else list(self.indices)
-            if params.get("active_only") == "true":
-                return 200, []
             return 200, [
-                {
-                    "index": n,
-                    "shard": "0",
-                    "stage": "done" if self.recovery_polls <= 0 else "index",
-                    "bytes_recovered": "100",
-                    "bytes_total": "100",
-                }
-                for n in names
+                {"index": n, "status": i["status"], "pri": str(i.get("shards", 1)), "pri.store.size": "1000"}
+                for n, i in sorted(self.indices.items())
             ]
+        if seg[0] == "_cat" and seg[1] == "recovery":
+            if self.recovery_polls > 0:
+                return 200, [{"index": n, "stage": "index", "bytes_recovered": "40", "bytes_total": "100"}
+                             for n in list(self.indices)[:2]]
+            return 200, []
         if seg[0] == "_cluster" and seg[1] == "health":
-            return self._health(self._names(seg[2]))
-        if len(seg) == 2 and seg[1] == "_close" and method == "POST":
+            if params.get("level") == "indices":
+                return self._health(list(self.indices))
+            return self._cluster_health()
+        if seg[0] == "_msearch" and method == "POST":
+            responses = []
+            for header in body[::2]:
+                name = header["index"]
+                if name not in self.indices or self.indices[name]["status"] != "open":
+                    responses.append({"error": {"type": "index_not_found_exception"}, "status": 404})
+                else:
+                    responses.append({"hits": {"total": {"value": self.indices[name]["count"]}}, "status": 200})
+            return 200, {"responses": responses}
+        if seg[0] == "_data_stream":
+            return 200, {"data_streams": [{"name": n} for n in self.data_streams]}
+        if seg[0] == "_index_template":
+            return 200, {"index_templates": self.index_templates}
+        if len(seg) == 2 and seg[1] in ("_close", "_open") and method == "POST":
             for name in seg[0].split(","):
-                self.indices[name]["status"] = "close"
+                self.indices[name]["status"] = "close" if seg[1] == "_close" else "open"
             return 200, {"acknowledged": True}
         if len(seg) == 2 and seg[1] == "_count":
             if seg[0] not in self.indices:
                 return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
             return 200, {"count": self.indices[seg[0]]["count"]}
         if len(seg) == 1 and method == "DELETE":
-            self.indices.pop(seg[0])
+            for name in seg[0].split(","):
+                self.indices.pop(name)
             return 200, {"acknowledged": True}
         return _error(400, "fake_unhandled", f"{method} {path}")
 
     def _names(self, spec):
         return [n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in spec.split(","))]
 
-    def _health(self, names):
+    def _cluster_health(self):
+        """The cluster-wide long-poll: initialising while recovery_polls last (each call uses one)."""
         if self.recovery_polls > 0:
-            # as real engines answer right after a restore is accepted: primaries unassigned, yet "yellow"
             self.recovery_polls -= 1
+            return 408, {"status": "yellow", "timed_out": True, "initializing_shards": 1}
+        return 200, {"status": "green", "timed_out": False, "initializing_shards": 0}
+
+    def _health(self, names):
+        if self.unallocated_checks > 0:
+            # as real engines answer right after a restore is accepted: primaries unassigned, yet "yellow"
+            self.unallocated_checks -= 1
             waiting = {"status": "yellow", "number_of_shards": 1, "active_primary_shards": 0,
                        "initializing_shards": 0, "unassigned_shards": 1}
             return 200, {"status": "yellow", "initializing_shards": 0, "indices": {n: dict(waiting) for n in names}}

@@ -39,7 +39,7 @@ def test_existing_index_conflict_exits_1(fake, write_config, capsys):
     fake.add_snapshot("repo1", "s1", ["logs-a"])
     code = cli.main(["-m", "restore", "-c", write_config(), "--snapshot", "s1", "--indices", "logs-a"])
     assert code == 1
-    assert "already has 1 index(es) with the same names: logs-a" in capsys.readouterr().err
+    assert "already has 1 index with the same names: logs-a" in capsys.readouterr().err
 
 
 def test_restore_with_close_flag(fake, write_config, capsys):
