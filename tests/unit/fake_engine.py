@@ -39,6 +39,8 @@ class FakeEngine:
         self.recovery_polls = 1  # health long-polls that still show initializing shards after a restore
         self.unallocated_checks = 0  # index-level checks that still show the restored primaries unassigned
         self.data_streams: list[str] = []
+        self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
+        self.restore_error = None  # (status, body) answered to POST _restore
         self.index_templates: list[dict] = []
         self.red_after_restore: set[str] = set()
         self.repo_error = None  # (status, body) answered to PUT _snapshot/<repo>
@@ -93,6 +95,7 @@ class FakeEngine:
             return 200, [
                 {"index": n, "status": i["status"], "pri": str(i.get("shards", 1)), "pri.store.size": "1000"}
                 for n, i in sorted(self.indices.items())
+                if not i.get("alias_of_stream")
             ]
         if seg[0] == "_cat" and seg[1] == "recovery":
             if self.recovery_polls > 0:
@@ -101,7 +104,7 @@ class FakeEngine:
             return 200, []
         if seg[0] == "_cluster" and seg[1] == "health":
             if params.get("level") == "indices":
-                return self._health(list(self.indices))
+                return self._health([n for n, i in self.indices.items() if not i.get("alias_of_stream")])
             return self._cluster_health()
         if seg[0] == "_msearch" and method == "POST":
             responses = []
@@ -199,6 +202,7 @@ class FakeEngine:
             return 200, {
                 "snapshots": [
                     {
+                        "indices": {i: {"shards_stats": {"total": self.snapshot_shards.get(i, 1)}} for i in snap["indices"]},
                         "snapshot": name,
                         "state": state,
                         "shards_stats": {"done": 0 if running else len(snap["indices"]), "total": len(snap["indices"])},
@@ -256,7 +260,15 @@ class FakeEngine:
         return 200, {"accepted": True}
 
     def _restore(self, snap, body):
-        wanted = [n for n in snap["indices"] if any(fnmatch.fnmatchcase(n, p) for p in body["indices"].split(","))]
+        if self.restore_error:
+            return self.restore_error
+        asked = body["indices"].split(",")
+        streams = [d for d in snap.get("data_streams", []) if d in asked]
+        wanted = [
+            n
+            for n in snap["indices"]
+            if any(fnmatch.fnmatchcase(n, p) for p in asked) or any(n.startswith(f".ds-{d}-") for d in streams)
+        ]
         targets = {}
         for name in wanted:
             target = name
@@ -272,4 +284,11 @@ class FakeEngine:
             targets[name] = target
         for name, target in targets.items():
             self.indices[target] = {"status": "open", "count": snap["counts"].get(name, 0)}
+        for stream in streams:
+            self.data_streams.append(stream)
+            self.indices[stream] = {  # searchable by its name, as a data stream is
+                "status": "open",
+                "count": sum(snap["counts"].get(n, 0) for n in wanted if n.startswith(f".ds-{stream}-")),
+                "alias_of_stream": True,
+            }
         return 200, {"accepted": True}

@@ -211,3 +211,79 @@ def test_patterned_name_restores_the_newest_snapshot_it_could_have_produced(dest
     run_restore(ctx)
     assert dest.sent("POST", "/_snapshot/repo1/nightly-2026.11.20/_restore")
     assert "from repo1/nightly-2026.11.20" in lines[-3]
+
+
+def test_close_refuses_before_closing_when_shard_counts_differ(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 999)
+    dest.snapshot_shards["logs-b"] = 2
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="close")), side="destination")
+    with pytest.raises(IndexConflict, match=r"cannot restore over logs-b \(1 here, 2 in the snapshot\)"):
+        run_restore(ctx)
+    assert dest.indices["logs-b"]["status"] == "open"
+    assert not [p for m, p in dest.changed() if p.endswith("/_close")]
+
+
+def test_close_then_refused_restore_reopens_what_it_closed_and_says_so(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 999)
+    dest.restore_error = (500, {"error": {"type": "snapshot_restore_exception", "reason": "boom"}, "status": 500})
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="close")), side="destination")
+    with pytest.raises(RestoreFailed, match="was refused: snapshot_restore_exception: boom; reopened the 1 index"):
+        run_restore(ctx)
+    assert dest.indices["logs-b"]["status"] == "open"
+
+
+def test_lost_restore_answer_is_checked_not_guessed(dest, load_config, make_ctx):
+    real = dest._restore
+
+    def restore_then_lose_the_answer(snap, body):
+        real(snap, body)
+        return 504, "<html><head><title>504 Gateway Time-out</title></head><body>...</body></html>"
+
+    dest._restore = restore_then_lose_the_answer
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)  # the restore did begin: the run follows it to the end
+    assert "  logs-b  20 docs" in lines
+
+
+def test_lost_restore_answer_with_nothing_begun_says_not_started(dest, load_config, make_ctx):
+    dest.restore_error = (504, "<html><title>504 Gateway Time-out</title></html>")
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(RestoreFailed, match="was not started .*504 Gateway Time-out"):
+        run_restore(ctx)
+
+
+def test_thousands_of_long_names_never_go_into_a_url_and_checks_stay_constant(engine, load_config, make_ctx):
+    names = [f"customer-events-{n:05d}-with-a-rather-long-descriptive-suffix" for n in range(1000)]
+    for name in names:
+        engine.add_index(name, 2)
+    engine.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    engine.add_snapshot("repo1", "big", names)
+    engine.indices.clear()
+    engine.recovery_polls = 3
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="big", indices=("customer-*",))),
+                             side="destination")
+    run_restore(ctx)
+    assert all(len(path) < 4096 for _, path, _, _ in engine.requests)
+    start = next(i for i, r in enumerate(engine.requests) if r[1].endswith("/_restore"))
+    after = engine.requests[start + 1:]
+    assert len(after) <= 12  # 3 long-polls, their progress reads, one index check, _cat/indices, _msearch
+    assert lines[0].startswith("restored 1000 indices from repo1/big: ")
+    assert len(lines) == 1001
+
+
+def test_data_stream_is_restored_as_a_stream_and_a_missing_template_is_explained(
+    dest, load_config, make_ctx, caplog
+):
+    dest.add_index(".ds-logs-app-2026.11.23-000001", 7)
+    dest.add_snapshot("repo1", "ds", [".ds-logs-app-2026.11.23-000001"])
+    dest.snapshots[("repo1", "ds")]["data_streams"] = ["logs-app"]
+    dest.indices.clear()
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="ds", indices=("logs-app",))),
+                             side="destination")
+    with caplog.at_level("WARNING"):
+        run_restore(ctx)
+    body = dest.sent("POST", "/_snapshot/repo1/ds/_restore")[0]
+    assert body["indices"] == "logs-app"  # the stream by its name: its backing indices follow
+    assert any("no index template with data_stream matching logs-app" in r.getMessage() for r in caplog.records)
+    assert lines[0].startswith("restored 0 indices and 1 data stream from repo1/ds")
+    assert lines[-1] == "  logs-app  7 docs"

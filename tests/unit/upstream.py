@@ -8,8 +8,11 @@ import threading
 
 
 class Upstream:
-    def __init__(self, status=200, body=None):
+    def __init__(self, status=200, body=None, raw=None, content_type="application/json", delay=0.0):
         self.status = status
+        self.raw = raw  # bytes answered as they are, instead of body as JSON
+        self.content_type = content_type
+        self.delay = delay  # seconds before answering (a slow node)
         self.body = (
             body
             if body is not None
@@ -26,9 +29,11 @@ class Upstream:
                 if length:
                     self.rfile.read(length)
                 owner.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
-                data = json.dumps(owner.body).encode()
+                if owner.delay:
+                    threading.Event().wait(owner.delay)  # not time.sleep: unit tests guard it
+                data = owner.raw if owner.raw is not None else json.dumps(owner.body).encode()
                 self.send_response(owner.status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", owner.content_type)
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
