@@ -91,10 +91,12 @@ def advice(repo: RepositoryConfig, side: str, err: EngineError) -> str:
 
 
 def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: bool) -> None:
-    """Register the repository on ``cluster`` (read-only if asked) and verify it.
+    """Register the repository on ``cluster`` (read-only if asked), verified in the same call.
 
-    A repository of that name that points elsewhere is refused, never re-pointed. One that points
-    at the same place with other settings is updated. Raises RepositoryError with advice.
+    A repository already registered as configured is left as it is (the snapshot or restore that
+    follows reads it, and its failures get the same advice). A repository of that name that points
+    elsewhere is refused, never re-pointed. One that points at the same place with other settings
+    is updated. Raises RepositoryError with advice.
     """
     if cluster.auth == "sigv4" and repo.name.startswith("cs-"):
         raise ConfigError(f"repository name {repo.name} starts with cs-, which AWS managed domains reserve")
@@ -117,27 +119,25 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
             readonly or not _same(have_settings.get("readonly", "false"), "true")
         ):
             logger.info("repository %s is registered on the %s cluster as configured", repo.name, cluster.side)
-            return _verify(cluster, repo)
+            return None
         logger.info("updating the settings of repository %s on the %s cluster", repo.name, cluster.side)
-    try:
-        cluster.request("PUT", path_of("_snapshot", repo.name), wanted, params={"verify": "false"}, changes=True)
+    try:  # the engine verifies the repository on every node before it answers
+        cluster.request(
+            "PUT", path_of("_snapshot", repo.name), wanted, changes=True, timeout=cluster.long_request_timeout
+        )
     except EngineError as err:
         raise RepositoryError(advice(repo, cluster.side, err)) from err
     logger.info(
-        "registered repository %s (%s, %s%s) on the %s cluster",
+        "registered and verified repository %s (%s, %s%s) on the %s cluster",
         repo.name,
         repo.type,
         _where(wanted["settings"]),
         ", read-only" if readonly else "",
         cluster.side,
     )
-    _verify(cluster, repo)
 
 
-def _verify(cluster: Cluster, repo: RepositoryConfig) -> None:
-    try:
-        answer = cluster.request("POST", path_of("_snapshot", repo.name, "_verify"), changes=True)
-    except EngineError as err:
-        raise RepositoryError(advice(repo, cluster.side, err)) from err
-    if not cluster.dry_run:
-        logger.info("repository %s verified by %d node(s)", repo.name, len(answer.get("nodes", {}) or {}))
+def is_repository_failure(err: EngineError) -> bool:
+    """Whether an engine error is about the repository (plugin, bucket, keys, permissions)."""
+    text = " ".join(t for t, _ in error_chain(err.body)) + " " + err.error_type
+    return "repository" in text or "s3" in text.lower() or "amazon" in text.lower()

@@ -170,7 +170,8 @@ class Progress:
         if self.is_tty:
             filled = int(fraction * self.WIDTH)
             bar = "#" * filled + "." * (self.WIDTH - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {text}\033[K")
+            shown = f"[{bar}] {fraction * 100:5.1f}% {text}" if parts else text  # no bar for unknown totals
+            self.stream.write(f"\r{self.label} {shown}\033[K")
             self.stream.flush()
             self._drawn = True
             return

@@ -23,7 +23,7 @@ from ..errors import (
     WaitTimeout,
 )
 from ..names import expand_snapshot_name, listed, match_indices
-from ..repository import ensure_repository
+from ..repository import advice, ensure_repository, is_repository_failure
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
 
@@ -113,6 +113,11 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
             raise SnapshotFailed(
                 f"index not found on the source cluster: {err.reason} "
                 "(set ignore_unavailable = true in [snapshot] to skip missing indices)"
+            ) from err
+        if is_repository_failure(err):
+            raise SnapshotFailed(
+                f"snapshot {repo}/{name} could not be started: "
+                + advice(ctx.config.repository_for("source"), cluster.side, err)
             ) from err
         raise SnapshotFailed(f"snapshot {repo}/{name} could not be started: {err}") from err
     if not blocking:

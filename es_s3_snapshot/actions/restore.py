@@ -213,7 +213,7 @@ def _existing(cluster: Cluster, plan: Plan) -> Existing:
     }
     streams: list[str] = []
     if plan.streams:
-        answer = cluster.get("/_data_stream", params={"expand_wildcards": "all"}, ok=(404,))
+        answer = cluster.get("/_data_stream", ok=(404,))
         have = {d.get("name") for d in answer.get("data_streams") or []}
         streams = sorted(set(plan.streams.values()) & have)
     return Existing(indices, streams)

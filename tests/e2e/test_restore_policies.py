@@ -22,7 +22,7 @@ def test_default_refuses_lists_conflicts_and_leaves_data_untouched(dest, cli, ba
     dest.seed(a, 3)
     result = cli("-m", "restore", "-c", config, "--snapshot", "base")
     assert result.code == 1, result
-    assert f"the destination already has 1 index(es) with the same names: {a}; nothing was changed" in result.err
+    assert f"the destination already has 1 index with the same names: {a}; nothing was changed" in result.err
     assert dest.count(a) == 3
     assert not dest.exists(b)
 
@@ -59,5 +59,5 @@ def test_delete_needs_its_opt_in_then_says_what_it_deleted(dest, cli, backed_up)
 
     done = cli("-m", "restore", "-c", config, "--snapshot", "base", "--existing", "delete", "--confirm-delete")
     assert done.code == 0, done
-    assert f"deleted 1 index(es) on the destination before restoring: {a}" in done.err
+    assert f"deleted 1 index on the destination before restoring: {a}" in done.err
     assert dest.count(a) == 40

@@ -168,6 +168,8 @@ class FakeEngine:
             if method == "PUT":
                 if self.repo_error:
                     return self.repo_error
+                if self.verify_error and params.get("verify") != "false":  # verified as it is registered
+                    return self.verify_error
                 self.repos[repo] = {
                     "type": body["type"],
                     "settings": {k: str(v).lower() if isinstance(v, bool) else v for k, v in body["settings"].items()},

@@ -218,7 +218,7 @@ def test_dry_run_changes_nothing_and_prints_the_requests(source, load_config, ma
     run_backup(ctx)
     assert source.changed() == []
     assert source.repos == {} and source.snapshots == {}
-    assert any(line.startswith("DRY RUN on source: would send PUT /_snapshot/repo1?verify=false") for line in lines)
+    assert any(line.startswith("DRY RUN on source: would send PUT /_snapshot/repo1 ") for line in lines)
     assert any(
         "would send PUT /_snapshot/repo1/snapshot-" in line and "wait_for_completion=false" in line for line in lines
     )

@@ -141,4 +141,4 @@ def test_dry_run_prints_requests_and_exits_0(fake, write_config, capsys):
     code = cli.main(["-m", "backup", "--dry-run", "-c", write_config()])
     out = capsys.readouterr().out
     assert code == 0 and fake.changed() == []
-    assert "DRY RUN on source: would send PUT /_snapshot/repo1?verify=false" in out
+    assert "DRY RUN on source: would send PUT /_snapshot/repo1 " in out

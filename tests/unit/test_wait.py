@@ -46,3 +46,38 @@ def test_progress_logs_once_per_interval_when_not_a_terminal(caplog):
 
 def test_human_bytes():
     assert [human_bytes(n) for n in (0, 1023, 1024, 5 * 1024**3)] == ["0 B", "1023 B", "1.0 KiB", "5.0 GiB"]
+
+
+def test_progress_never_shows_zero_of_zero_and_says_finalising():
+    stream = io.StringIO()
+    progress = Progress("restore", interval=30, stream=stream, is_tty=True)
+    progress.update(0, 0, 0, 0, "")
+    assert "0 B of 0 B" not in stream.getvalue() and "starting" in stream.getvalue()
+    progress.update(2048, 2048, 4, 4, "STARTED")
+    assert stream.getvalue().rstrip("\x1b[K").endswith("shards 4/4, finalising")
+
+
+def test_wait_for_call_notices_the_end_at_once_and_polls_meanwhile():
+    import threading
+
+    from es_s3_snapshot.wait import Background, wait_for_call
+
+    release = threading.Event()
+    polls = []
+    now = [0.0]
+
+    def pause(event, seconds):
+        if event.wait(0.05):
+            return True
+        now[0] += seconds
+        return False
+
+    def poll():
+        polls.append(now[0])
+        if len(polls) == 2:
+            release.set()
+
+    call = Background(lambda: release.wait(5) and "done")
+    result = wait_for_call(call, poll=poll, interval=5, max_wait=60, timeout_message="x", clock=lambda: now[0],
+                           pause=pause, first_poll=1)
+    assert result == "done" and polls == [1, 6]

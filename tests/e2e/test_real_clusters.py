@@ -1,0 +1,238 @@
+"""What holds on real clusters: slow answers, a silent seed, 1,000 long index names, data streams,
+`close` undone, and SIGTERM. Real OpenSearch 3.3.2 nodes writing to the moto S3 server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.support.slow_proxy import SlowProxy
+
+from .conftest import CLI, s3_config
+
+
+def restore_config(stack, unique, indices, extra="", dest_url=None):
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=f"rc/{unique}", indices=indices, extra=extra)
+    if dest_url:
+        text = text.replace(stack.nodes["destination"].url, dest_url)
+    return text
+
+
+# --- time -----------------------------------------------------------------------------------------
+
+
+def test_slow_restore_answer_within_its_allowance_succeeds(stack, src, dest, cli, write, unique):
+    index = f"{unique}-slow"
+    src.seed(index, 25)
+    config = write(restore_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    with SlowProxy(stack.nodes["destination"].url, delays=[("POST", r"/_restore$", 4.0)]) as proxy:
+        slow = write(
+            restore_config(stack, unique, index, dest_url=proxy.url)
+            + "[destination]\nrequest_timeout = 2\nlong_request_timeout = 20\n",
+            "slow.conf",
+        )
+        result = cli("-m", "restore", "-c", slow, "--snapshot", "s1")
+    assert result.code == 0, result
+    assert dest.count(index) == 25
+
+
+def test_lost_restore_answer_is_not_reported_as_a_failure(stack, src, dest, cli, write, unique):
+    """The answer to POST _restore comes after the allowance: the restore ran, so the run succeeds."""
+    index = f"{unique}-lost"
+    src.seed(index, 30)
+    config = write(restore_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    with SlowProxy(stack.nodes["destination"].url, delays=[("POST", r"/_restore$", 6.0)]) as proxy:
+        slow = write(
+            restore_config(stack, unique, index, dest_url=proxy.url)
+            + "[destination]\nrequest_timeout = 2\nlong_request_timeout = 2\n",
+            "lost.conf",
+        )
+        result = cli("-m", "restore", "-c", slow, "--snapshot", "s1")
+    assert result.code == 0, result
+    assert "the restore has begun" in result.err
+    assert dest.count(index) == 30
+
+
+def test_silent_first_seed_fails_over_to_the_live_one(stack, src, cli, write, unique):
+    index = f"{unique}-fo"
+    src.seed(index, 5)
+    with SlowProxy(stack.nodes["source"].url, delays=[("*", r".", 20.0)]) as silent:
+        text = restore_config(stack, unique, index).replace(
+            f"es_src_seed1 = {stack.nodes['source'].url}",
+            f"es_src_seed1 = {silent.url}\nes_src_seed2 = {stack.nodes['source'].url}",
+        )
+        config = write(text + "[source]\nrequest_timeout = 2\n")
+        started = time.monotonic()
+        result = cli("-m", "backup", "-c", config)
+        took = time.monotonic() - started
+    assert result.code == 0, result
+    assert f"source seed {silent.url} is unreachable" in result.err or not silent.requests
+    assert took < 60
+
+
+def test_busy_cluster_gets_a_slow_answer_message_exit_2(stack, src, cli, write, unique):
+    with SlowProxy(stack.nodes["source"].url, delays=[("*", r".", 6.0)]) as slow:
+        text = restore_config(stack, unique, "x").replace(stack.nodes["source"].url, slow.url)
+        config = write(text + "[source]\nrequest_timeout = 1\n")
+        result = cli("-m", "backup", "-c", config)
+    assert result.code == 2, result
+    assert "did not answer GET / within 1s" in result.err and "raise request_timeout in [source]" in result.err
+    assert "Traceback" not in result.err
+
+
+# --- scale ----------------------------------------------------------------------------------------
+
+
+def _bulk(api, lines):
+    data = ("\n".join(json.dumps(line) for line in lines) + "\n").encode()
+    request = urllib.request.Request(
+        api.url + "/_bulk?refresh=true", data=data, method="POST", headers={"content-type": "application/x-ndjson"}
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        answer = json.loads(response.read())
+    assert not answer["errors"], [i for i in answer["items"] if i["index"].get("error")][:3]
+
+
+def test_a_thousand_indices_with_long_names_back_up_and_restore(stack, src, dest, cli, write, unique):
+    count = 1000
+    for api in (src, dest):
+        api("PUT", "/_cluster/settings", {"persistent": {"cluster.max_shards_per_node": 5000}})
+    prefix = f"{unique}-kilo-"
+    src(
+        "PUT",
+        f"/_index_template/{unique}-kilo",
+        {"index_patterns": [f"{prefix}*"], "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}},
+    )
+    names = [f"{prefix}{n:04d}-customer-events-with-a-long-descriptive-name" for n in range(count)]
+    assert all(len(n) >= 60 for n in names)
+    for start in range(0, count, 250):  # auto-created by bulk: a few requests instead of a thousand
+        lines = []
+        for i, name in enumerate(names[start : start + 250], start):
+            for d in range(1 + i % 3):
+                lines += [{"index": {"_index": name, "_id": str(d)}}, {"n": d}]
+        _bulk(src, lines)
+    config = write(
+        restore_config(stack, unique, f"{prefix}*")
+        + '[restore]\nindex_settings = {"index.number_of_replicas": 0}\n[wait]\nmax_wait = 900\n'
+    )
+    backup = cli("-m", "backup", "-c", config, "--snapshot", "kilo", timeout=900)
+    assert backup.code == 0, backup
+    assert f"SUCCESS, {count} indices, {count}/{count} shards" in backup.out
+    assert all(len(line) < 2000 for line in backup.err.splitlines())
+
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "kilo", timeout=900)
+    assert restore.code == 0, restore
+    assert restore.out.startswith(f"restored {count} indices from repo-{unique}/kilo: ")
+    counted = {line.split()[0]: int(line.split()[1]) for line in restore.out.splitlines()[1:]}
+    assert counted == {name: 1 + i % 3 for i, name in enumerate(names)}
+    rows = dest("GET", f"/_cat/indices/{prefix}*?format=json&h=index,docs.count")
+    assert {r["index"]: int(r["docs.count"]) for r in rows} == counted
+    assert all(len(line) < 2000 for line in restore.err.splitlines())
+    for api in (src, dest):  # leave room for the other tests' shards
+        api("DELETE", f"/{prefix}*", ok=(200, 404))
+
+
+# --- data streams ---------------------------------------------------------------------------------
+
+
+def test_data_stream_is_backed_up_and_restored_as_a_data_stream(stack, src, dest, cli, write, unique):
+    stream = f"logs-{unique}-app"
+    template = {
+        "index_patterns": [f"logs-{unique}-*"],
+        "data_stream": {},
+        "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}},
+        "priority": 500,
+    }
+    src("PUT", f"/_index_template/{unique}-ds", template)
+    lines = []
+    for n in range(12):
+        lines += [{"create": {"_index": stream}}, {"@timestamp": f"2026-11-23T00:00:{n:02d}Z", "n": n}]
+    _bulk(src, lines)
+    config = write(restore_config(stack, unique, stream))
+    backup = cli("-m", "backup", "-c", config, "--snapshot", "ds")
+    assert backup.code == 0, backup
+    assert "(1 data stream)" in backup.out
+
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "ds")
+    assert restore.code == 0, restore
+    assert "no index template with data_stream matching" in restore.err  # explained, not failed
+    assert dest("GET", f"/_data_stream/{stream}")["data_streams"][0]["name"] == stream
+    assert dest.count(stream) == 12
+    assert f"{stream}  12 docs" in restore.out
+
+
+# --- never worse than before ----------------------------------------------------------------------
+
+
+def test_close_is_refused_before_closing_when_shard_counts_differ(stack, src, dest, cli, write, unique):
+    index = f"{unique}-shards"
+    src.seed(index, 10, shards=2)
+    dest.seed(index, 4, shards=1)
+    config = write(restore_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    result = cli("-m", "restore", "-c", config, "--snapshot", "s1", "--existing", "close")
+    assert result.code == 1, result
+    assert "the number of primary shards differs" in result.err and "nothing was changed" in result.err
+    assert dest(f"GET", f"/_cat/indices/{index}?format=json&h=status")[0]["status"] == "open"
+    assert dest.count(index) == 4
+
+
+def test_refused_restore_after_close_reopens_what_it_closed(stack, src, dest, cli, write, unique):
+    index = f"{unique}-reopen"
+    src.seed(index, 10)
+    dest.seed(index, 4)
+    config = write(
+        restore_config(stack, unique, index) + '[restore]\nindex_settings = {"index.number_of_shards": 3}\n'
+    )
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    result = cli("-m", "restore", "-c", config, "--snapshot", "s1", "--existing", "close")
+    assert result.code == 1, result
+    assert "was refused" in result.err and f"reopened the 1 index this run had closed: {index}" in result.err
+    assert dest("GET", f"/_cat/indices/{index}?format=json&h=status")[0]["status"] == "open"
+    assert dest.count(index) == 4
+
+
+# --- signals --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum,code,word", [(signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_sigterm_while_waiting_says_the_snapshot_goes_on(stack, src, write, unique, signum, code, word):
+    index = f"{unique}-sig"
+    src.seed(index, 2000)
+    config = write(
+        restore_config(stack, unique, index) + "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n[wait]\npoll_interval = 1\n"
+    )
+    process = subprocess.Popen(
+        [CLI, "-m", "backup", "-c", config, "--snapshot", "sig"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # until the snapshot runs in the cluster
+            status = src("GET", f"/_snapshot/repo-{unique}/sig/_status", ok=(200, 404))
+            if status and status.get("snapshots"):
+                break
+            time.sleep(0.5)
+        time.sleep(1)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert word in last and "goes on in the source cluster" in last and f"/_snapshot/repo-{unique}/sig" in last
+    assert "Traceback" not in err
+    state = src("GET", f"/_snapshot/repo-{unique}/sig")["snapshots"][0]["state"]
+    assert state in ("IN_PROGRESS", "SUCCESS")  # it went on
+    src("DELETE", f"/_snapshot/repo-{unique}/sig", ok=(200, 404))  # do not slow the other tests down
