@@ -23,6 +23,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
 from elastic_transport import RequestsHttpNode, Transport
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -93,7 +94,7 @@ def _node_class(side: SideConfig, auth: AuthBase | None, on_failure: NodeFailure
         def perform_request(self, *args, **kwargs):
             try:
                 return super().perform_request(*args, **kwargs)
-            except TransportConnectionError as err:  # includes timeouts and TLS errors
+            except (TransportConnectionError, ConnectionTimeout) as err:  # refused, DNS, TLS, and timeouts
                 if on_failure is not None:
                     on_failure(self.base_url, err)
                 raise

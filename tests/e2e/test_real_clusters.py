@@ -64,16 +64,17 @@ def test_silent_first_seed_fails_over_to_the_live_one(stack, src, cli, write, un
     index = f"{unique}-fo"
     src.seed(index, 5)
     with SlowProxy(stack.nodes["source"].url, delays=[("*", r".", 20.0)]) as silent:
+        silent_url = silent.url
         text = restore_config(stack, unique, index).replace(
             f"es_src_seed1 = {stack.nodes['source'].url}",
-            f"es_src_seed1 = {silent.url}\nes_src_seed2 = {stack.nodes['source'].url}",
+            f"es_src_seed1 = {silent_url}\nes_src_seed2 = {stack.nodes['source'].url}",
         )
         config = write(text + "[source]\nrequest_timeout = 2\n")
         started = time.monotonic()
         result = cli("-m", "backup", "-c", config)
         took = time.monotonic() - started
     assert result.code == 0, result
-    assert f"source seed {silent.url} is unreachable" in result.err or not silent.requests
+    assert f"source seed {silent_url} is unreachable" in result.err or not silent.requests
     assert took < 60
 
 
@@ -93,7 +94,7 @@ def test_busy_cluster_gets_a_slow_answer_message_exit_2(stack, src, cli, write, 
 def _bulk(api, lines):
     data = ("\n".join(json.dumps(line) for line in lines) + "\n").encode()
     request = urllib.request.Request(
-        api.url + "/_bulk?refresh=true", data=data, method="POST", headers={"content-type": "application/x-ndjson"}
+        api.url + "/_bulk?refresh=true&timeout=10m", data=data, method="POST", headers={"content-type": "application/x-ndjson"}
     )
     with urllib.request.urlopen(request, timeout=600) as response:
         answer = json.loads(response.read())
@@ -112,9 +113,9 @@ def test_a_thousand_indices_with_long_names_back_up_and_restore(stack, src, dest
     )
     names = [f"{prefix}{n:04d}-customer-events-with-a-long-descriptive-name" for n in range(count)]
     assert all(len(n) >= 60 for n in names)
-    for start in range(0, count, 250):  # auto-created by bulk: a few requests instead of a thousand
+    for start in range(0, count, 100):  # auto-created by bulk: a few requests instead of a thousand
         lines = []
-        for i, name in enumerate(names[start : start + 250], start):
+        for i, name in enumerate(names[start : start + 100], start):
             for d in range(1 + i % 3):
                 lines += [{"index": {"_index": name, "_id": str(d)}}, {"n": d}]
         _bulk(src, lines)
