@@ -127,7 +127,7 @@ def test_missing_section(load_config):
     "extra,words",
     [
         ("[snapshot]\npartial = maybe\n", r"\[snapshot\] partial must be true or false, not 'maybe'"),
-        ("[wait]\nmax_wait = -1\n", r"\[wait\] max_wait must be more than 0 seconds"),
+        ("[wait]\nmax_wait = -1\n", r"\[wait\] max_wait must be more than 0 and at most 2592000 seconds \(30 days\), not '-1'"),
         ("[wait]\npoll_interval = soon\n", r"\[wait\] poll_interval must be a number of seconds"),
         ("[source]\nauth = kerberos\n", r"\[source\] auth must be one of none, basic, api_key, sigv4"),
         ("[restore]\nindex_settings = {bad\n", r"\[restore\] index_settings must be a JSON object"),
@@ -177,11 +177,11 @@ def test_api_key_auth_needs_a_key(load_config):
 def test_secrets_from_environment(load_config):
     config = load_config(
         "[source]\nusername = u\npassword_env = SRC_PW\n[destination]\napi_key_env = DEST_KEY\n",
-        environ={"SRC_PW": "pw-from-env", "DEST_KEY": "key-from-env"},
+        environ={"SRC_PW": "pw-from-env", "DEST_KEY": "kid:key-from-env"},
     )
     assert config.source.auth == "basic" and config.source.password == "pw-from-env"
-    assert config.destination.auth == "api_key" and config.destination.api_key == "key-from-env"
-    assert {"pw-from-env", "key-from-env"} <= set(config.secrets)
+    assert config.destination.auth == "api_key" and config.destination.api_key == "kid:key-from-env"
+    assert {"pw-from-env", "kid:key-from-env"} <= set(config.secrets)
 
 
 def test_secret_env_variable_not_set(load_config):
