@@ -94,6 +94,8 @@ def _json_object(raw: str) -> dict:
         value = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"must be a JSON object ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise ValueError("must be a JSON object, not nested this deep") from None
     if not isinstance(value, dict):
         raise ValueError('must be a JSON object such as {"index.number_of_replicas": 0}')
     return value
@@ -792,6 +794,8 @@ def load(
             re.compile(rest["rename_pattern"])
         except re.error as err:
             raise reader.error("restore", "rename_pattern", f"is not a valid regular expression: {err}") from None
+        except (RecursionError, OverflowError):
+            raise reader.error("restore", "rename_pattern", "is not a valid regular expression: nested too deep") from None
     restore = RestoreConfig(
         snapshot=overrides.snapshot or rest["snapshot"] or configured_name or LATEST,
         existing_indices=policy,
