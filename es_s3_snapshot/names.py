@@ -32,7 +32,7 @@ def _control(name: str) -> str | None:
 def _common_problem(name: str) -> str | None:
     """What breaks both index and snapshot rules: empty, control characters, too long, capitals."""
     if not name:
-        return "'' is empty"
+        return "is empty"
     control = _control(name)
     if control is not None:
         return f"{name!r} holds the control character {ord(control):#04x}"
