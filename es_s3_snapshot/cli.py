@@ -86,11 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Once,
         help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
     )
-    parser.add_argument("-c", "--config", metavar="PATH", action=_Once, type=_nonempty, help="the config file (see above for where it is looked for)")
     parser.add_argument(
-        "--snapshot", metavar="NAME", action=_Once, type=_nonempty, help="snapshot name (restore: a name or 'latest'), overriding the config"
+        "-c",
+        "--config",
+        metavar="PATH",
+        action=_Once,
+        type=_nonempty,
+        help="the config file (see above for where it is looked for)",
     )
-    parser.add_argument("--indices", metavar="A,B", action=_Once, type=_nonempty, help="comma-separated indices or patterns, overriding index_names")
+    parser.add_argument(
+        "--snapshot",
+        metavar="NAME",
+        action=_Once,
+        type=_nonempty,
+        help="snapshot name (restore: a name or 'latest'), overriding the config",
+    )
+    parser.add_argument(
+        "--indices",
+        metavar="A,B",
+        action=_Once,
+        type=_nonempty,
+        help="comma-separated indices or patterns, overriding index_names",
+    )
     parser.add_argument(
         "--existing",
         action=_Once,

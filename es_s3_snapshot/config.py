@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
-from .names import index_name_problem, snapshot_name_problem, snapshot_pattern_problem
+from .names import index_name_problem, snapshot_pattern_problem
 from .redact import Redactor, mask_userinfo
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def _snapshot_or_latest(raw: str) -> str:
 
 def api_key_problem(key: str) -> str | None:
     """Why ``key`` is neither the base64 "encoded" API key nor ``id:api_key`` (never quoting it)."""
-    form = "must be the base64 \"encoded\" API key or id:api_key"
+    form = 'must be the base64 "encoded" API key or id:api_key'
     if any(ch.isspace() or ord(ch) < 0x20 for ch in key):
         return f"{form}, without spaces or control characters"
     try:
@@ -795,7 +795,9 @@ def load(
         except re.error as err:
             raise reader.error("restore", "rename_pattern", f"is not a valid regular expression: {err}") from None
         except (RecursionError, OverflowError):
-            raise reader.error("restore", "rename_pattern", "is not a valid regular expression: nested too deep") from None
+            raise reader.error(
+                "restore", "rename_pattern", "is not a valid regular expression: nested too deep"
+            ) from None
     restore = RestoreConfig(
         snapshot=overrides.snapshot or rest["snapshot"] or configured_name or LATEST,
         existing_indices=policy,

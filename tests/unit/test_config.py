@@ -283,7 +283,6 @@ def test_repeated_seed_is_used_once_with_a_warning(load_config, caplog):
 
 import codecs  # noqa: E402
 import random  # noqa: E402
-import stat  # noqa: E402
 import textwrap  # noqa: E402
 
 from es_s3_snapshot.config import SideNotLoaded  # noqa: E402
@@ -490,7 +489,7 @@ def test_restore_loads_without_the_source_secrets_and_never_uses_that_side(write
     config = load(path, environ={"DEST_KEY": "kid:dest-key"}, sides=("destination",))
     assert config.destination.api_key == "kid:dest-key" and config.destination.auth == "api_key"
     with pytest.raises(SideNotLoaded, match="bug: the source side's settings were not loaded for this run"):
-        config.source.password
+        _ = config.source.password
     with pytest.raises(SideNotLoaded):
         require_seeds(config, "source", "backup")
     assert "UnloadedSide(name='source')" in repr(config)
@@ -500,7 +499,7 @@ def test_backup_loads_without_the_destination_secrets(write_config):
     config = load(write_config(TWO_SIDES.replace("ca_certs = /nope/src-ca.pem\n", "")), environ={"SRC_PW": "pw"}, sides=("source",))
     assert config.source.password == "pw"
     with pytest.raises(SideNotLoaded):
-        config.destination.api_key
+        _ = config.destination.api_key
 
 
 def test_both_sides_need_both_sides_secrets(write_config):
