@@ -732,11 +732,11 @@ def _check_overrides(overrides: Overrides) -> None:
     for name in overrides.indices or ():
         problem = index_name_problem(name)
         if problem:
-            raise ConfigError(f"--indices {problem}")
+            raise ConfigError(mask_userinfo(f"--indices {problem}"))
     if overrides.snapshot is not None and overrides.snapshot != LATEST:
         problem = snapshot_pattern_problem(overrides.snapshot)
         if problem:
-            raise ConfigError(f"--snapshot {problem}")
+            raise ConfigError(mask_userinfo(f"--snapshot {problem}"))
 
 
 def load(

@@ -622,3 +622,9 @@ def test_fuzzed_config_files_give_config_errors_never_another_exception(tmp_path
                 assert "\n" not in str(err) and "Traceback" not in str(err), str(err)
             count += 1
     assert count > 900
+
+
+def test_a_url_given_as_a_name_on_the_command_line_is_masked(load_config):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=Overrides(indices=("ftp://u:Secr3t@h",)))
+    assert "Secr3t" not in str(err.value) and "ftp://u:***@h" in str(err.value)
