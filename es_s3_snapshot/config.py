@@ -638,8 +638,6 @@ def _read_side(reader: _Reader, side: str, active: bool = True) -> SideConfig | 
     an UnloadedSide."""
     get = lambda key: reader.get(side, key) if reader.parser.has_section(side) else KEYS[side][key].default  # noqa: E731
     seeds = _read_seeds(reader, side)
-    for key in KEYS[side]:
-        get(key)
     if not active:
         return UnloadedSide(side)
     username, password = get("username"), get("password")
@@ -764,6 +762,9 @@ def load(
     warn_if_readable(path, parser)
     _check_overrides(overrides)
     reader = _Reader(path, parser, environ)
+    for section in parser.sections():  # every key's syntax, whichever side or mode uses it
+        for key in KEYS.get(section, {}):
+            reader.get(section, key)
 
     repository = _read_repository(reader)
     es = "elasticsearch_config"

@@ -514,6 +514,7 @@ def test_both_sides_need_both_sides_secrets(write_config):
         ("[source]\nauth = kerberos\n", "[source] auth must be one of"),
         ("[source]\napi_key = not-a-key\n", "[source] api_key must be the base64"),
         ("es_src_seed2 = ftp://h\n", "es_src_seed2 must be host:port"),
+        ("[elastic_cloud]\nshield_auth_username =\n", "[elastic_cloud] shield_auth_username is empty"),
     ],
 )
 def test_the_other_sides_keys_are_still_checked(load_config, write_config, extra, words):
