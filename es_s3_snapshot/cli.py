@@ -19,8 +19,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .actions import MODES, SIDE
-from .config import Overrides, find_config, load, require_seeds
+from .actions import MODES, SIDE, TWO_SIDED
+from .config import SIDES, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
 from .redact import RedactingFormatter, Redactor
 
@@ -55,6 +55,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
+class _Once(argparse.Action):
+    """Store an option's value, refusing an option given twice (argparse would keep the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            parser.error(f"{option_string} given twice")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def _nonempty(raw: str) -> str:
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return raw
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="es-s3-snapshot",
@@ -68,15 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         required=True,
         choices=MODES,
+        action=_Once,
         help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
     )
-    parser.add_argument("-c", "--config", metavar="PATH", help="the config file (see above for where it is looked for)")
     parser.add_argument(
-        "--snapshot", metavar="NAME", help="snapshot name (restore: a name or 'latest'), overriding the config"
+        "-c",
+        "--config",
+        metavar="PATH",
+        action=_Once,
+        type=_nonempty,
+        help="the config file (see above for where it is looked for)",
     )
-    parser.add_argument("--indices", metavar="A,B", help="comma-separated indices or patterns, overriding index_names")
+    parser.add_argument(
+        "--snapshot",
+        metavar="NAME",
+        action=_Once,
+        type=_nonempty,
+        help="snapshot name (restore: a name or 'latest'), overriding the config",
+    )
+    parser.add_argument(
+        "--indices",
+        metavar="A,B",
+        action=_Once,
+        type=_nonempty,
+        help="comma-separated indices or patterns, overriding index_names",
+    )
     parser.add_argument(
         "--existing",
+        action=_Once,
         choices=("refuse", "close", "rename", "delete"),
         help="restore: what to do with existing indices of the same names (default: refuse)",
     )
@@ -122,10 +158,15 @@ def _overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
+def sides_of(mode: str) -> tuple[str, ...]:
+    """The sides whose settings and secrets a mode needs: its own, and the other for TWO_SIDED modes."""
+    return SIDES if mode in TWO_SIDED else (SIDE[mode],)
+
+
 def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     """Load the config, build the side's cluster and run the mode; raises EsS3SnapshotError."""
     path = find_config(args.config)
-    config = load(path, _overrides(args))
+    config = load(path, _overrides(args), sides=sides_of(args.mode))
     redactor.add(config.secrets)
     logger.debug("config loaded from %s", path)
 

@@ -10,18 +10,25 @@ loads unchanged; the newer sections (``[source]``, ``[destination]``, ``[reposit
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import configparser
 import difflib
 import json
 import logging
+import math
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .names import index_name_problem, snapshot_pattern_problem
+from .redact import Redactor, mask_userinfo
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +61,23 @@ def _boolean(raw: str) -> bool:
     raise ValueError(f"must be true or false, not {raw!r}")
 
 
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"must be more than 0 seconds, not {raw!r}")
-    return value
+HOUR, DAY = 3600, 86400
+
+
+def _seconds(limit: int, words: str) -> Callable[[str], float]:
+    """A parser for a finite number of seconds, more than 0 and at most ``limit`` (``words`` says it)."""
+
+    def parse(raw: str) -> float:
+        bounds = f"more than 0 and at most {limit} seconds ({words})"
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"must be a number of seconds, {bounds}, not {raw!r}") from None
+        if not math.isfinite(value) or not 0 < value <= limit:
+            raise ValueError(f"must be {bounds}, not {raw!r}")
+        return value
+
+    return parse
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -78,32 +94,75 @@ def _json_object(raw: str) -> dict:
         value = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"must be a JSON object ({err.msg} at column {err.colno})") from None
+    except RecursionError:
+        raise ValueError("must be a JSON object, not nested this deep") from None
     if not isinstance(value, dict):
         raise ValueError('must be a JSON object such as {"index.number_of_replicas": 0}')
     return value
 
 
 def _name_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated index names or patterns, each checked against the engines' naming rules."""
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not names:
         raise ValueError("names no index")
     for name in names:
-        if any(ch in name for ch in ' "\\/?<>|#'):
-            raise ValueError(f"holds an invalid index name {name!r}")
+        problem = index_name_problem(name)
+        if problem:
+            raise ValueError(problem)
     return names
 
 
-def _existing_file(raw: str) -> str:
-    path = os.path.expanduser(raw)
-    if not os.path.isfile(path):
-        raise ValueError(f"names a file that does not exist: {raw}")
-    return path
+def _snapshot_pattern(raw: str) -> str:
+    """A snapshot name, possibly with strftime directives, that expands to a name engines accept."""
+    problem = snapshot_pattern_problem(raw)
+    if problem:
+        raise ValueError(problem)
+    return raw
+
+
+def _snapshot_or_latest(raw: str) -> str:
+    return raw if raw == LATEST else _snapshot_pattern(raw)
+
+
+def api_key_problem(key: str) -> str | None:
+    """Why ``key`` is neither the base64 "encoded" API key nor ``id:api_key`` (never quoting it)."""
+    form = 'must be the base64 "encoded" API key or id:api_key'
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in key):
+        return f"{form}, without spaces or control characters"
+    try:
+        key.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"{form}, in ASCII (it holds characters an HTTP header cannot carry)"
+    if ":" in key:
+        key_id, _, secret = key.partition(":")
+        return None if key_id and secret else f"{form}: id or key is empty"
+    try:
+        decoded = base64.b64decode(key, validate=True).decode("latin-1")
+    except (binascii.Error, ValueError):
+        return f"{form}: it is neither base64 nor holds a ':'"
+    key_id, _, secret = decoded.partition(":")
+    if not key_id or not secret:
+        return f"{form}: it is base64 but does not decode to id:api_key"
+    return None
+
+
+def _api_key(raw: str) -> str:
+    problem = api_key_problem(raw)
+    if problem:
+        raise ValueError(problem)
+    return raw
+
+
+def _file_path(raw: str) -> str:
+    """A path to a file; that it exists is checked only for the sides a run works on."""
+    return os.path.expanduser(raw)
 
 
 def _proxy_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
-        raise ValueError(f"must be a URL such as http://host:3128 or socks5h://host:1080, not {raw!r}")
+        raise ValueError(f"must be a URL such as http://host:3128 or socks5h://host:1080, not {mask_userinfo(raw)!r}")
     return raw
 
 
@@ -118,6 +177,7 @@ def parse_seed(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise ValueError("is empty")
+    raw = mask_userinfo(raw)  # every message below may quote it, never with a password
     url = text if "://" in text else f"http://{text}"
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
@@ -148,12 +208,12 @@ _SIDE_KEYS = {
     "username": Key(),
     "password": Key(secret=True),
     "password_env": Key(),
-    "api_key": Key(secret=True),
+    "api_key": Key(_api_key, secret=True),
     "api_key_env": Key(),
     "verify_certs": Key(_boolean, True),
-    "ca_certs": Key(_existing_file),
-    "request_timeout": Key(_seconds, 60.0),
-    "long_request_timeout": Key(_seconds, 600.0),
+    "ca_certs": Key(_file_path),
+    "request_timeout": Key(_seconds(DAY, "1 day"), 60.0),
+    "long_request_timeout": Key(_seconds(DAY, "1 day"), 600.0),
     "proxy": Key(_proxy_url),
     "aws_region": Key(),
     "aws_profile": Key(),
@@ -175,7 +235,7 @@ KEYS: dict[str, dict[str, Key]] = {
     "elasticsearch_config": {
         "es_repository_name": Key(_repository_name),
         "index_names": Key(_name_list),
-        "snapshot_name": Key(),
+        "snapshot_name": Key(_snapshot_pattern),
         # es_src_seedN / es_dest_seedN are matched by SEED_PREFIX, for any N
     },
     "elastic_cloud": {
@@ -202,10 +262,10 @@ KEYS: dict[str, dict[str, Key]] = {
         "include_global_state": Key(_boolean, False),
         "partial": Key(_boolean, False),
         "ignore_unavailable": Key(_boolean, False),
-        "concurrent_wait": Key(_seconds, 600.0),
+        "concurrent_wait": Key(_seconds(30 * DAY, "30 days"), 600.0),
     },
     "restore": {
-        "snapshot": Key(),
+        "snapshot": Key(_snapshot_or_latest),
         "existing_indices": Key(_choice(*EXISTING_POLICIES), "refuse"),
         "confirm_delete": Key(_boolean, False),
         "rename_pattern": Key(),
@@ -216,9 +276,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "partial": Key(_boolean, False),
     },
     "wait": {
-        "poll_interval": Key(_seconds, 5.0),
-        "max_wait": Key(_seconds, 21600.0),
-        "progress_interval": Key(_seconds, 30.0),
+        "poll_interval": Key(_seconds(HOUR, "1 hour"), 5.0),
+        "max_wait": Key(_seconds(30 * DAY, "30 days"), 21600.0),
+        "progress_interval": Key(_seconds(DAY, "1 day"), 30.0),
     },
 }
 
@@ -260,6 +320,28 @@ class SideConfig:
     aws_access_key: str | None = None
     aws_secret_key: str | None = field(default=None, repr=False)
     aws_session_token: str | None = field(default=None, repr=False)
+
+
+class SideNotLoaded(RuntimeError):
+    """A bug: code used a side whose settings and secrets this run did not load (exit 4)."""
+
+
+@dataclass(frozen=True)
+class UnloadedSide:
+    """Stands for a side the run does not work on: its keys were checked, its secrets not read.
+
+    Any use but ``name`` raises SideNotLoaded, so a mode can never run on it without credentials.
+    """
+
+    name: str
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise SideNotLoaded(
+            f"bug: the {self.name} side's settings were not loaded for this run "
+            f"(the mode must be in actions.TWO_SIDED, or config.load(..., sides=...) name {self.name})"
+        )
 
 
 @dataclass(frozen=True)
@@ -308,7 +390,7 @@ class WaitConfig:
 @dataclass(frozen=True)
 class Config:
     path: str
-    source: SideConfig
+    source: SideConfig  # an UnloadedSide when load(..., sides=...) left it out
     destination: SideConfig
     repository: RepositoryConfig
     snapshot: SnapshotConfig
@@ -369,7 +451,7 @@ class _Reader:
         self.secrets: list[str] = []
 
     def error(self, section: str, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path}: [{section}] {key} {problem}")
+        return ConfigError(Redactor(self.secrets)(f"{self.path}: [{section}] {key} {problem}"))
 
     def get(self, section: str, key: str) -> Any:
         spec = KEYS[section][key]
@@ -389,8 +471,11 @@ class _Reader:
             raise self.error(section, key, f"is missing ({why})")
         return value
 
-    def secret_from_env(self, section: str, key: str) -> str | None:
-        """The value of the environment variable that ``<key>`` names, if the key is set."""
+    def secret_from_env(
+        self, section: str, key: str, check: Callable[[str], str | None] = lambda value: None
+    ) -> str | None:
+        """The value of the environment variable that ``<key>`` names, if the key is set; ``check``
+        says what is wrong with a value (the message names the variable, never the value)."""
         var = self.get(section, key)
         if var is None:
             return None
@@ -398,6 +483,9 @@ class _Reader:
         if not value:
             raise self.error(section, key, f"names the environment variable {var}, which is not set")
         self.secrets.append(value)
+        problem = check(value)
+        if problem:
+            raise self.error(section, key, f"names the environment variable {var}, whose value {problem}")
         return value
 
     def pair(self, section: str, first: str, a: Any, second: str, b: Any) -> None:
@@ -406,19 +494,86 @@ class _Reader:
             raise self.error(section, missing, f"is missing: it goes together with {given}")
 
 
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def decode_config(path: str, data: bytes) -> str:
+    """The text of a config file: UTF-8, a UTF-8 BOM allowed, no NUL or control characters.
+
+    Raises ConfigError saying where the first offending byte is (never quoting the text).
+    """
+    head = data[:64]
+    zeros = max(head[0::2].count(0), head[1::2].count(0))  # UTF-16 without a BOM: every other byte is 0
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (len(head) >= 4 and zeros > len(head) // 4):
+        raise ConfigError(f"{path}: is not UTF-8 text (it looks like UTF-16): save it as UTF-8")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"{path}: is not UTF-8 text (byte {data[err.start]:#04x} at offset {err.start}, line {line}): save it as UTF-8"
+        ) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text)
+    if bad:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ConfigError(f"{path}: holds the control character {ord(bad.group()):#04x} on line {line}")
+    return text
+
+
+def _ini_problem(err: configparser.Error) -> str:
+    """One line for a configparser error, without quoting the offending line (it may hold a secret)."""
+    if isinstance(err, configparser.MissingSectionHeaderError):
+        return f"line {err.lineno}: a key before the first [section]"
+    if isinstance(err, configparser.DuplicateSectionError):
+        return f"line {err.lineno}: section [{err.section}] appears twice"
+    if isinstance(err, configparser.DuplicateOptionError):
+        return f"line {err.lineno}: [{err.section}] {err.option} is set twice"
+    if isinstance(err, configparser.ParsingError) and err.errors:
+        return f"line {err.errors[0][0]}: neither [section], key = value nor a comment"
+    return type(err).__name__
+
+
 def _read_ini(path: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(
         inline_comment_prefixes=("#", ";"), interpolation=None, strict=True, empty_lines_in_values=False
     )
     try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle, source=path)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file")
+    try:
+        parser.read_string(decode_config(path, data), source=path)
     except configparser.Error as err:
-        first_line = str(err).strip().splitlines()[0]
-        raise ConfigError(f"{path}: not a valid INI file: {first_line}") from err
+        raise ConfigError(f"{path}: not a valid INI file: {_ini_problem(err)}") from None
     return parser
+
+
+def warn_if_readable(path: str, parser: configparser.ConfigParser) -> None:
+    """Log one warning, as ssh does for keys, when a file holding secrets is readable by group or others."""
+    holds = any(
+        parser.has_option(section, key) and parser.get(section, key).strip()
+        for section, keys in KEYS.items()
+        if parser.has_section(section)
+        for key, spec in keys.items()
+        if spec.secret
+    )
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if holds and mode & (stat.S_IRGRP | stat.S_IROTH):
+        logger.warning(
+            "%s is readable by group or others (mode %04o) and holds secrets: chmod 600 %s",
+            path,
+            stat.S_IMODE(mode),
+            path,
+        )
 
 
 def _warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
@@ -479,14 +634,20 @@ def _read_seeds(reader: _Reader, side: str) -> tuple[str, ...]:
     return tuple(unique)
 
 
-def _read_side(reader: _Reader, side: str) -> SideConfig:
+def _read_side(reader: _Reader, side: str, active: bool = True) -> SideConfig | UnloadedSide:
+    """The settings of one side. For a side the run does not work on (``active`` false) every key
+    is still checked, but no environment variable, CA file or pairing of credentials is: it gives
+    an UnloadedSide."""
     get = lambda key: reader.get(side, key) if reader.parser.has_section(side) else KEYS[side][key].default  # noqa: E731
+    seeds = _read_seeds(reader, side)
+    if not active:
+        return UnloadedSide(side)
     username, password = get("username"), get("password")
     if password is None and reader.parser.has_section(side):
         password = reader.secret_from_env(side, "password_env")
     api_key = get("api_key")
     if api_key is None and reader.parser.has_section(side):
-        api_key = reader.secret_from_env(side, "api_key_env")
+        api_key = reader.secret_from_env(side, "api_key_env", api_key_problem)
 
     cloud = "elastic_cloud"
     if reader.parser.has_section(cloud) and username is None and password is None:
@@ -513,10 +674,12 @@ def _read_side(reader: _Reader, side: str) -> SideConfig:
     verify = get("verify_certs")
     if ca_certs and not verify:
         raise reader.error(side, "ca_certs", "cannot be used with verify_certs = false")
+    if ca_certs and not os.path.isfile(ca_certs):
+        raise reader.error(side, "ca_certs", f"names a file that does not exist: {ca_certs}")
 
     return SideConfig(
         name=side,
-        seeds=_read_seeds(reader, side),
+        seeds=seeds,
         seed_key=SEED_PREFIX[side],
         auth=auth,
         username=username,
@@ -565,16 +728,46 @@ def _read_repository(reader: _Reader) -> RepositoryConfig:
     )
 
 
-def load(path: str, overrides: Overrides = Overrides(), environ: Mapping[str, str] = os.environ) -> Config:
-    """Read and check the config file at ``path``.
+def _check_overrides(overrides: Overrides) -> None:
+    """The command line's names follow the same rules as the file's."""
+    for name in overrides.indices or ():
+        problem = index_name_problem(name)
+        if problem:
+            raise ConfigError(mask_userinfo(f"--indices {problem}"))
+    if overrides.snapshot is not None and overrides.snapshot != LATEST:
+        problem = snapshot_pattern_problem(overrides.snapshot)
+        if problem:
+            raise ConfigError(mask_userinfo(f"--snapshot {problem}"))
 
-    Returns a ``Config``. Raises ConfigError, naming file, section and key, for a file that cannot
-    be read, a missing required value, a malformed value, or half of a pair of settings. Unknown
-    sections and keys are logged as warnings with the closest known name.
+
+def load(
+    path: str,
+    overrides: Overrides = Overrides(),
+    environ: Mapping[str, str] = os.environ,
+    sides: tuple[str, ...] = SIDES,
+) -> Config:
+    """Read and check the config file at ``path``, with the secrets of ``sides`` only.
+
+    Every key of the file is checked, whichever side it belongs to; environment variables
+    (``password_env``, ``api_key_env``), CA files and the pairing of credentials are read and
+    checked only for ``sides``, and a side left out is an ``UnloadedSide`` that fails loudly when
+    used. Returns a ``Config``. Raises ConfigError, naming file, section and key, for a file that
+    cannot be read or is not UTF-8 INI text, a missing required value, a malformed value (names
+    against the engines' rules, numbers in range), or half of a pair of settings. Unknown sections
+    and keys are logged as warnings with the closest known name, and a file holding secrets that
+    group or others can read gets one warning.
     """
+    unknown = set(sides) - set(SIDES)
+    if unknown or not sides:
+        raise ValueError(f"sides must be some of {SIDES}, not {sides!r}")
     parser = _read_ini(path)
     _warn_unknown(path, parser)
+    warn_if_readable(path, parser)
+    _check_overrides(overrides)
     reader = _Reader(path, parser, environ)
+    for section in parser.sections():  # every key's syntax, whichever side or mode uses it
+        for key in KEYS.get(section, {}):
+            reader.get(section, key)
 
     repository = _read_repository(reader)
     es = "elasticsearch_config"
@@ -605,6 +798,10 @@ def load(path: str, overrides: Overrides = Overrides(), environ: Mapping[str, st
             re.compile(rest["rename_pattern"])
         except re.error as err:
             raise reader.error("restore", "rename_pattern", f"is not a valid regular expression: {err}") from None
+        except (RecursionError, OverflowError):
+            raise reader.error(
+                "restore", "rename_pattern", "is not a valid regular expression: nested too deep"
+            ) from None
     restore = RestoreConfig(
         snapshot=overrides.snapshot or rest["snapshot"] or configured_name or LATEST,
         existing_indices=policy,
@@ -618,8 +815,8 @@ def load(path: str, overrides: Overrides = Overrides(), environ: Mapping[str, st
         ignore_unavailable=snap["ignore_unavailable"],
     )
 
-    source = _read_side(reader, "source")
-    destination = _read_side(reader, "destination")
+    source = _read_side(reader, "source", "source" in sides)
+    destination = _read_side(reader, "destination", "destination" in sides)
     keys = _section_values(reader, "aws_api_keys")
     reader.pair("aws_api_keys", "aws_access_key", keys["aws_access_key"], "aws_secret_key", keys["aws_secret_key"])
     wait = WaitConfig(**_section_values(reader, "wait"))

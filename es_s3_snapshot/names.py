@@ -1,4 +1,9 @@
-"""Pure helpers about names: snapshot names, index patterns and renaming on restore."""
+"""Pure helpers about names: the engines' naming rules, snapshot names, index patterns and renaming.
+
+The rules are those Elasticsearch 7+ and OpenSearch apply when an index or snapshot is created
+(``MetadataCreateIndexService.validateIndexOrAliasName``, ``SnapshotsService.validate``), so that a
+name no engine accepts is refused when the config is loaded, not halfway through a run.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,86 @@ import fnmatch
 import re
 from datetime import datetime
 
-_BAD_SNAPSHOT_CHARS = set(' ,"*\\<|>/?#')
+MAX_NAME_BYTES = 255
+_BAD_INDEX_CHARS = '\\/*?"<>| ,#:'  # ':' is refused for new indices since Elasticsearch 7 (and by OpenSearch)
+_BAD_SNAPSHOT_CHARS = '\\/*?"<>| ,#'
+_WILDCARDS = "*?"
+# strftime directives whose output engines accept and ``pattern_regex`` can match (digits only)
+STRFTIME_DIRECTIVES = "YmdHMSjyfGVuUWwI"
+# two fixed moments a pattern is expanded at to check it: every field with one and two digits
+_SAMPLE_TIMES = (datetime(2026, 1, 2, 3, 4, 5, 6), datetime(2026, 12, 31, 23, 59, 58, 999999))
+
+
+def _control(name: str) -> str | None:
+    return next((ch for ch in name if ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0), None)
+
+
+# Each *_problem function returns None for a good name, else "<the name quoted> <what is wrong>",
+# so that callers can write "<file>: [section] key <problem>" or "--indices <problem>".
+
+
+def _common_problem(name: str) -> str | None:
+    """What breaks both index and snapshot rules: empty, control characters, too long, capitals."""
+    if not name:
+        return "is empty"
+    control = _control(name)
+    if control is not None:
+        return f"{name!r} holds the control character {ord(control):#04x}"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        return f"{name[:40]!r}... is longer than {MAX_NAME_BYTES} bytes"
+    if name != name.lower():
+        return f"{name!r} must be lowercase"
+    return None
+
+
+def _bad_chars(name: str, bad: str) -> str | None:
+    found = sorted({ch for ch in name if ch in bad})
+    return f"{name!r} must not contain {' '.join(repr(ch) for ch in found)}" if found else None
+
+
+def index_name_problem(name: str, *, pattern: bool = True) -> str | None:
+    """Why no engine would take ``name`` as an index name (with ``pattern``: as an index pattern
+    with ``*`` / ``?`` wildcards); None when it is fine.
+
+    Exclusions (``-name`` after another pattern) are not supported: a leading ``-`` is refused.
+    """
+    problem = _common_problem(name)
+    if problem:
+        return problem
+    if name in (".", ".."):
+        return f"{name!r} is not an index name"
+    if name[0] in "-_+":
+        hint = " (exclusions with a leading - are not supported)" if name[0] == "-" else ""
+        return f"{name!r} must not start with {name[0]!r}{hint}"
+    return _bad_chars(name, "".join(ch for ch in _BAD_INDEX_CHARS if not (pattern and ch in _WILDCARDS)))
+
+
+def snapshot_name_problem(name: str) -> str | None:
+    """Why no engine would take ``name`` (already expanded) as a snapshot name; None when it is fine."""
+    problem = _common_problem(name)
+    if problem:
+        return problem
+    if name[0] in "_-":
+        return f"{name!r} must not start with {name[0]!r}"
+    return _bad_chars(name, _BAD_SNAPSHOT_CHARS)
+
+
+def snapshot_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` (a snapshot name with strftime directives) cannot give a valid snapshot name:
+    a lone or unknown ``%`` directive, or an expansion the engines refuse. None when it is fine."""
+    for match in re.finditer(r"%(.?)", pattern, re.DOTALL):
+        directive = match.group(1)
+        if not directive:
+            return f"{pattern!r} ends with a lone % (write %% for a percent sign)"
+        if directive != "%" and directive not in STRFTIME_DIRECTIVES:
+            allowed = " ".join(f"%{d}" for d in STRFTIME_DIRECTIVES)
+            return f"{pattern!r} has %{directive}, which is not one of {allowed} %%"
+    for moment in _SAMPLE_TIMES:
+        name = moment.strftime(pattern) if "%" in pattern else pattern
+        problem = snapshot_name_problem(name)
+        if problem:
+            return problem if name == pattern else f"{problem} (from {pattern!r})"
+    return None
 
 
 def expand_snapshot_name(pattern: str, now: datetime) -> str:
@@ -14,13 +98,11 @@ def expand_snapshot_name(pattern: str, now: datetime) -> str:
 
     Raises ValueError saying what is wrong with the name.
     """
+    problem = snapshot_pattern_problem(pattern)
     name = now.strftime(pattern) if "%" in pattern else pattern
-    if not name:
-        raise ValueError("is empty")
-    if name != name.lower():
-        raise ValueError(f"must be lowercase: {name!r}")
-    if name.startswith(("_", "-")) or any(ch in _BAD_SNAPSHOT_CHARS for ch in name):
-        raise ValueError(f"is not a valid snapshot name: {name!r} (no spaces, commas, wildcards or leading _)")
+    problem = problem or snapshot_name_problem(name)
+    if problem:
+        raise ValueError(problem)
     return name
 
 

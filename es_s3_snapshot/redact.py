@@ -8,11 +8,21 @@ from collections.abc import Iterable
 
 MASK = "***"
 
+# The password in a URL's userinfo (scheme://user:PASSWORD@host), up to the last @ of the authority.
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/@:\s]*:)[^/\s]*(?=@[^@/\s]*)")
+
+
+def mask_userinfo(text: str) -> str:
+    """``text`` with the password of every URL in it masked: ``ftp://user:***@host``."""
+    return _USERINFO.sub(lambda m: m.group(1) + MASK, text)
+
+
 # Credentials that may show up in text the tool did not write itself (errors, debug output).
 _PATTERNS = (
     re.compile(r"(Signature=)[0-9a-fA-F]{16,}"),
     re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}"),
     re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+"),
+    _USERINFO,
     re.compile(r"((?:access_key|secret_key|session_token|password)[\"']?\s*[:=]\s*[\"']?)[^\s,'\"}]+", re.IGNORECASE),
 )
 

@@ -71,6 +71,8 @@ class Context:
 # Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
 SIDE = {"backup": "source", "restore": "destination"}
 MODES = tuple(SIDE)
+# Modes that work on both sides: the cli loads the other side's settings and secrets for them too.
+TWO_SIDED: set[str] = set()
 
 
 def get_mode(name: str):

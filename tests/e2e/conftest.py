@@ -182,6 +182,7 @@ def write(tmp_path):
     def write(text, name="es-s3-snapshot.conf"):
         path = tmp_path / name
         path.write_text(merge_sections(text))
+        path.chmod(0o600)  # configs hold passwords: readable by others, the CLI would warn
         return str(path)
 
     return write

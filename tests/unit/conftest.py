@@ -76,6 +76,7 @@ def write_config(tmp_path):
     def write(extra="", base=BASE):
         path = tmp_path / "test.conf"
         path.write_text(textwrap.dedent(base) + textwrap.dedent(extra))
+        path.chmod(0o600)  # private, as the docs advise: a config with secrets readable by others warns
         return str(path)
 
     return write

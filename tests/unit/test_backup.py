@@ -54,12 +54,11 @@ def test_snapshot_name_patterns_are_expanded(source, load_config, make_ctx):
     assert ("repo1", "snapshot-2026_01_02t03-04-05") in source.snapshots
 
 
-def test_uppercase_snapshot_name_is_a_config_error(source, load_config, make_ctx):
+def test_uppercase_snapshot_name_is_a_config_error_before_any_request(source, load_config, make_ctx):
     from es_s3_snapshot.config import Overrides
 
-    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="Nightly")))
-    with pytest.raises(ConfigError, match="snapshot_name must be lowercase"):
-        run_backup(ctx)
+    with pytest.raises(ConfigError, match="--snapshot 'Nightly' must be lowercase"):
+        load_config(overrides=Overrides(snapshot="Nightly"))
     assert source.requests == []
 
 

@@ -142,3 +142,82 @@ def test_dry_run_prints_requests_and_exits_0(fake, write_config, capsys):
     out = capsys.readouterr().out
     assert code == 0 and fake.changed() == []
     assert "DRY RUN on source: would send PUT /_snapshot/repo1 " in out
+
+
+# --- issue 7: argument checks and side independence -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["-m", "backup", "-m", "restore"], "error: -m given twice"),
+        (["-m", "backup", "--mode", "backup"], "error: --mode given twice"),
+        (["-m", "restore", "--existing", "close", "--existing", "delete"], "error: --existing given twice"),
+        (["-m", "backup", "-c", "a.conf", "--config", "b.conf"], "error: --config given twice"),
+        (["-m", "backup", "--indices", "a", "--indices", "b"], "error: --indices given twice"),
+        (["-m", "restore", "--snapshot", ""], "error: argument --snapshot: must not be empty"),
+        (["-m", "restore", "--snapshot", "  "], "error: argument --snapshot: must not be empty"),
+        (["-m", "backup", "--indices", ""], "error: argument --indices: must not be empty"),
+        (["-m", "backup", "-c", ""], "error: argument -c/--config: must not be empty"),
+        (["-m", "backup", "--snapshot="], "error: argument --snapshot: must not be empty"),
+    ],
+)
+def test_empty_or_repeated_options_are_usage_errors_exit_3(capsys, args, words):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 3
+    assert words in capsys.readouterr().err
+
+
+def test_flags_may_repeat_and_counts_add_up():
+    args = cli.build_parser().parse_args(["-m", "backup", "--dry-run", "--dry-run", "-v", "-v"])
+    assert args.dry_run and args.verbose == 2 and args.mode == "backup"
+
+
+def test_command_line_names_are_checked_exit_3(fake, write_config, capsys):
+    code = cli.main(["-m", "backup", "-c", write_config(), "--indices", "logs-a,Logs-B"])
+    assert code == 3 and "--indices 'Logs-B' must be lowercase" in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_sides_of_a_mode(monkeypatch):
+    from es_s3_snapshot import actions
+
+    assert cli.sides_of("backup") == ("source",)
+    assert cli.sides_of("restore") == ("destination",)
+    monkeypatch.setattr(actions, "TWO_SIDED", {"backup"})
+    monkeypatch.setattr(cli, "TWO_SIDED", actions.TWO_SIDED)
+    assert cli.sides_of("backup") == ("source", "destination")
+
+
+SIDE_SECRETS = "[source]\nusername = u\npassword_env = UNIT_SRC_PW\n[destination]\napi_key_env = UNIT_DEST_KEY\n"
+
+
+def test_restore_does_not_need_the_source_password_variable(fake, write_config, capsys, monkeypatch):
+    monkeypatch.delenv("UNIT_SRC_PW", raising=False)
+    monkeypatch.setenv("UNIT_DEST_KEY", "kid:dest-key")
+    fake.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    fake.add_snapshot("repo1", "s1", ["logs-a"])
+    fake.indices.pop("logs-a", None)
+    code = cli.main(["-m", "restore", "-c", write_config(SIDE_SECRETS), "--snapshot", "s1", "--indices", "logs-a"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_backup_does_not_need_the_destination_key_variable(fake, write_config, monkeypatch):
+    monkeypatch.setenv("UNIT_SRC_PW", "pw")
+    monkeypatch.delenv("UNIT_DEST_KEY", raising=False)
+    assert cli.main(["-m", "backup", "-c", write_config(SIDE_SECRETS)]) == 0
+
+
+def test_a_mode_that_uses_a_side_it_did_not_load_is_a_bug_exit_4(fake, write_config, capsys, monkeypatch):
+    from es_s3_snapshot import actions
+
+    def sneaky(ctx):
+        return ctx.config.destination.api_key
+
+    monkeypatch.setattr("es_s3_snapshot.actions.get_mode", lambda name: sneaky)
+    monkeypatch.setattr(actions, "get_mode", lambda name: sneaky)
+    code = cli.main(["-m", "backup", "-c", write_config()])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "SideNotLoaded: bug: the destination side's settings were not loaded for this run" in err

@@ -2,7 +2,15 @@ from datetime import datetime
 
 import pytest
 
-from es_s3_snapshot.names import expand_snapshot_name, match_indices, pattern_regex, renamed
+from es_s3_snapshot.names import (
+    expand_snapshot_name,
+    index_name_problem,
+    match_indices,
+    pattern_regex,
+    renamed,
+    snapshot_name_problem,
+    snapshot_pattern_problem,
+)
 
 
 def test_expand_and_check_snapshot_names():
@@ -25,3 +33,93 @@ def test_match_indices_and_rename():
     assert renamed("logs-1", "(.+)", "restored-$1") == "restored-logs-1"
     assert renamed("logs-1", "logs-(\\d)", "old-$1") == "old-1"
     assert renamed("logs-1", None, None) == "logs-1"
+
+
+# --- the engines' naming rules ------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "name",
+    ["logs-a", "logs-*", "logs-202?", ".hidden", ".ds-logs-2026", "a.b_c+d", "x" * 255, "é" * 127, "*"],
+)
+def test_index_names_engines_accept_pass(name):
+    assert index_name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("Logs", "must be lowercase"),
+        ("-logs", "must not start with '-' (exclusions with a leading - are not supported)"),
+        ("_logs", "must not start with '_'"),
+        ("+logs", "must not start with '+'"),
+        ("a b", "must not contain ' '"),
+        ("a#b", "must not contain '#'"),
+        ("a:b", "must not contain ':'"),
+        ('a"b', "must not contain '\"'"),
+        ("a\\b/c", "must not contain '/' '\\\\'"),
+        ("a<b>c|d", "must not contain '<' '>' '|'"),
+        (".", "is not an index name"),
+        ("..", "is not an index name"),
+        ("x" * 256, "is longer than 255 bytes"),
+        ("é" * 128, "is longer than 255 bytes"),
+        ("a\tb", "holds the control character 0x09"),
+        ("a\x00b", "holds the control character 0x00"),
+        ("a\x85b", "holds the control character 0x85"),
+        ("", "is empty"),
+    ],
+)
+def test_index_names_engines_refuse_say_why(name, words):
+    assert words in index_name_problem(name)
+
+
+def test_wildcards_are_refused_in_a_plain_index_name():
+    assert "must not contain '*'" in index_name_problem("logs-*", pattern=False)
+
+
+@pytest.mark.parametrize(
+    "name,words",
+    [
+        ("Snap", "must be lowercase"),
+        ("_snap", "must not start with '_'"),
+        ("-snap", "must not start with '-'"),
+        ("a,b", "must not contain ','"),
+        ("a*", "must not contain '*'"),
+        ("a?b", "must not contain '?'"),
+        ("a b", "must not contain ' '"),
+        ("a\nb", "control character 0x0a"),
+        ("", "is empty"),
+    ],
+)
+def test_snapshot_names_engines_refuse_say_why(name, words):
+    assert words in snapshot_name_problem(name)
+
+
+def test_snapshot_names_may_hold_colons_and_dots():
+    assert snapshot_name_problem("nightly-2026.01.02:03") is None
+
+
+@pytest.mark.parametrize(
+    "pattern,words",
+    [
+        ("snap-%", "ends with a lone %"),
+        ("snap-%Q", "has %Q, which is not one of"),
+        ("snap-%-d", "has %-, which is not one of"),
+        ("snap-%a", "has %a"),  # weekday names are capitalised: engines refuse them
+        ("snap-%Z", "has %Z"),
+        ("Snap-%Y", "'Snap-2026' must be lowercase (from 'Snap-%Y')"),
+        ("snap %Y", "must not contain ' '"),
+    ],
+)
+def test_snapshot_patterns_with_unusable_directives_are_refused(pattern, words):
+    assert words in snapshot_pattern_problem(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["snapshot-%Y_%m_%dt%H-%M-%S", "nightly-%Y.%m.%d", "w-%G-%V-%u", "p-100%%", "plain"])
+def test_snapshot_patterns_engines_accept_pass(pattern):
+    assert snapshot_pattern_problem(pattern) is None
+    assert pattern_regex(pattern).fullmatch(expand_snapshot_name(pattern, datetime(2026, 7, 8, 9, 10, 11)))
+
+
+def test_expand_snapshot_name_refuses_a_lone_percent():
+    with pytest.raises(ValueError, match="ends with a lone %"):
+        expand_snapshot_name("snap-%", datetime.now())
