@@ -24,7 +24,6 @@ from .config import SIDES, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
 from .redact import RedactingFormatter, Redactor
 
-
 logger = logging.getLogger("es_s3_snapshot")
 
 QUIET_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "botocore", "boto3", "requests_aws4auth")
@@ -192,7 +191,11 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
         return clusters[name]
 
     run = get_mode(args.mode)
-    run(Context(config=config, cluster=open_cluster(side_name), wait=not args.no_wait, echo=echo, open_cluster=open_cluster))
+    run(
+        Context(
+            config=config, cluster=open_cluster(side_name), wait=not args.no_wait, echo=echo, open_cluster=open_cluster
+        )
+    )
 
 
 def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redactor: Redactor):

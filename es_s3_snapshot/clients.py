@@ -23,8 +23,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
-from elastic_transport import RequestsHttpNode, Transport
+from elastic_transport import ConnectionTimeout, RequestsHttpNode, Transport
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from requests.utils import get_environ_proxies

@@ -23,7 +23,7 @@ class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
     config: Config
-    cluster: "Cluster"
+    cluster: Cluster
     wait: bool = True
     echo: Callable[[str], None] = print
     clock: Callable[[], float] = time.monotonic
@@ -32,11 +32,18 @@ class Context:
     progress: Callable[[str], Progress] = field(default=None)  # type: ignore[assignment]
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
-    open_cluster: "Callable[[str], Cluster] | None" = None
+    open_cluster: Callable[[str], Cluster] | None = None
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
 
-    def wait_for_call(self, call: Background, *, poll: Callable[[], None], every: float, timeout_message: str,
-                      first_poll: float | None = None):
+    def wait_for_call(
+        self,
+        call: Background,
+        *,
+        poll: Callable[[], None],
+        every: float,
+        timeout_message: str,
+        first_poll: float | None = None,
+    ):
         """``wait_for_call`` with this run's max_wait, clock and pause."""
         return wait_for_call(
             call,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .. import __version__
-from ..cluster import Cluster, path_of
+from ..cluster import path_of
 from ..errors import (
     ClusterUnreachable,
     ConfigError,

@@ -202,9 +202,7 @@ class Existing:
 def _existing(cluster: Cluster, plan: Plan) -> Existing:
     """What of the plan's targets already exists on the destination (one or two requests)."""
     rows = (
-        cluster.get(
-            "/_cat/indices", params={"format": "json", "h": "index,status,pri", "expand_wildcards": "all"}
-        ).body
+        cluster.get("/_cat/indices", params={"format": "json", "h": "index,status,pri", "expand_wildcards": "all"}).body
         or []
     )
     wanted = set(plan.targets.values())
@@ -259,8 +257,9 @@ def _handle_existing(ctx: Context, plan: Plan, existing: Existing) -> list[str]:
     for chunk in chunks(sorted(existing.indices)):
         cluster.request("DELETE", path_of(",".join(chunk)), changes=True)
     if not cluster.dry_run:
-        logger.warning("deleted %s on the destination before restoring: %s", plural(len(names), "index", "indices"),
-                       listed(names))
+        logger.warning(
+            "deleted %s on the destination before restoring: %s", plural(len(names), "index", "indices"), listed(names)
+        )
     return []
 
 
@@ -367,9 +366,13 @@ def _explain_missing_templates(ctx: Context, plan: Plan) -> None:
     templates = [t.get("index_template", {}) for t in answer.get("index_templates") or []]
     streaming = [t for t in templates if "data_stream" in t]
     missing = [
-        s for s in sorted(plan.streams.values())
-        if not any(match_indices(tuple(t.get("index_patterns") or []), [s])[p] for t in streaming
-                   for p in t.get("index_patterns") or [])
+        s
+        for s in sorted(plan.streams.values())
+        if not any(
+            match_indices(tuple(t.get("index_patterns") or []), [s])[p]
+            for t in streaming
+            for p in t.get("index_patterns") or []
+        )
     ]
     if missing:
         logger.warning(
@@ -436,9 +439,10 @@ def _wait(ctx: Context, plan: Plan) -> None:
             if first:
                 params["wait_for_events"] = "languid"  # let the restore's shards be allocated first
             started = ctx.clock()
-            health = cluster.get(
-                "/_cluster/health", params=params, ok=(408,), timeout=hold + cluster.request_timeout
-            ).body or {}
+            health = (
+                cluster.get("/_cluster/health", params=params, ok=(408,), timeout=hold + cluster.request_timeout).body
+                or {}
+            )
             first = False
             if health.get("timed_out") or health.get("initializing_shards"):
                 progress.update(0, 0, 0, 0, _recovery_progress(cluster))
@@ -492,16 +496,20 @@ def _report(ctx: Context, plan: Plan, seconds: float) -> None:
     one _msearch (names in its body).
     """
     cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
-    rows = cluster.get(
-        "/_cat/indices",
-        params={"format": "json", "bytes": "b", "h": "index,status,pri.store.size", "expand_wildcards": "all"},
-        timeout=cluster.long_request_timeout,
-    ).body or []
+    rows = (
+        cluster.get(
+            "/_cat/indices",
+            params={"format": "json", "bytes": "b", "h": "index,status,pri.store.size", "expand_wildcards": "all"},
+            timeout=cluster.long_request_timeout,
+        ).body
+        or []
+    )
     present = {r["index"]: r for r in rows if plan.owns(r.get("index", ""))}
     absent = sorted(set(plan.targets.values()) - set(present))
     if absent:
-        raise RestoreFailed(f"restored {plural(len(absent), 'index', 'indices')} missing on the destination: "
-                            f"{listed(absent)}")
+        raise RestoreFailed(
+            f"restored {plural(len(absent), 'index', 'indices')} missing on the destination: {listed(absent)}"
+        )
     size = sum(int(r.get("pri.store.size") or 0) for r in present.values())
     counts = _counts(cluster, plan.readable)
     unreadable = sorted(n for n, c in counts.items() if not isinstance(c, int))
@@ -527,7 +535,7 @@ def _counts(cluster: Cluster, names: list[str]) -> dict[str, int | str]:
     answer = cluster.request("POST", "/_msearch", lines, timeout=cluster.long_request_timeout, ndjson=True)
     answer = answer.get("responses") or []
     counts: dict[str, int | str] = {}
-    for name, item in zip(names, answer):
+    for name, item in zip(names, answer, strict=False):
         total = ((item.get("hits") or {}).get("total")) if isinstance(item, dict) else None
         if isinstance(total, dict):
             counts[name] = int(total.get("value", 0))
@@ -536,6 +544,6 @@ def _counts(cluster: Cluster, names: list[str]) -> dict[str, int | str]:
         else:
             error = (item or {}).get("error") if isinstance(item, dict) else None
             counts[name] = (error or {}).get("type", "no answer") if isinstance(error, dict) else str(error)
-    for name in names[len(answer):]:
+    for name in names[len(answer) :]:
         counts[name] = "no answer"
     return counts

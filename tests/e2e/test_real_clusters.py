@@ -181,7 +181,7 @@ def test_close_is_refused_before_closing_when_shard_counts_differ(stack, src, de
     result = cli("-m", "restore", "-c", config, "--snapshot", "s1", "--existing", "close")
     assert result.code == 1, result
     assert "the number of primary shards differs" in result.err and "nothing was changed" in result.err
-    assert dest(f"GET", f"/_cat/indices/{index}?format=json&h=status")[0]["status"] == "open"
+    assert dest("GET", f"/_cat/indices/{index}?format=json&h=status")[0]["status"] == "open"
     assert dest.count(index) == 4
 
 

@@ -122,9 +122,8 @@ def test_default_port_is_left_out_of_the_url_so_a_signed_host_matches_the_wire()
 def test_sigv4_through_an_http_proxy_to_port_80_verifies(monkeypatch):
     """The proxy sees an absolute URL without :80, so Host and the signed host agree."""
     import http.server
-    import threading
-
     import re
+    import threading
     from urllib.parse import urlsplit
 
     from botocore.awsrequest import AWSRequest

@@ -117,7 +117,7 @@ def test_blocking_create_is_never_resent_and_may_take_max_wait(source, load_conf
     run_backup(ctx)
     creates = [
         (params, opts)
-        for (m, p, params, _), opts in zip(source.requests, source.options)
+        for (m, p, params, _), opts in zip(source.requests, source.options, strict=False)
         if m == "PUT" and p.startswith("/_snapshot/repo1/")
     ]
     params, opts = creates[0]
