@@ -119,8 +119,8 @@ def request_auth(side: SideConfig, fallback_region: str | None) -> AuthBase | No
     Every kind goes through the requests session: the elasticsearch package adds its own
     basic/API-key headers only in its typed API, which we do not use.
     """
-    if side.auth == "basic":
-        return HTTPBasicAuth(side.username, side.password)
+    if side.auth == "basic":  # as UTF-8, as the engines read it (requests would use Latin-1, or fail)
+        return HTTPBasicAuth(side.username.encode("utf-8"), side.password.encode("utf-8"))
     if side.auth == "api_key":
         return ApiKeyAuth(side.api_key)
     if side.auth == "sigv4":

@@ -192,3 +192,9 @@ def test_ca_file_that_is_not_pem_is_a_config_error(tmp_path):
     bad.write_text("not a certificate")
     with pytest.raises(ConfigError, match=r"\[source\] ca_certs .* cannot be loaded as PEM"):
         build_transport(side("https://127.0.0.1:1", ca_certs=str(bad)))
+
+
+def test_basic_auth_with_non_latin1_password_is_sent_as_utf8():
+    with Upstream() as up:
+        cluster_for(side(up.url, auth="basic", username="ü", password="p€ss")).info()
+    assert up.seen[0][2]["authorization"] == "Basic " + base64.b64encode("ü:p€ss".encode()).decode()
