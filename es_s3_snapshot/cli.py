@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .actions import MODES, SIDE, Context, get_mode
+from .actions import MODES, SIDE, TWO_SIDED, Context, get_mode
 from .clients import build_transport
 from .cluster import Cluster
 from .config import Overrides, find_config, load, require_seeds
@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
+    parser.add_argument("--json", action="store_true", help="check, verify: print the result as JSON")
+    parser.add_argument("--final", action="store_true", help="migrate: the cutover round, then verify")
+    parser.add_argument(
+        "--block-writes", action="store_true", help="migrate --final: write-block the source indices first"
+    )
+    parser.add_argument(
+        "--keep-blocked", action="store_true", help="migrate: leave the write block in place when the run fails"
+    )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests"
     )
@@ -129,6 +137,10 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
 
     side_name = SIDE[args.mode]
     side = require_seeds(config, side_name, args.mode)
+    if args.mode in TWO_SIDED:
+        require_seeds(config, "destination" if side_name == "source" else "source", args.mode)
+    if args.block_writes and not (args.mode == "migrate" and args.final):
+        raise ConfigError("--block-writes goes with -m migrate --final")
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
             "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
@@ -139,11 +151,31 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
     echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
-    cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
-    cluster.transport = build_transport(
-        side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed
+
+    def open_cluster(name: str) -> Cluster:
+        settings = require_seeds(config, name, args.mode)
+        if not settings.verify_certs and any(s.startswith("https://") for s in settings.seeds) and name != side_name:
+            logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", name)
+        opened = Cluster(
+            name, settings.seeds, None, auth=settings.auth, dry_run=args.dry_run, echo=echo, redact=redactor
+        )
+        opened.transport = build_transport(
+            settings, fallback_region=config.repository_for(name).region, on_node_failure=opened.node_failed
+        )
+        return opened
+
+    context = Context(
+        config=config,
+        cluster=open_cluster(side_name),
+        wait=not args.no_wait,
+        echo=echo,
+        open_cluster=open_cluster,
+        json=args.json,
+        final=args.final,
+        block_writes=args.block_writes,
+        keep_blocked=args.keep_blocked,
     )
-    get_mode(args.mode)(Context(config=config, cluster=cluster, wait=not args.no_wait, echo=echo))
+    get_mode(args.mode)(context)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from ..errors import (
 )
 from ..names import expand_snapshot_name, is_pattern, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
+from ..selection import select
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _plan(ctx: Context) -> Plan:
                 else ""
             )
         )
-    matched = match_indices(patterns, snapshot.get("indices", []))
+    matched = select(patterns, snapshot.get("indices", []))  # wildcards skip system/dot indices
     missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
     if missing and not restore.ignore_unavailable:
         raise RestoreFailed(f"index not in snapshot {name}: {', '.join(missing)}")
@@ -199,10 +200,12 @@ def _start(ctx: Context, plan: Plan) -> None:
     body: dict = {
         "indices": ",".join(plan.indices),
         "ignore_unavailable": restore.ignore_unavailable,
-        "include_global_state": False,
+        "include_global_state": restore.include_global_state,
         "include_aliases": restore.include_aliases,
         "partial": restore.partial,
     }
+    if restore.feature_states:
+        body["feature_states"] = list(restore.feature_states)
     if any(index != target for index, target in plan.targets.items()):
         body["rename_pattern"] = restore.rename_pattern
         body["rename_replacement"] = restore.rename_replacement
