@@ -440,6 +440,8 @@ class Node:
             )
         else:
             env.update(ES_JAVA_HOME=self.java_home, ES_PATH_CONF=str(self.config_dir), ES_TMPDIR=str(self.tmp_dir))
+            if tuple(int(p) for p in self.version.split(".")[:2]) < (7, 12):
+                env["JAVA_HOME"] = self.java_home  # before 7.12 Elasticsearch reads JAVA_HOME only
         return env
 
     def _cli(self, tool: str, args: list[str], stdin: str = None) -> None:
