@@ -8,7 +8,7 @@ difference. Three requests per side, whatever the number of indices; nothing is 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ..cluster import Cluster
 from ..errors import OperationFailed
@@ -48,8 +48,9 @@ def _fields(cluster: Cluster) -> dict[str, int]:
     counts = {}
     for name, entry in body.items():
         mappings = (entry or {}).get("mappings") or {}
-        if "properties" not in mappings and len(mappings) == 1:  # a 6.x index with a mapping type
-            mappings = next(iter(mappings.values())) or {}
+        typed = [v for v in mappings.values() if isinstance(v, dict) and "properties" in v]
+        if "properties" not in mappings and len(typed) == 1:  # a 6.x index with a mapping type
+            mappings = typed[0]
         counts[name] = count_fields(mappings.get("properties"))
     return counts
 
@@ -97,7 +98,17 @@ def compare(ctx: Context, source: Cluster, destination: Cluster) -> list[Compari
 
 def report(ctx: Context, comparisons: list[Comparison]) -> None:
     if ctx.json:
-        data = [dict(asdict(c), same=c.same) for c in comparisons]
+        data = [
+            {
+                "index": c.index,
+                "target": c.target,
+                "same": c.same,
+                "differences": c.differences,
+                "source": {k: getattr(c, k)[0] for k in ("docs", "fields", "primaries", "aliases")},
+                "destination": {k: getattr(c, k)[1] for k in ("docs", "fields", "primaries", "aliases")},
+            }
+            for c in comparisons
+        ]
         print_json(ctx.echo, {"same": all(c.same for c in comparisons), "indices": data})
         return
 

@@ -58,6 +58,12 @@ def config(stack, source, destination, unique, indices, extra=""):
     """) + f"\n[source]\n{side_lines(src)}\n[destination]\n{side_lines(dst)}\n" + textwrap.dedent(extra)
 
 
+@pytest.fixture
+def cli(cli):
+    """The CLI with -v: a failure shows its traceback in the test report."""
+    return lambda *args, **kwargs: cli(*args, "-v", **kwargs)
+
+
 def rows(result):
     return json.loads(result.out)["checks"]
 
