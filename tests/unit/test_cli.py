@@ -142,3 +142,20 @@ def test_dry_run_prints_requests_and_exits_0(fake, write_config, capsys):
     out = capsys.readouterr().out
     assert code == 0 and fake.changed() == []
     assert "DRY RUN on source: would send PUT /_snapshot/repo1?verify=false" in out
+
+
+def test_block_writes_without_final_migrate_is_a_usage_error_exit_3(write_config, capsys):
+    code = cli.main(["-m", "migrate", "-c", write_config(), "--block-writes"])
+    assert code == 3
+    assert "--block-writes goes with -m migrate --final" in capsys.readouterr().err
+
+
+def test_two_sided_mode_gives_the_other_side_through_open_cluster(fake, write_config, monkeypatch):
+    seen = {}
+
+    def run(ctx):
+        seen["main"], seen["other"] = ctx.cluster.side, ctx.open_cluster("destination").side
+
+    monkeypatch.setattr(cli, "get_mode", lambda name: run)
+    assert cli.main(["-m", "verify", "-c", write_config()]) == 0
+    assert seen == {"main": "source", "other": "destination"}

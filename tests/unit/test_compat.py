@@ -65,3 +65,24 @@ def test_wildcards_skip_system_and_hidden_indices_unless_asked():
     assert selected([".kibana*"], names) == [".kibana_1"]
     assert selected([".opendistro_security", "logs-*"], names) == [".opendistro_security", "logs-1"]
     assert select(["hidden-x"], names, hidden={"hidden-x"}) == {"hidden-x": ["hidden-x"]}
+
+
+def test_watermarks_in_percent_ratio_and_bytes_give_the_allowed_use():
+    from es_s3_snapshot.actions.check import allowed_used, setting
+
+    assert allowed_used("85%", 1000) == 850
+    assert allowed_used("0.9", 1000) == 900
+    assert allowed_used("100b", 1000) == 900
+    body = {"defaults": {"cluster": {"max_shards_per_node": "1000"}}, "persistent": {"cluster.max_shards_per_node": "5"}}
+    assert setting(body, "cluster.max_shards_per_node") == "5"
+
+
+def test_name_chunks_stay_under_the_url_limit_and_fields_are_counted_recursively():
+    from es_s3_snapshot.actions.sides import chunked
+    from es_s3_snapshot.actions.verify import count_fields
+
+    names = [f"index-{n:05d}" for n in range(1000)]
+    chunks = chunked(names)
+    assert sum(len(c) for c in chunks) == 1000 and all(len(",".join(c)) < 3000 for c in chunks)
+    mapping = {"a": {"type": "text", "fields": {"raw": {"type": "keyword"}}}, "o": {"properties": {"b": {"type": "long"}}}}
+    assert count_fields(mapping) == 4
