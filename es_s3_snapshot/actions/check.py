@@ -81,7 +81,10 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
     src, dst = clusters["source"], clusters["destination"]
     writer = engines["source"][1]
     for side, cluster in clusters.items():
-        row, versions = _repository(cluster, config.repository_for(side), readonly=side == "destination")
+        try:
+            row, versions = _repository(cluster, config.repository_for(side), readonly=side == "destination")
+        except EngineError as err:  # e.g. a managed service that does not serve the nodes APIs
+            row, versions = Row(side, "repository", WARN, f"could not be checked: {err}"), []
         rows.append(row)
         if side == "source":
             for version in versions:
@@ -102,8 +105,10 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
     rows.append(_system(ctx, names, engines["destination"][0]))
     if not gate_only:
         incoming_bytes, incoming_shards = _incoming(ctx, indices, names, dest_indices)
-        settings = dst.get(
+        settings = dst.request(
+            "GET",
             "/_cluster/settings",
+            ok=(400, 401, 403, 404),
             params={
                 "include_defaults": "true",
                 "filter_path": "*.cluster.routing.allocation.disk.threshold_enabled,"
@@ -111,8 +116,11 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
                 "*.cluster.max_shards_per_node",
             },
         ).body
-        rows.append(_disk(dst, settings, incoming_bytes))
-        rows.append(_shards(dst, settings, incoming_shards))
+        for name, step in (("disk", _disk), ("shards", _shards)):
+            try:
+                rows.append(step(dst, settings, incoming_bytes if name == "disk" else incoming_shards))
+            except EngineError as err:
+                rows.append(Row("destination", name, WARN, f"could not be checked: {err}"))
     return rows
 
 
