@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 
 from ..cluster import Cluster, path_of
 from ..compat import FAIL
-from ..errors import EsS3SnapshotError, OperationFailed
+from ..errors import ConfigError, EsS3SnapshotError, OperationFailed
 from ..names import expand_snapshot_name
 from ..wait import human_bytes
 from . import Context
@@ -52,6 +52,8 @@ def run_migrate(ctx: Context) -> None:
     step with what was left on the source appended.
     """
     config = ctx.config
+    if not ctx.wait:
+        raise ConfigError("--no-wait does not go with -m migrate: a round restores the snapshot it has just taken")
     source = ctx.cluster
     destination = ctx.open_cluster("destination")
     ctx = replace(ctx, open_cluster=lambda side: destination if side == "destination" else source)
