@@ -48,6 +48,8 @@ ES8_VERSION = os.environ.get("DEVSTACK_ES8_VERSION", "8.19.21")
 ES7_VERSION = os.environ.get("DEVSTACK_ES7_VERSION", "7.17.29")
 OS2_VERSION = os.environ.get("DEVSTACK_OS2_VERSION", "2.19.6")
 OS1_VERSION = os.environ.get("DEVSTACK_OS1_VERSION", "1.3.20")
+#: The last Elasticsearch whose snapshots OpenSearch reads (its integ-test zip is the OSS build).
+ES710_VERSION = os.environ.get("DEVSTACK_ES710_VERSION", "7.10.2")
 
 #: matrix key -> (engine, version, min Java, max Java)
 MATRIX = {
@@ -55,6 +57,7 @@ MATRIX = {
     "es7": ("elasticsearch", ES7_VERSION, 11, 17),
     "os2": ("opensearch", OS2_VERSION, 11, 21),
     "os1": ("opensearch", OS1_VERSION, 11, 17),
+    "es710": ("elasticsearch", ES710_VERSION, 11, 17),
 }
 
 #: What ``python -m devstack fetch`` fetches: the default stack's engines plus the matrix.

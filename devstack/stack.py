@@ -339,7 +339,9 @@ class S3Server:
 class Node:
     """One single-node cluster.  Attributes are filled in while it starts."""
 
-    def __init__(self, name: str, fetched: FetchedEngine, workdir: Path, heap: str, kind: NodeKind = None):
+    def __init__(
+        self, name: str, fetched: FetchedEngine, workdir: Path, heap: str, kind: NodeKind = None, repo_path: str = None
+    ):
         self.name = name
         self.kind = kind or NODE_KINDS[name]
         self.engine = fetched.engine
@@ -358,7 +360,7 @@ class Node:
         self.data_dir = self.dir / "data"
         self.logs_dir = self.dir / "logs"
         self.tmp_dir = self.dir / "tmp"
-        self.repo_path = str(self.dir / "repo")
+        self.repo_path = repo_path or str(self.dir / "repo")  # shared by every node with Stack(shared_repo=...)
         self.log_path = str(self.logs_dir / f"{self.cluster_name}.log")
         self.stdout_path = str(self.dir / "stdout.log")
         self.process: subprocess.Popen | None = None
@@ -438,6 +440,8 @@ class Node:
             )
         else:
             env.update(ES_JAVA_HOME=self.java_home, ES_PATH_CONF=str(self.config_dir), ES_TMPDIR=str(self.tmp_dir))
+            if tuple(int(p) for p in self.version.split(".")[:2]) < (7, 12):
+                env["JAVA_HOME"] = self.java_home  # before 7.12 Elasticsearch reads JAVA_HOME only
         return env
 
     def _cli(self, tool: str, args: list[str], stdin: str = None) -> None:
@@ -583,7 +587,12 @@ class Stack:
         heap: str = DEFAULT_HEAP,
         keep_workdir: bool = None,
         workdir_parent: str = None,
+        shared_repo: bool | str = False,
     ):
+        """``shared_repo``: True gives every node one path.repo (``<workdir>/shared-repo``), a path
+        gives them that directory (so nodes of two stacks can share it); nodes of different versions
+        then read each other's fs repositories."""
+        self.shared_repo = shared_repo
         nodes = tuple(nodes)
         unknown = [n for n in nodes if n not in NODE_ENGINES]
         if unknown or not nodes or len(set(nodes)) != len(nodes):
@@ -725,8 +734,12 @@ class Stack:
             self.s3 = S3Server(workdir)
             self.s3.start(self._spawn, deadline)
             self.timings["s3"] = time.monotonic() - t1
+        shared = None
+        if self.shared_repo:
+            shared = str(workdir / "shared-repo") if self.shared_repo is True else str(self.shared_repo)
+            os.makedirs(shared, exist_ok=True)
         for name in self.wanted:
-            self.nodes[name] = Node(name, fetched[NODE_KINDS[name].fetch], workdir, self.heap)
+            self.nodes[name] = Node(name, fetched[NODE_KINDS[name].fetch], workdir, self.heap, repo_path=shared)
 
         t2 = time.monotonic()
         deadline = t2 + self.timeout

@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
+    parser.add_argument("--json", action="store_true", help="check, verify: print the result as JSON")
+    parser.add_argument("--final", action="store_true", help="migrate: the cutover round, then verify")
+    parser.add_argument(
+        "--block-writes", action="store_true", help="migrate --final: write-block the source indices first"
+    )
+    parser.add_argument(
+        "--keep-blocked", action="store_true", help="migrate: leave the write block in place when the run fails"
+    )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests"
     )
@@ -171,6 +179,10 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
 
     side_name = SIDE[args.mode]
     side = require_seeds(config, side_name, args.mode)
+    if args.mode in TWO_SIDED:
+        require_seeds(config, "destination" if side_name == "source" else "source", args.mode)
+    if args.block_writes and not (args.mode == "migrate" and args.final):
+        raise ConfigError("--block-writes goes with -m migrate --final")
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
             "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
@@ -187,15 +199,28 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
 
     def open_cluster(name: str):
         if name not in clusters:
+            settings = require_seeds(config, name, args.mode)
+            if (
+                not settings.verify_certs
+                and any(s.startswith("https://") for s in settings.seeds)
+                and name != side_name
+            ):
+                logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", name)
             clusters[name] = _build_cluster(config, name, args, echo, redactor)
         return clusters[name]
 
-    run = get_mode(args.mode)
-    run(
-        Context(
-            config=config, cluster=open_cluster(side_name), wait=not args.no_wait, echo=echo, open_cluster=open_cluster
-        )
+    context = Context(
+        config=config,
+        cluster=open_cluster(side_name),
+        wait=not args.no_wait,
+        echo=echo,
+        open_cluster=open_cluster,
+        json=args.json,
+        final=args.final,
+        block_writes=args.block_writes,
+        keep_blocked=args.keep_blocked,
     )
+    get_mode(args.mode)(context)
 
 
 def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redactor: Redactor):
@@ -217,7 +242,7 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
         max_retries=max(2, len(side.seeds)),
     )
     cluster.transport = build_transport(
-        side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed
+        side, fallback_region=config.repository_for(side_name).region, on_node_failure=cluster.node_failed
     )
     return cluster
 

@@ -213,9 +213,11 @@ class Cluster:
                 raise
             nodes = self.get("/_nodes/_local", params={"filter_path": "cluster_name,nodes.*.version"}).body or {}
             versions = [n.get("version", "unknown") for n in (nodes.get("nodes") or {}).values()]
-            return EngineInfo(
-                "engine", versions[0] if versions else "unknown", str(nodes.get("cluster_name", "unknown"))
-            )
+            version = versions[0] if versions else "unknown"
+            # The majors tell the engines apart: OpenSearch 1-3, Elasticsearch 5 and later.
+            major = version.split(".")[0]
+            engine = "OpenSearch" if major.isdigit() and int(major) <= 3 else "Elasticsearch"
+            return EngineInfo(engine, version, str(nodes.get("cluster_name", "unknown")))
         version = body.get("version", {}) if isinstance(body, dict) else {}
         engine = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
         return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))

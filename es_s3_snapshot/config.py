@@ -274,6 +274,8 @@ KEYS: dict[str, dict[str, Key]] = {
         "wait_for_status": Key(_choice("yellow", "green"), "yellow"),
         "include_aliases": Key(_boolean, True),
         "partial": Key(_boolean, False),
+        "include_global_state": Key(_boolean, False),
+        "feature_states": Key(_name_list),
     },
     "wait": {
         "poll_interval": Key(_seconds(HOUR, "1 hour"), 5.0),
@@ -378,6 +380,8 @@ class RestoreConfig:
     include_aliases: bool = True
     partial: bool = False
     ignore_unavailable: bool = False
+    include_global_state: bool = False  # never by default: see selection.py
+    feature_states: tuple[str, ...] = ()  # Elasticsearch 8+ feature states to restore; none by default
 
 
 @dataclass(frozen=True)
@@ -813,6 +817,8 @@ def load(
         include_aliases=rest["include_aliases"],
         partial=rest["partial"],
         ignore_unavailable=snap["ignore_unavailable"],
+        include_global_state=rest["include_global_state"],
+        feature_states=rest["feature_states"] or (),
     )
 
     source = _read_side(reader, "source", "source" in sides)

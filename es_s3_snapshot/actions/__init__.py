@@ -33,6 +33,10 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: Callable[[str], Cluster] | None = None
+    json: bool = False  # --json: print data instead of a table (check, verify)
+    final: bool = False  # migrate --final: the cutover round, then verify
+    block_writes: bool = False  # migrate --final --block-writes: write-block the source indices first
+    keep_blocked: bool = False  # migrate: leave the write block in place on a failure
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
 
     def wait_for_call(
@@ -76,10 +80,10 @@ class Context:
 
 
 # Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
-SIDE = {"backup": "source", "restore": "destination"}
+SIDE = {"backup": "source", "restore": "destination", "check": "source", "migrate": "source", "verify": "source"}
 MODES = tuple(SIDE)
-# Modes that work on both sides: the cli loads the other side's settings and secrets for them too.
-TWO_SIDED: set[str] = set()
+# Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.
+TWO_SIDED = {"check", "migrate", "verify"}
 
 
 def get_mode(name: str):

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..names import chunks, expand_snapshot_name, is_pattern, listed, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
+from ..selection import select
 from ..wait import human_bytes, plural, rate
 from . import Context
 
@@ -177,7 +178,7 @@ def _plan(ctx: Context) -> Plan:
             )
         )
     available = _names_in(snapshot)
-    matched = match_indices(patterns, available)
+    matched = select(patterns, available)  # wildcards skip system and dot indices unless asked
     missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
     if missing and not restore.ignore_unavailable:
         raise RestoreFailed(f"index not in snapshot {name}: {listed(missing)}")
@@ -315,10 +316,12 @@ def _start(ctx: Context, plan: Plan, existing: Existing) -> None:
     body: dict = {
         "indices": ",".join(plan.request_names),
         "ignore_unavailable": restore.ignore_unavailable,
-        "include_global_state": False,
+        "include_global_state": restore.include_global_state,
         "include_aliases": restore.include_aliases,
         "partial": restore.partial,
     }
+    if restore.feature_states:
+        body["feature_states"] = list(restore.feature_states)
     if any(i != t for i, t in {**plan.targets, **plan.streams}.items()):
         body["rename_pattern"] = restore.rename_pattern
         body["rename_replacement"] = restore.rename_replacement

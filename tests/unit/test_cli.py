@@ -221,3 +221,20 @@ def test_a_mode_that_uses_a_side_it_did_not_load_is_a_bug_exit_4(fake, write_con
     err = capsys.readouterr().err
     assert code == 4
     assert "SideNotLoaded: bug: the destination side's settings were not loaded for this run" in err
+
+
+def test_block_writes_without_final_migrate_is_a_usage_error_exit_3(write_config, capsys):
+    code = cli.main(["-m", "migrate", "-c", write_config(), "--block-writes"])
+    assert code == 3
+    assert "--block-writes goes with -m migrate --final" in capsys.readouterr().err
+
+
+def test_two_sided_mode_gives_the_other_side_through_open_cluster(fake, write_config, monkeypatch):
+    seen = {}
+
+    def run(ctx):
+        seen["main"], seen["other"] = ctx.cluster.side, ctx.open_cluster("destination").side
+
+    monkeypatch.setattr("es_s3_snapshot.actions.get_mode", lambda name: run)
+    assert cli.main(["-m", "verify", "-c", write_config()]) == 0
+    assert seen == {"main": "source", "other": "destination"}

@@ -287,3 +287,23 @@ def test_data_stream_is_restored_as_a_stream_and_a_missing_template_is_explained
     assert any("no index template with data_stream matching logs-app" in r.getMessage() for r in caplog.records)
     assert lines[0].startswith("restored 0 indices and 1 data stream from repo1/ds")
     assert lines[-1] == "  logs-app  7 docs"
+
+
+def test_restore_with_a_wildcard_leaves_system_indices_and_global_state_out(engine, load_config, make_ctx):
+    engine.add_index("logs-a", 3)
+    engine.add_index(".kibana_1", 1)
+    engine.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    engine.add_snapshot("repo1", "all", ["logs-a", ".kibana_1"])
+    engine.indices.clear()
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("*",))), side="destination")
+    run_restore(ctx)
+    body = engine.sent("POST", "/_snapshot/repo1/all/_restore")[0]
+    assert body["indices"] == "logs-a" and body["include_global_state"] is False and "feature_states" not in body
+
+
+def test_restore_sends_feature_states_and_global_state_only_when_configured(dest, load_config, make_ctx):
+    extra = "\n[restore]\ninclude_global_state = true\nfeature_states = security,kibana\n"
+    ctx, _, _ = make_ctx(load_config(extra, overrides=Overrides(snapshot="old")), side="destination")
+    run_restore(ctx)
+    body = dest.sent("POST", "/_snapshot/repo1/old/_restore")[0]
+    assert body["include_global_state"] is True and body["feature_states"] == ["security", "kibana"]

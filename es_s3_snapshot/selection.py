@@ -1,0 +1,53 @@
+"""Which indices a restore (or a check, a migration, a verify) selects: pure functions.
+
+System and hidden indices are never picked up by a wildcard: a pattern such as ``*`` or ``logs-*``
+matches only names that do not start with a dot and are not in ``hidden``. A dot-prefixed index is
+selected only when it is named exactly, or by a pattern that itself starts with a dot
+(``.kibana*``). Reasons: Elasticsearch 8+ refuses to restore system indices outside
+``feature_states``, and an OpenSearch security index (``.opendistro_security``,
+``.plugins-security-*``) restored over a live one replaces its users and roles and can lock every
+user out. Global state and feature states are restored only when configured
+(``[restore] include_global_state``, ``feature_states``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+
+def is_system_name(name: str) -> bool:
+    """Dot-prefixed names: system indices (.security, .kibana, .opendistro_security, .tasks...)
+    and hidden indices by convention."""
+    return name.startswith(".")
+
+
+def pattern_matches(pattern: str, name: str, hidden: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether ``pattern`` selects ``name``: exact names always; wildcards skip system and hidden
+    indices unless the pattern itself starts with a dot."""
+    if pattern == name:
+        return True
+    if not fnmatch.fnmatchcase(name, pattern):
+        return False
+    return pattern.startswith(".") or not (is_system_name(name) or name in hidden)
+
+
+def select(
+    patterns: Iterable[str], available: Iterable[str], hidden: frozenset[str] | set[str] = frozenset()
+) -> dict[str, list[str]]:
+    """For each pattern, the available names it selects (sorted); like ``names.match_indices`` but
+    leaving system and hidden indices out of wildcard matches."""
+    names = sorted(set(available))
+    return {p: [n for n in names if pattern_matches(p, n, hidden)] for p in patterns}
+
+
+def selected(
+    patterns: Iterable[str], available: Iterable[str], hidden: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """Every name selected by any of the patterns, sorted."""
+    return sorted({n for names in select(patterns, available, hidden).values() for n in names})
+
+
+def system_selected(names: Iterable[str]) -> list[str]:
+    """The selected names that are system indices (named explicitly, or by a dot pattern)."""
+    return sorted(n for n in names if is_system_name(n))

@@ -1,0 +1,162 @@
+"""Migrations across engine versions: check, migrate (catch-up rounds and the cutover) and verify.
+
+Every node of this module's stack has the same path.repo (Stack(shared_repo=True)): a backup on
+one node is restored on another of a different version through one fs repository. One stack,
+each node started once: Elasticsearch 7.17, 8.19, 7.10.2 (OSS) and 9.2 (security on), OpenSearch
+1.3, 2.19 and 3.3. Run it alone with ``pytest tests/e2e/test_migration.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from devstack import Stack
+
+from .conftest import Api
+
+NODES = ("es7", "es8", "es710", "os1", "os2", "source", "es")
+DOCS = 23
+
+
+@pytest.fixture(scope="module")
+def versions():
+    with Stack(nodes=NODES, shared_repo=True, timeout=900) as running:
+        yield running
+
+
+def api(stack, name):
+    node = stack.nodes[name]
+    return Api(node, node.admin_username, node.admin_password) if node.admin_username else Api(node)
+
+
+def side_lines(node):
+    return f"username = {node.username}\npassword = {node.password}\n" if node.username else ""
+
+
+def config(stack, source, destination, unique, indices, extra=""):
+    src, dst = stack.nodes[source], stack.nodes[destination]
+    return textwrap.dedent(f"""
+        [elasticsearch_config]
+        es_repository_name = mig-{unique}
+        es_src_seed1 = {src.url}
+        es_dest_seed1 = {dst.url}
+        index_names = {indices}
+
+        [repository]
+        type = fs
+        location = {src.repo_path}/{unique}
+
+        [restore]
+        index_settings = {{"index.number_of_replicas": 0}}
+
+        [wait]
+        poll_interval = 1
+        max_wait = 240
+    """) + f"\n[source]\n{side_lines(src)}\n[destination]\n{side_lines(dst)}\n" + textwrap.dedent(extra)
+
+
+@pytest.fixture
+def cli(cli):
+    """The CLI with -v: a failure shows its traceback in the test report."""
+    return lambda *args, **kwargs: cli(*args, "-v", **kwargs)
+
+
+def rows(result):
+    return json.loads(result.out)["checks"]
+
+
+FORWARD = [("es7", "es8"), ("os1", "os2"), ("os2", "source"), ("es710", "os1")]
+
+
+@pytest.mark.parametrize("source,destination", FORWARD, ids=[f"{s}-to-{d}" for s, d in FORWARD])
+def test_check_migrate_verify_across_versions_converges_and_verifies(
+    versions, source, destination, cli, write, unique
+):
+    src, dst = api(versions, source), api(versions, destination)
+    src.seed(f"{unique}-a", DOCS, shards=2)
+    src.seed(f"{unique}-b", 5)
+    src("POST", "/_aliases", {"actions": [{"add": {"index": f"{unique}-a", "alias": f"{unique}-alias"}}]})
+    path = write(config(versions, source, destination, unique, f"{unique}-*"))
+
+    check = cli("-m", "check", "-c", path, "--json")
+    assert check.code == 0, repr(check)
+    checks = rows(check)
+    assert {c["check"] for c in checks} >= {"reachable", "engine", "repository", "compatibility", "disk", "shards"}
+    assert all(c["result"] != "FAIL" for c in checks)
+
+    first = cli("-m", "migrate", "-c", path)
+    assert first.code == 0, repr(first)
+    assert "round 1 of migration" in first.out
+    src.seed(f"{unique}-a", 7, start=DOCS)  # writes go on between rounds
+    second = cli("-m", "migrate", "-c", path)
+    assert second.code == 0, repr(second)
+    assert "round 2 of migration" in second.out and "lag: 0 document(s)" in second.out
+    assert dst.count(f"{unique}-a") == DOCS + 7
+
+    verify = cli("-m", "verify", "-c", path, "--json")
+    assert verify.code == 0, repr(verify)
+    assert json.loads(verify.out)["same"] is True
+
+
+REFUSED = [("es8", "os2"), ("source", "os2"), ("es", "es8")]
+
+
+@pytest.mark.parametrize("source,destination", REFUSED, ids=[f"{s}-to-{d}" for s, d in REFUSED])
+def test_check_fails_on_an_incompatible_pair_and_migrate_changes_nothing(
+    versions, source, destination, cli, write, unique
+):
+    src, dst = api(versions, source), api(versions, destination)
+    src.seed(f"{unique}-x", 3)
+    path = write(config(versions, source, destination, unique, f"{unique}-*"))
+
+    check = cli("-m", "check", "-c", path)
+    assert check.code == 1, repr(check)
+    assert any(line.split()[:3] == ["destination", "compatibility", "FAIL"] for line in check.out.splitlines()), check.out
+
+    migrate = cli("-m", "migrate", "-c", path)
+    assert migrate.code == 1, repr(migrate)
+    assert "refused before changing anything" in migrate.err
+    assert src.status("GET", f"/_snapshot/mig-{unique}") == 404
+    assert dst.status("GET", f"/_snapshot/mig-{unique}") == 404
+    assert not dst.exists(f"{unique}-x")
+
+
+def test_final_round_blocks_source_writes_and_counts_are_equal(versions, cli, write, unique):
+    src, dst = api(versions, "es7"), api(versions, "es8")
+    src.seed(f"{unique}-live", DOCS)
+    path = write(config(versions, "es7", "es8", unique, f"{unique}-*"))
+    assert cli("-m", "migrate", "-c", path).code == 0
+    src.seed(f"{unique}-live", 11, start=DOCS)
+
+    final = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
+    assert final.code == 0, repr(final)
+    assert "verify: all 1 index(es) are the same" in final.out
+    assert "stay write-blocked" in final.out
+    assert dst.count(f"{unique}-live") == src.count(f"{unique}-live") == DOCS + 11
+    blocked = src("PUT", f"/{unique}-live/_doc/new", {"n": 1}, ok=())
+    assert blocked["error"]["type"] == "cluster_block_exception"
+    dst("PUT", f"/{unique}-live/_doc/new?refresh=true", {"n": 1}, ok=(201,))  # the destination takes writes
+
+
+def test_final_round_that_fails_removes_the_write_block_it_set(versions, cli, write, unique):
+    src, dst = api(versions, "os1"), api(versions, "os2")
+    src.seed(f"{unique}-ok", 4)
+    src.seed(f"{unique}-clash", 4)
+    # the injected failure: a destination index of the same name with another shard count
+    dst.seed(f"{unique}-clash", 1, shards=2)
+    path = write(config(versions, "os1", "os2", unique, f"{unique}-*", "[restore]\nexisting_indices = close\n"))
+
+    final = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
+    assert final.code == 1, repr(final)
+    last = final.err.strip().splitlines()[-1]
+    assert "removed the write block this run set on 2 source index(es)" in last, last
+    src("PUT", f"/{unique}-ok/_doc/after?refresh=true", {"n": 1}, ok=(201,))  # writable again
+
+    kept = cli("-m", "migrate", "-c", path, "--final", "--block-writes", "--keep-blocked")
+    assert kept.code == 1, repr(kept)
+    assert "left 2 source index(es) write-blocked (--keep-blocked)" in kept.err.strip().splitlines()[-1]
+    assert src("PUT", f"/{unique}-ok/_doc/x", {"n": 1}, ok=())["error"]["type"] == "cluster_block_exception"
+    src("PUT", f"/{unique}-*/_settings", {"index.blocks.write": False})
