@@ -101,10 +101,16 @@ def _bulk(api, lines):
     assert not answer["errors"], [i for i in answer["items"] if i["index"].get("error")][:3]
 
 
+@pytest.mark.timeout(1800)
 def test_a_thousand_indices_with_long_names_back_up_and_restore(stack, src, dest, cli, write, unique):
     count = 1000
+    settings = {
+        "cluster.max_shards_per_node": 5000,
+        # a single node restores 4 primaries at a time by default: 1,000 shards would take long
+        "cluster.routing.allocation.node_initial_primaries_recoveries": 16,
+    }
     for api in (src, dest):
-        api("PUT", "/_cluster/settings", {"persistent": {"cluster.max_shards_per_node": 5000}})
+        api("PUT", "/_cluster/settings", {"persistent": settings})
     prefix = f"{unique}-kilo-"
     src(
         "PUT",
@@ -138,6 +144,7 @@ def test_a_thousand_indices_with_long_names_back_up_and_restore(stack, src, dest
     assert all(len(line) < 2000 for line in restore.err.splitlines())
     for api in (src, dest):  # leave room for the other tests' shards
         api("DELETE", f"/{prefix}*", ok=(200, 404))
+        api("PUT", "/_cluster/settings", {"persistent": {k: None for k in settings}})
 
 
 # --- data streams ---------------------------------------------------------------------------------
