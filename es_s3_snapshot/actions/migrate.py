@@ -29,13 +29,13 @@ from datetime import datetime, timezone
 from ..cluster import Cluster, path_of
 from ..compat import FAIL
 from ..errors import ConfigError, EsS3SnapshotError, OperationFailed
-from ..names import expand_snapshot_name
+from ..names import chunks, expand_snapshot_name
 from ..wait import human_bytes
 from . import Context
 from .backup import run_backup
 from .check import collect, report
 from .restore import run_restore
-from .sides import choose, chunked, inventory, print_table, targets
+from .sides import choose, inventory, print_table, targets
 from .verify import verify
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def block_writes(ctx: Context, source: Cluster) -> list[str]:
 
 
 def set_write_block(cluster: Cluster, names: list[str], value: bool) -> None:
-    for chunk in chunked(names):
+    for chunk in chunks(names):
         cluster.request("PUT", path_of(",".join(chunk), "_settings"), {"index.blocks.write": value}, changes=True)
 
 

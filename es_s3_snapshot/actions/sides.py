@@ -121,18 +121,3 @@ def print_table(echo: Callable[[str], None], header: tuple[str, ...], rows: list
 
 def print_json(echo: Callable[[str], None], data) -> None:
     echo(json.dumps(data, indent=2, sort_keys=True))
-
-
-def chunked(names: list[str], limit: int = 3000) -> list[list[str]]:
-    """Split names into comma-joined groups shorter than ``limit`` characters (request lines stay
-    under the engines' 4 KB limit)."""
-    chunks, current, size = [], [], 0
-    for name in names:
-        if current and size + len(name) + 1 > limit:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(name)
-        size += len(name) + 1
-    if current:
-        chunks.append(current)
-    return chunks

@@ -78,8 +78,8 @@ def test_watermarks_in_percent_ratio_and_bytes_give_the_allowed_use():
 
 
 def test_name_chunks_stay_under_the_url_limit_and_fields_are_counted_recursively():
-    from es_s3_snapshot.actions.sides import chunked
     from es_s3_snapshot.actions.verify import count_fields
+    from es_s3_snapshot.names import chunks as chunked
 
     names = [f"index-{n:05d}" for n in range(1000)]
     chunks = chunked(names)
