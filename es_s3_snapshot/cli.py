@@ -36,6 +36,8 @@ through a snapshot repository in S3, as set in the config file.
            configured indices into it and waits until the snapshot is finished.
   restore  run on or near your DESTINATION cluster: registers the same repository read-only,
            restores the indices and waits until they have recovered.
+  sync     copies the repository from [source_store] to [destination_store] (two object stores,
+           e.g. two clouds), only what is missing; no cluster is contacted.
 """
 
 EPILOG = """\
@@ -87,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect and validate, print every request that would change something, change nothing",
     )
     parser.add_argument(
+        "--delete", action="store_true", help="sync: delete destination objects the source no longer has"
+    )
+    parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
     parser.add_argument(
@@ -116,7 +121,11 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         if not indices:
             raise ConfigError("--indices names no index")
     return Overrides(
-        snapshot=args.snapshot, indices=indices, existing_indices=args.existing, confirm_delete=args.confirm_delete
+        snapshot=args.snapshot,
+        indices=indices,
+        existing_indices=args.existing,
+        confirm_delete=args.confirm_delete,
+        delete=args.delete,
     )
 
 
@@ -127,7 +136,11 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     redactor.add(config.secrets)
     logger.debug("config loaded from %s", path)
 
+    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
     side_name = SIDE[args.mode]
+    if side_name is None:  # a mode without a cluster (sync)
+        get_mode(args.mode)(Context(config=config, cluster=None, echo=echo, dry_run=args.dry_run))
+        return
     side = require_seeds(config, side_name, args.mode)
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
@@ -138,7 +151,6 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
-    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
     cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
     cluster.transport = build_transport(
         side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed

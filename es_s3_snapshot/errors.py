@@ -82,3 +82,13 @@ class Interrupted(EsS3SnapshotError):
     """Ctrl-C while waiting: the operation goes on in the cluster."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class StoreError(OperationFailed):
+    """An object store of -m sync refused or failed an operation (missing bucket, a failed copy)."""
+
+
+class StoreUnreachable(EsS3SnapshotError):
+    """An object store of -m sync could not be reached, or refused our keys."""
+
+    exit_code = EXIT_UNREACHABLE

@@ -21,7 +21,7 @@ class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
     config: Config
-    cluster: Cluster
+    cluster: Cluster | None  # None for modes that work on no cluster (sync)
     wait: bool = True
     echo: Callable[[str], None] = print
     clock: Callable[[], float] = time.monotonic
@@ -31,6 +31,7 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: Callable[[str], Cluster] | None = None
+    dry_run: bool = False  # --dry-run, for modes without a cluster (a Cluster carries its own)
 
     def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
         """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""
@@ -51,8 +52,9 @@ class Context:
             self.progress = lambda label: Progress(label, interval=interval, clock=self.clock)
 
 
-# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
-SIDE = {"backup": "source", "restore": "destination"}
+# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster);
+# None: the mode works on no cluster, and ctx.cluster is None.
+SIDE = {"backup": "source", "restore": "destination", "sync": None}
 MODES = tuple(SIDE)
 
 

@@ -46,7 +46,8 @@ def run_restore(ctx: Context) -> None:
     """
     config, cluster = ctx.config, ctx.cluster
     logger.info("destination: %s at %s", cluster.info(), ", ".join(cluster.seeds))
-    ensure_repository(cluster, config.repository, readonly=config.repository.readonly_on_destination)
+    repo = config.repository_for("destination")
+    ensure_repository(cluster, repo, readonly=repo.readonly_on_destination)
     if cluster.dry_run and not _repository_registered(cluster, config.repository.name):
         ctx.echo(
             "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
