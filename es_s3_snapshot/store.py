@@ -9,6 +9,7 @@ tokens are never part of a message. boto3 is imported when the first client is b
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -309,6 +310,10 @@ class Store:
                 )
 
 
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 def _make_client(config: StoreConfig, pool: int) -> Any:
     """A boto3 S3 client for ``config`` (boto3 imported here, on first use)."""
     import boto3
@@ -316,7 +321,10 @@ def _make_client(config: StoreConfig, pool: int) -> Any:
     from botocore.exceptions import ProfileNotFound
 
     try:
-        session = boto3.session.Session(profile_name=config.profile) if config.profile else boto3.session.Session()
+        with _SESSIONS_LOCK:  # a session loads botocore's data files once; clients are cheap after that
+            session = _SESSIONS.get(config.profile)
+            if session is None:
+                session = _SESSIONS[config.profile] = boto3.session.Session(profile_name=config.profile)
     except ProfileNotFound:
         raise ConfigError(
             f"[{config.section}] profile {config.profile} is not in ~/.aws/credentials or ~/.aws/config"
