@@ -376,3 +376,8 @@ class _Progress:
         if self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def sync_configured(config) -> bool:
+    """Whether the config holds both stores, so that migrate should sync between backup and restore."""
+    return config.store("source") is not None and config.store("destination") is not None
