@@ -345,7 +345,6 @@ class S3ProxyServer(S3Server):
         self.log_path = str(self.dir / "s3proxy.log")
         self.jar, self.jdk = jar, jdk
         self.version = engines.S3PROXY_VERSION
-        self.started = 0.0
 
     def launch(self, spawn) -> None:
         """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits."""
@@ -363,7 +362,6 @@ class S3ProxyServer(S3Server):
             f"jclouds.filesystem.basedir={self.dir / 'data'}\n"
         )
         cmd = [str(Path(self.jdk.home) / "bin" / "java"), "-Xmx256m", "-jar", str(self.jar), "--properties", str(props)]
-        self.started = time.monotonic()
         self.process = spawn("s3proxy", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
 
     def wait_ready(self, deadline: float) -> None:
@@ -843,8 +841,7 @@ class Stack:
         if self.s3b:
             t3 = time.monotonic()
             self.s3b.wait_ready(t3 + self.timeout)
-            self.timings["s3b_ready"] = t3 - self.s3b.started + (time.monotonic() - t3)
-            self.timings["s3b_extra"] = time.monotonic() - t3  # what s3proxy added to the start
+            self.timings["s3b_extra"] = time.monotonic() - t3  # what s3proxy added after the engines were up
         self.timings["total"] = time.monotonic() - t0
         log.info(
             "stack ready in %.1fs (fetch %.1fs, nodes %.1fs)",
