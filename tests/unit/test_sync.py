@@ -296,3 +296,22 @@ def test_part_size_stays_within_ten_thousand_parts():
 def test_store_str_names_side_bucket_and_endpoint():
     store = StoreConfig(side="source", section="source_store", bucket="b", base_path="p", endpoint_url="http://h:1")
     assert str(store) == "source store s3://b/p at http://h:1"
+
+
+@pytest.mark.parametrize(
+    "base,key,name",
+    [
+        ("a/b", "a/b/index-3", ("", "index-3")),
+        ("a/b", "a/b/indices/ID/0/__x", ("", "indices/ID/0/__x")),
+        ("a/b", "M0101/a/b/indices/ID/0/__x", ("M0101", "indices/ID/0/__x")),
+        ("", "M0101/indices/ID/0/__x", ("M0101", "indices/ID/0/__x")),
+        ("", "indices/ID/meta-1.dat", ("", "indices/ID/meta-1.dat")),
+    ],
+)
+def test_names_are_the_same_on_both_sides_whatever_the_base_paths(base, key, name):
+    store = Store(StoreConfig(side="source", section="source_store", bucket="b", base_path=base), client=object())
+    other = Store(
+        StoreConfig(side="destination", section="destination_store", bucket="b", base_path="c"), client=object()
+    )
+    assert sync_module._name(store, key) == name
+    assert other.key(name[0], other.base, name[1]) == ("c/" if not name[0] else f"{name[0]}/c/") + name[1]
