@@ -315,3 +315,17 @@ def test_names_are_the_same_on_both_sides_whatever_the_base_paths(base, key, nam
     )
     assert sync_module._name(store, key) == name
     assert other.key(name[0], other.base, name[1]) == ("c/" if not name[0] else f"{name[0]}/c/") + name[1]
+
+
+def test_interrupt_exits_130_saying_the_destination_keeps_its_previous_state(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+
+    def interrupted(self, key, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "copy_inside", interrupted)
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst))
+    assert code == 130
+    assert "the destination still holds its previous repository state; run -m sync again" in err
+    assert keys(s3, dst) == {}
