@@ -105,6 +105,10 @@ def sync_repository(ctx: Context) -> SyncResult:
 
     with concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync") as pool:
         have_src = list_repository(source, pool)
+        if not any(_phase(name) == 1 for name in have_src):
+            raise StoreError(
+                f"the {source} holds no snapshot repository (no index-N blob under the base path): nothing to sync"
+            )
         have_dst = list_repository(destination, pool, known_hashed=_hashed_paths(have_src, destination))
         copy, unchanged = _compare(have_src, have_dst, destination, pool)
         extra = sorted(set(have_dst) - set(have_src))

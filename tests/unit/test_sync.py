@@ -329,3 +329,11 @@ def test_interrupt_exits_130_saying_the_destination_keeps_its_previous_state(s3,
     assert code == 130
     assert "the destination still holds its previous repository state; run -m sync again" in err
     assert keys(s3, dst) == {}
+
+
+def test_a_source_without_a_repository_is_refused_and_nothing_is_deleted(s3, buckets, run):
+    src, dst = buckets
+    s3.put_object(Bucket=dst, Key="c/index-0", Body=b"{}")
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst), "--delete")
+    assert code == 1 and f"the source store s3://{src}/a/b at" in err and "holds no snapshot repository" in err
+    assert keys(s3, dst) == {"c/index-0": 2}
