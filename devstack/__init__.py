@@ -18,13 +18,24 @@ from .engines import (
     fetch_all,
     find_jdks,
 )
-from .stack import DEFAULT_NODES, MATRIX_NODES, NODE_ENGINES, Node, S3Server, Stack, StackError, clean_stale
+from .stack import (
+    DEFAULT_NODES,
+    MATRIX_NODES,
+    NODE_ENGINES,
+    Node,
+    S3ProxyServer,
+    S3Server,
+    Stack,
+    StackError,
+    clean_stale,
+)
 
 __all__ = [
     "Stack",
     "StackError",
     "Node",
     "S3Server",
+    "S3ProxyServer",
     "NODE_ENGINES",
     "DEFAULT_NODES",
     "MATRIX_NODES",

@@ -24,11 +24,13 @@ def cmd_fetch(args) -> int:
     t0 = time.monotonic()
     try:
         fetched = engines.fetch_all()
+        s3proxy_jar, s3proxy_jdk = engines.fetch_s3proxy()
     except engines.FetchError as e:
         first, _, rest = str(e).partition("\n")
         return _fail(first, rest)
     for kind, f in fetched.items():
         print(f"{kind:<14} {f.engine:<14} {f.version:<8} {f.home}   (java {f.java_version} at {f.java_home})")
+    print(f"{'s3proxy':<14} {'s3proxy':<14} {engines.S3PROXY_VERSION:<8} {s3proxy_jar}   (java {s3proxy_jdk.version})")
     print(f"cache: {engines.cache_dir()}   ({time.monotonic() - t0:.1f}s)")
     return 0
 
@@ -46,6 +48,12 @@ def _print_stack(stack: Stack, hint: str = "; Ctrl-C to stop") -> None:
         print(
             f"{'s3':<12} {'moto ' + s.version:<23} {s.endpoint}   bucket {s.bucket}   region {s.region}"
             f"   access_key {s.access_key}   secret_key {s.secret_key}"
+        )
+    if stack.s3b:
+        s = stack.s3b
+        print(
+            f"{'s3b':<12} {'s3proxy ' + s.version:<23} {s.endpoint}   bucket {s.bucket}   region {s.region}"
+            f"   access_key {s.access_key}   secret_key {s.secret_key}   (destination: s3.client.second)"
         )
     t = stack.timings
     print(f"workdir {stack.workdir}")

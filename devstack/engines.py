@@ -626,6 +626,29 @@ def fetch_all(engines: Iterable[str] = ALL_KINDS) -> dict[str, FetchedEngine]:
     return {kind: fetch_engine(spec_for(kind)) for kind in engines}
 
 
+#: The second S3 implementation (filesystem backend), a plain jar run on any JDK >= 17.
+S3PROXY_VERSION = os.environ.get("DEVSTACK_S3PROXY_VERSION", "2.4.1")
+S3PROXY_ARTIFACT = "org.gaul:s3proxy:{v}:jar:jar-with-dependencies"
+
+
+def fetch_s3proxy() -> tuple[Path, Jdk]:
+    """The s3proxy jar (Maven Central, through ~/.m2) in the cache, and the JDK to run it on."""
+    jdk = pick_jdk(17)
+    if jdk is None:
+        raise FetchError(f"s3proxy {S3PROXY_VERSION} needs a JDK >= 17 under {'/'.join(JVM_ROOTS)}")
+    cache = cache_dir()
+    final = cache / f"s3proxy-{S3PROXY_VERSION}.jar"
+    with _cache_lock(cache):
+        if not final.exists():
+            staging = Path(tempfile.mkdtemp(prefix=".staging-s3proxy-", dir=cache))
+            try:
+                jar = mvn_copy(S3PROXY_ARTIFACT.format(v=S3PROXY_VERSION), staging)
+                os.rename(jar, final)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return final, jdk
+
+
 def clean_staging() -> list[str]:
     """Remove leftovers of interrupted fetches (only when no fetch holds the lock)."""
     cache = cache_dir()

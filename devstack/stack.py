@@ -39,6 +39,7 @@ class NodeKind:
     engine: str  # "opensearch" | "elasticsearch"
     fetch: str  # key for engines.spec_for / fetch_all: "opensearch", "elasticsearch", "es8", ...
     s3: bool = False  # repository-s3 installed and s3.client.default pointed at moto
+    s3b: bool = False  # also s3.client.second pointed at s3proxy (the second S3 implementation)
     security: bool = False  # Elasticsearch security on (users, API keys)
 
 
@@ -48,7 +49,7 @@ class NodeKind:
 #: fs repositories only (versions: engines.MATRIX).
 NODE_KINDS = {
     "source": NodeKind("opensearch", "opensearch", s3=True),
-    "destination": NodeKind("opensearch", "opensearch", s3=True),
+    "destination": NodeKind("opensearch", "opensearch", s3=True, s3b=True),
     "es": NodeKind("elasticsearch", "elasticsearch", security=True),
     **{key: NodeKind(engine, key) for key, (engine, *_rest) in engines.MATRIX.items()},
 }
@@ -66,6 +67,7 @@ TAIL_LINES = 40
 MIN_MOTO = (5, 1, 14)
 
 S3_BUCKET = "es-s3-snapshot-devstack"
+S3B_BUCKET = "es-s3-snapshot-devstack-b"
 S3_REGION = "us-east-1"
 ES_EXTRA_USER = "snapuser"
 
@@ -331,6 +333,59 @@ class S3Server:
         }
 
 
+class S3ProxyServer(S3Server):
+    """An s3proxy subprocess (filesystem backend, data on disk in the workdir) plus one bucket: the
+    second S3 implementation, for copies across vendors. Same attributes and client() as S3Server."""
+
+    def __init__(self, workdir: Path, jar: Path, jdk: engines.Jdk):
+        super().__init__(workdir)
+        self.access_key = "s3proxy-" + secrets.token_hex(6)  # s3proxy's identity / credential: checked
+        self.bucket = S3B_BUCKET
+        self.dir = workdir / "s3proxy"
+        self.log_path = str(self.dir / "s3proxy.log")
+        self.jar, self.jdk = jar, jdk
+        self.version = engines.S3PROXY_VERSION
+
+    def launch(self, spawn) -> None:
+        """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits."""
+        (self.dir / "data").mkdir(parents=True)
+        self.port = _free_ports(1)[0]
+        self.endpoint = f"http://{self.host}:{self.port}"
+        props = self.dir / "s3proxy.conf"
+        props.write_text(
+            f"s3proxy.endpoint={self.endpoint}\n"
+            "s3proxy.authorization=aws-v2-or-v4\n"
+            f"s3proxy.identity={self.access_key}\n"
+            f"s3proxy.credential={self.secret_key}\n"
+            "s3proxy.ignore-unknown-headers=true\n"
+            "jclouds.provider=filesystem\n"
+            f"jclouds.filesystem.basedir={self.dir / 'data'}\n"
+        )
+        cmd = [str(Path(self.jdk.home) / "bin" / "java"), "-Xmx256m", "-jar", str(self.jar), "--properties", str(props)]
+        self.process = spawn("s3proxy", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
+
+    def wait_ready(self, deadline: float) -> None:
+        while True:
+            if self.process.poll() is not None:
+                raise StackError(
+                    f"s3proxy exited with code {self.process.returncode} during startup",
+                    f"--- {self.log_path} ---\n{tail_file(self.log_path)}",
+                )
+            try:
+                status, _ = http_request(self.endpoint + "/", timeout=2)
+                if status < 500:  # 403 AccessDenied to an unsigned request: it is up
+                    break
+            except _CONN_ERRORS:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError("s3proxy did not answer in time", tail_file(self.log_path))
+            time.sleep(0.2)
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "moto_version": None, "s3proxy_version": self.version}
+
+
 # --------------------------------------------------------------------------
 # Nodes
 # --------------------------------------------------------------------------
@@ -365,6 +420,7 @@ class Node:
         self.stdout_path = str(self.dir / "stdout.log")
         self.process: subprocess.Popen | None = None
         self.ready_seconds: float | None = None
+        self.s3b: S3ProxyServer | None = None  # set by the Stack for kinds with s3b
         # Elasticsearch security (None on OpenSearch and the matrix nodes, which run without security)
         self.username: str | None = None
         self.password: str | None = None
@@ -477,6 +533,12 @@ class Node:
                 ["add", "--stdin", "s3.client.default.access_key", "s3.client.default.secret_key"],
                 stdin=f"{s3.access_key}\n{s3.secret_key}\n",
             )
+            if self.kind.s3b:
+                self._cli(
+                    "opensearch-keystore",
+                    ["add", "--stdin", "s3.client.second.access_key", "s3.client.second.secret_key"],
+                    stdin=f"{self.s3b.access_key}\n{self.s3b.secret_key}\n",
+                )
         elif self.kind.security:
             # The integ-test zip has bin/elasticsearch-keystore; bootstrap.password
             # sets the `elastic` superuser's password until it is changed through
@@ -506,6 +568,13 @@ class Node:
                 "s3.client.default.protocol: http",
                 "s3.client.default.path_style_access: true",
                 f"s3.client.default.region: {s3.region}",
+            ]
+        if self.kind.s3b:
+            lines += [
+                f"s3.client.second.endpoint: {q(f'{self.s3b.host}:{self.s3b.port}')}",
+                "s3.client.second.protocol: http",
+                "s3.client.second.path_style_access: true",
+                f"s3.client.second.region: {self.s3b.region}",
             ]
         if self.kind.security:
             lines += [
@@ -606,6 +675,7 @@ class Stack:
         self.workdir_parent = workdir_parent
         self.workdir: str | None = None
         self.s3: S3Server | None = None
+        self.s3b: S3ProxyServer | None = None  # s3proxy, started beside moto
         self.nodes: dict[str, Node] = {}
         self.timings: dict[str, float] = {}
         self._procs: list[subprocess.Popen] = []
@@ -731,6 +801,11 @@ class Stack:
         t1 = time.monotonic()
         deadline = t1 + self.timeout
         if any(NODE_KINDS[n].s3 for n in self.wanted):
+            try:
+                self.s3b = S3ProxyServer(workdir, *engines.fetch_s3proxy())
+            except FetchError as e:
+                raise StackError(str(e)) from None
+            self.s3b.launch(self._spawn)
             self.s3 = S3Server(workdir)
             self.s3.start(self._spawn, deadline)
             self.timings["s3"] = time.monotonic() - t1
@@ -740,6 +815,7 @@ class Stack:
             os.makedirs(shared, exist_ok=True)
         for name in self.wanted:
             self.nodes[name] = Node(name, fetched[NODE_KINDS[name].fetch], workdir, self.heap, repo_path=shared)
+            self.nodes[name].s3b = self.s3b
 
         t2 = time.monotonic()
         deadline = t2 + self.timeout
@@ -775,6 +851,10 @@ class Stack:
                 "\n".join(e.details for e in errors if e.details),
             )
         self.timings["nodes"] = time.monotonic() - t2
+        if self.s3b:
+            t3 = time.monotonic()
+            self.s3b.wait_ready(t3 + self.timeout)
+            self.timings["s3b_extra"] = time.monotonic() - t3  # what s3proxy added after the engines were up
         self.timings["total"] = time.monotonic() - t0
         log.info(
             "stack ready in %.1fs (fetch %.1fs, nodes %.1fs)",
@@ -919,6 +999,8 @@ class Stack:
         """Name of the first service whose process has exited, or None."""
         if self.s3 and self.s3.process and self.s3.process.poll() is not None:
             return "s3"
+        if self.s3b and self.s3b.process and self.s3b.process.poll() is not None:
+            return "s3b"
         for name, node in self.nodes.items():
             if node.process and node.process.poll() is not None:
                 return name
@@ -928,6 +1010,7 @@ class Stack:
         return {
             "workdir": self.workdir,
             "s3": self.s3.info() if self.s3 else None,
+            "s3b": self.s3b.info() if self.s3b else None,
             "nodes": {n: node.info() for n, node in self.nodes.items()},
             "timings": self.timings,
         }

@@ -36,6 +36,8 @@ through a snapshot repository in S3, as set in the config file.
            configured indices into it and waits until the snapshot is finished.
   restore  run on or near your DESTINATION cluster: registers the same repository read-only,
            restores the indices and waits until they have recovered.
+  sync     copies the repository from [source_store] to [destination_store] (two object stores,
+           e.g. two clouds), only what is missing; no cluster is contacted.
 """
 
 EPILOG = """\
@@ -124,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect and validate, print every request that would change something, change nothing",
     )
     parser.add_argument(
+        "--delete", action="store_true", help="sync: delete destination objects the source no longer has"
+    )
+    parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
     parser.add_argument("--json", action="store_true", help="check, verify: print the result as JSON")
@@ -161,23 +166,39 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         if not indices:
             raise ConfigError("--indices names no index")
     return Overrides(
-        snapshot=args.snapshot, indices=indices, existing_indices=args.existing, confirm_delete=args.confirm_delete
+        snapshot=args.snapshot,
+        indices=indices,
+        existing_indices=args.existing,
+        confirm_delete=args.confirm_delete,
+        delete=args.delete,
     )
 
 
 def sides_of(mode: str) -> tuple[str, ...]:
-    """The sides whose settings and secrets a mode needs: its own, and the other for TWO_SIDED modes."""
-    return SIDES if mode in TWO_SIDED else (SIDE[mode],)
+    """The sides whose settings and secrets a mode needs: its own, the other for TWO_SIDED modes,
+    none for a mode that works on no cluster (sync)."""
+    if mode in TWO_SIDED:
+        return SIDES
+    return (SIDE[mode],) if SIDE[mode] else ()
+
+
+STORE_MODES = ("sync", "migrate")  # the modes that copy between object stores read the stores' keys
 
 
 def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     """Load the config, build the side's cluster and run the mode; raises EsS3SnapshotError."""
     path = find_config(args.config)
-    config = load(path, _overrides(args), sides=sides_of(args.mode))
+    config = load(path, _overrides(args), sides=sides_of(args.mode), stores=args.mode in STORE_MODES)
     redactor.add(config.secrets)
     logger.debug("config loaded from %s", path)
 
+    from .actions import Context, get_mode  # the HTTP stack is imported only once a mode runs
+
+    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
     side_name = SIDE[args.mode]
+    if side_name is None:  # a mode without a cluster (sync)
+        get_mode(args.mode)(Context(config=config, cluster=None, echo=echo, dry_run=args.dry_run))
+        return
     side = require_seeds(config, side_name, args.mode)
     if args.mode in TWO_SIDED:
         require_seeds(config, "destination" if side_name == "source" else "source", args.mode)
@@ -192,9 +213,6 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
     if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
-    from .actions import Context, get_mode  # the HTTP stack is imported only once a mode runs
-
-    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
     clusters: dict = {}
 
     def open_cluster(name: str):

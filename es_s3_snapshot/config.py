@@ -166,6 +166,36 @@ def _proxy_url(raw: str) -> str:
     return raw
 
 
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"must be 1 or more, not {raw!r}")
+    return value
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+def _size(raw: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", raw)
+    unit = match.group(2).lower().replace("ib", "b") if match else None
+    if not match or unit not in _SIZE_UNITS or int(match.group(1)) < 1:
+        raise ValueError(f"must be a size such as 8MB, 64MiB or 1GB, not {raw!r}")
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL such as https://s3.eu-west-1.amazonaws.com, not {raw!r}")
+    if parts.username or parts.password:
+        raise ValueError("must not hold credentials: set access_key/secret_key or profile")
+    return raw.rstrip("/")
+
+
 def _repository_name(raw: str) -> str:
     if not raw or any(ch in raw for ch in ' ,*"\\/?<>|#'):
         raise ValueError(f"is not a valid repository name: {raw!r}")
@@ -222,6 +252,39 @@ _SIDE_KEYS = {
     "aws_session_token": Key(secret=True),
 }
 
+_REPOSITORY_KEYS = {
+    "type": Key(_choice("s3", "fs"), "s3"),
+    "location": Key(),
+    "client": Key(),
+    "role_arn": Key(),
+    "server_side_encryption": Key(_boolean),
+    "storage_class": Key(),
+    "canned_acl": Key(),
+    "compress": Key(_boolean),
+    "chunk_size": Key(),
+    "max_snapshot_bytes_per_sec": Key(),
+    "max_restore_bytes_per_sec": Key(),
+    "readonly_on_destination": Key(_boolean, True),
+}
+
+# An object store that -m sync reads from or writes to, with boto3 ([source_store], [destination_store]).
+_STORE_KEYS = {
+    "endpoint_url": Key(_url),
+    "region": Key(),
+    "bucket": Key(),
+    "base_path": Key(_text),
+    "profile": Key(),
+    "access_key": Key(secret=True),  # never printed either
+    "access_key_env": Key(),
+    "secret_key": Key(secret=True),
+    "secret_key_env": Key(),
+    "session_token": Key(secret=True),
+    "session_token_env": Key(),
+    "addressing_style": Key(_choice("auto", "path", "virtual"), "auto"),
+    "verify": Key(_boolean, True),
+    "ca_bundle": Key(_file_path),
+}
+
 KEYS: dict[str, dict[str, Key]] = {
     "aws_api_keys": {
         "aws_access_key": Key(),
@@ -244,19 +307,16 @@ KEYS: dict[str, dict[str, Key]] = {
     },
     "source": _SIDE_KEYS,
     "destination": _SIDE_KEYS,
-    "repository": {
-        "type": Key(_choice("s3", "fs"), "s3"),
-        "location": Key(),
-        "client": Key(),
-        "role_arn": Key(),
-        "server_side_encryption": Key(_boolean),
-        "storage_class": Key(),
-        "canned_acl": Key(),
-        "compress": Key(_boolean),
-        "chunk_size": Key(),
-        "max_snapshot_bytes_per_sec": Key(),
-        "max_restore_bytes_per_sec": Key(),
-        "readonly_on_destination": Key(_boolean, True),
+    "repository": _REPOSITORY_KEYS,
+    # Unset keys fall back to [repository] / [aws_s3_config] (bucket, base_path, region).
+    "destination_repository": {**_REPOSITORY_KEYS, "bucket": Key(), "base_path": Key(), "region": Key()},
+    "source_store": _STORE_KEYS,
+    "destination_store": _STORE_KEYS,
+    "sync": {
+        "workers": Key(_positive_int, 8),
+        "multipart_threshold": Key(_size, 8 * 1024**2),
+        "multipart_chunksize": Key(_size, 8 * 1024**2),
+        "server_side_copy": Key(_choice("auto", "never"), "auto"),
     },
     "snapshot": {
         "include_global_state": Key(_boolean, False),
@@ -392,6 +452,38 @@ class WaitConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """One object store that -m sync reads (source) or writes (destination) through boto3."""
+
+    side: str  # "source" or "destination"
+    section: str  # "source_store" / "destination_store", for messages
+    bucket: str
+    base_path: str = ""
+    endpoint_url: str | None = None  # None: AWS S3 of the region
+    region: str | None = None
+    profile: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    addressing_style: str = "auto"
+    verify: bool = True
+    ca_bundle: str | None = None
+
+    def __str__(self) -> str:
+        where = f"s3://{self.bucket}/{self.base_path}".rstrip("/")
+        return f"{self.side} store {where}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    workers: int = 8
+    multipart_threshold: int = 8 * 1024**2
+    multipart_chunksize: int = 8 * 1024**2
+    server_side_copy: str = "auto"
+    delete: bool = False  # --delete: remove destination objects the source no longer has
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     source: SideConfig  # an UnloadedSide when load(..., sides=...) left it out
@@ -402,13 +494,24 @@ class Config:
     wait: WaitConfig
     s3_keys_in_file: bool = False  # [aws_api_keys] was filled in: it is not sent to clusters any more
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, for redaction
+    destination_repository: RepositoryConfig | None = None  # [destination_repository], when present
+    source_store: StoreConfig | None = None  # [source_store], when present
+    destination_store: StoreConfig | None = None  # [destination_store], when present
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination
 
     def repository_for(self, side: str) -> RepositoryConfig:
-        """The repository that ``side`` registers (issue 11 adds [destination_repository] here)."""
+        """The repository that ``side`` registers: [destination_repository] on the destination when
+        the file has one, else [repository] (with [aws_s3_config]) on both sides."""
+        if side == "destination" and self.destination_repository is not None:
+            return self.destination_repository
         return self.repository
+
+    def store(self, side: str) -> StoreConfig | None:
+        """The object store of ``side`` for -m sync, or None when its section is absent."""
+        return self.source_store if side == "source" else self.destination_store
 
 
 @dataclass(frozen=True)
@@ -419,6 +522,7 @@ class Overrides:
     indices: tuple[str, ...] | None = None
     existing_indices: str | None = None
     confirm_delete: bool = False
+    delete: bool = False  # sync --delete
 
 
 # --- finding and reading the file ----------------------------------------------------------------
@@ -744,11 +848,77 @@ def _check_overrides(overrides: Overrides) -> None:
             raise ConfigError(mask_userinfo(f"--snapshot {problem}"))
 
 
+def _read_destination_repository(reader: _Reader, source: RepositoryConfig) -> RepositoryConfig | None:
+    """[destination_repository]: the keys it sets, over the source's repository for the rest."""
+    section = "destination_repository"
+    if not reader.parser.has_section(section):
+        return None
+    given = {key: reader.get(section, key) for key in KEYS[section] if reader.parser.has_option(section, key)}
+    kind = given.get("type", source.type)
+    bucket = given.get("bucket", source.bucket)
+    location = given.get("location", source.location)
+    if kind == "s3" and bucket is None:
+        raise reader.error(section, "bucket", "is missing (an s3 repository needs a bucket)")
+    if kind == "fs" and location is None:
+        raise reader.error(section, "location", "is missing (an fs repository needs a location)")
+    extra = dict(source.extra)
+    extra.update({key: given[key] for key in REPOSITORY_PASSTHROUGH if key in given})
+    return RepositoryConfig(
+        name=source.name,
+        type=kind,
+        bucket=bucket,
+        base_path=given.get("base_path", source.base_path),
+        location=location,
+        region=given.get("region", source.region),
+        readonly_on_destination=given.get("readonly_on_destination", source.readonly_on_destination),
+        extra=extra,
+    )
+
+
+def _read_store(reader: _Reader, side: str, repository: RepositoryConfig, secrets: bool) -> StoreConfig | None:
+    """[<side>_store]; bucket and base_path default to the side's repository. Its keys' environment
+    variables are read only when ``secrets`` (the modes that copy between stores)."""
+    section = f"{side}_store"
+    if not reader.parser.has_section(section):
+        return None
+    values = _section_values(reader, section)
+    for key in ("access_key", "secret_key", "session_token"):
+        if values[key] is None and secrets:
+            values[key] = reader.secret_from_env(section, f"{key}_env")
+    reader.pair(section, "access_key", values["access_key"], "secret_key", values["secret_key"])
+    if values["profile"] and values["access_key"]:
+        raise reader.error(section, "profile", "cannot be used with access_key/secret_key: choose one")
+    if values["ca_bundle"] and not values["verify"]:
+        raise reader.error(section, "ca_bundle", "cannot be used with verify = false")
+    if values["ca_bundle"] and secrets and not os.path.isfile(values["ca_bundle"]):
+        raise reader.error(section, "ca_bundle", f"names a file that does not exist: {values['ca_bundle']}")
+    bucket = values["bucket"] or (repository.bucket if repository.type == "s3" else None)
+    if not bucket:
+        raise reader.error(section, "bucket", "is missing (and the repository of this side names none)")
+    base_path = values["base_path"] if values["base_path"] is not None else (repository.base_path or "")
+    return StoreConfig(
+        side=side,
+        section=section,
+        bucket=bucket,
+        base_path=base_path.strip("/"),
+        endpoint_url=values["endpoint_url"],
+        region=values["region"] or repository.region,
+        profile=values["profile"],
+        access_key=values["access_key"],
+        secret_key=values["secret_key"],
+        session_token=values["session_token"],
+        addressing_style=values["addressing_style"],
+        verify=values["verify"],
+        ca_bundle=values["ca_bundle"],
+    )
+
+
 def load(
     path: str,
     overrides: Overrides = Overrides(),
     environ: Mapping[str, str] = os.environ,
     sides: tuple[str, ...] = SIDES,
+    stores: bool = True,
 ) -> Config:
     """Read and check the config file at ``path``, with the secrets of ``sides`` only.
 
@@ -762,7 +932,7 @@ def load(
     group or others can read gets one warning.
     """
     unknown = set(sides) - set(SIDES)
-    if unknown or not sides:
+    if unknown:
         raise ValueError(f"sides must be some of {SIDES}, not {sides!r}")
     parser = _read_ini(path)
     _warn_unknown(path, parser)
@@ -826,6 +996,10 @@ def load(
     keys = _section_values(reader, "aws_api_keys")
     reader.pair("aws_api_keys", "aws_access_key", keys["aws_access_key"], "aws_secret_key", keys["aws_secret_key"])
     wait = WaitConfig(**_section_values(reader, "wait"))
+    destination_repository = _read_destination_repository(reader, repository)
+    source_store = _read_store(reader, "source", repository, stores)
+    destination_store = _read_store(reader, "destination", destination_repository or repository, stores)
+    sync = SyncConfig(**_section_values(reader, "sync"), delete=overrides.delete)
 
     return Config(
         path=path,
@@ -837,6 +1011,10 @@ def load(
         wait=wait,
         s3_keys_in_file=keys["aws_access_key"] is not None,
         secrets=tuple(dict.fromkeys(s for s in reader.secrets if s)),
+        destination_repository=destination_repository,
+        source_store=source_store,
+        destination_store=destination_store,
+        sync=sync,
     )
 
 

@@ -111,3 +111,13 @@ class Interrupted(EsS3SnapshotError):
         """The Interrupted for a KeyboardInterrupt (or Signalled) ``err``; ``what`` says what goes on."""
         signum = getattr(err, "signum", 2)
         return cls(f"{_SIGNAL_WORDS.get(signum, f'signal {signum}')}: {what}", signum)
+
+
+class StoreError(OperationFailed):
+    """An object store of -m sync refused or failed an operation (missing bucket, a failed copy)."""
+
+
+class StoreUnreachable(EsS3SnapshotError):
+    """An object store of -m sync could not be reached, or refused our keys."""
+
+    exit_code = EXIT_UNREACHABLE

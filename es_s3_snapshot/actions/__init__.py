@@ -23,7 +23,7 @@ class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
     config: Config
-    cluster: Cluster
+    cluster: Cluster | None  # None for modes that work on no cluster (sync)
     wait: bool = True
     echo: Callable[[str], None] = print
     clock: Callable[[], float] = time.monotonic
@@ -33,6 +33,7 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: Callable[[str], Cluster] | None = None
+    dry_run: bool = False  # --dry-run, for modes without a cluster (a Cluster carries its own)
     json: bool = False  # --json: print data instead of a table (check, verify)
     final: bool = False  # migrate --final: the cutover round, then verify
     block_writes: bool = False  # migrate --final --block-writes: write-block the source indices first
@@ -79,8 +80,16 @@ class Context:
             self.progress = lambda label: Progress(label, interval=interval, clock=self.clock)
 
 
-# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
-SIDE = {"backup": "source", "restore": "destination", "check": "source", "migrate": "source", "verify": "source"}
+# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster);
+# None: the mode works on no cluster, and ctx.cluster is None.
+SIDE = {
+    "backup": "source",
+    "restore": "destination",
+    "check": "source",
+    "migrate": "source",
+    "verify": "source",
+    "sync": None,
+}
 MODES = tuple(SIDE)
 # Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.
 TWO_SIDED = {"check", "migrate", "verify"}

@@ -35,6 +35,7 @@ from . import Context
 from .backup import run_backup
 from .check import collect, report
 from .restore import run_restore
+from .sync import sync_configured, sync_repository
 from .sides import choose, inventory, print_table, targets
 from .verify import verify
 
@@ -146,6 +147,8 @@ def one_round(ctx: Context, source: Cluster, destination: Cluster, migration: st
         ctx.echo(f"DRY RUN: round {round_no} would restore {name} into the destination; nothing was changed")
         return
     new_bytes = _new_bytes(source, config.repository_for("source").name, name)
+    if sync_configured(config):  # the destination reads another store: copy the new blobs over first
+        sync_repository(replace(ctx, cluster=None, dry_run=source.dry_run))
 
     names, _ = choose(config.snapshot.indices, inventory(source))
     existing = inventory(destination, settings=False)

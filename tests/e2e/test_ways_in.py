@@ -74,8 +74,10 @@ TEMP_KEY, TEMP_SECRET, TEMP_TOKEN = "ASIAE2ETEMP", "e2e-temp-secret", "e2e-sessi
 @pytest.fixture
 def sigv4_proxies(stack):
     creds = {KEY: (SECRET, None), TEMP_KEY: (TEMP_SECRET, TEMP_TOKEN)}
-    with SigV4VerifyingProxy(stack.nodes["source"].url, creds, region="eu-west-1") as src_proxy, \
-            SigV4VerifyingProxy(stack.nodes["destination"].url, creds, region="eu-west-1") as dest_proxy:
+    with (
+        SigV4VerifyingProxy(stack.nodes["source"].url, creds, region="eu-west-1") as src_proxy,
+        SigV4VerifyingProxy(stack.nodes["destination"].url, creds, region="eu-west-1") as dest_proxy,
+    ):
         yield src_proxy, dest_proxy
 
 
@@ -117,8 +119,15 @@ def round_trip(cli, config, src, dest, index, docs, env=None):
 
 def test_sigv4_static_keys(stack, src, dest, cli, write, unique, sigv4_proxies):
     src_proxy, dest_proxy = sigv4_proxies
-    config = write(sigv4_config(stack, unique, src_proxy.url, dest_proxy.url,
-                                f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = {SECRET}"))
+    config = write(
+        sigv4_config(
+            stack,
+            unique,
+            src_proxy.url,
+            dest_proxy.url,
+            f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = {SECRET}",
+        )
+    )
     backup, restore = round_trip(cli, config, src, dest, f"{unique}-sig", 30)
     assert src_proxy.accepted >= 5 and src_proxy.rejected == 0
     assert dest_proxy.accepted >= 5 and dest_proxy.rejected == 0
@@ -127,8 +136,10 @@ def test_sigv4_static_keys(stack, src, dest, cli, write, unique, sigv4_proxies):
 
 def test_sigv4_temporary_credentials(stack, src, dest, cli, write, unique, sigv4_proxies):
     src_proxy, dest_proxy = sigv4_proxies
-    lines = (f"aws_region = eu-west-1\n        aws_access_key = {TEMP_KEY}\n        aws_secret_key = {TEMP_SECRET}"
-             f"\n        aws_session_token = {TEMP_TOKEN}")
+    lines = (
+        f"aws_region = eu-west-1\n        aws_access_key = {TEMP_KEY}\n        aws_secret_key = {TEMP_SECRET}"
+        f"\n        aws_session_token = {TEMP_TOKEN}"
+    )
     config = write(sigv4_config(stack, unique, src_proxy.url, dest_proxy.url, lines))
     round_trip(cli, config, src, dest, f"{unique}-sig", 9)
     assert src_proxy.rejected == 0 and dest_proxy.rejected == 0
@@ -146,7 +157,11 @@ def test_sigv4_credentials_from_shared_profile(stack, src, dest, cli, write, uni
     src_proxy, dest_proxy = sigv4_proxies
     credentials = tmp_path / "credentials"
     credentials.write_text(f"[backup]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
-    config = write(sigv4_config(stack, unique, src_proxy.url, dest_proxy.url, "aws_region = eu-west-1\n        aws_profile = backup"))
+    config = write(
+        sigv4_config(
+            stack, unique, src_proxy.url, dest_proxy.url, "aws_region = eu-west-1\n        aws_profile = backup"
+        )
+    )
     env = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(tmp_path / "none")}
     round_trip(cli, config, src, dest, f"{unique}-sig", 6, env=env)
     assert src_proxy.rejected == 0
@@ -155,8 +170,15 @@ def test_sigv4_credentials_from_shared_profile(stack, src, dest, cli, write, uni
 def test_sigv4_wrong_secret_is_a_clear_signature_error(stack, src, cli, write, unique, sigv4_proxies):
     src_proxy, dest_proxy = sigv4_proxies
     src.seed(f"{unique}-sig", 1)
-    config = write(sigv4_config(stack, unique, src_proxy.url, dest_proxy.url,
-                                f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = not-the-secret"))
+    config = write(
+        sigv4_config(
+            stack,
+            unique,
+            src_proxy.url,
+            dest_proxy.url,
+            f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = not-the-secret",
+        )
+    )
     result = cli("-m", "backup", "-c", config)
     assert result.code == 2, result
     assert "the source cluster rejected the request signature (SigV4)" in result.err
@@ -176,9 +198,16 @@ def test_sigv4_role_arn_and_encryption_reach_the_repository_settings(stack, src,
 
     src_proxy.inspect = record
     role = "arn:aws:iam::123456789012:role/snapshot-role"
-    config = write(sigv4_config(stack, unique, src_proxy.url, dest_proxy.url,
-                                f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = {SECRET}",
-                                f"[repository]\nrole_arn = {role}\nserver_side_encryption = true\n"))
+    config = write(
+        sigv4_config(
+            stack,
+            unique,
+            src_proxy.url,
+            dest_proxy.url,
+            f"aws_region = eu-west-1\n        aws_access_key = {KEY}\n        aws_secret_key = {SECRET}",
+            f"[repository]\nrole_arn = {role}\nserver_side_encryption = true\n",
+        )
+    )
     src.seed(f"{unique}-sig", 2)
     cli("-m", "backup", "-c", config, "--dry-run")  # signed reads, and the PUT printed, not sent
     assert bodies == []
@@ -195,12 +224,21 @@ def test_sigv4_region_inferred_from_aws_endpoint_host(stack, src, dest, cli, wri
     host = aws_like_hostname("eu-west-1")
     tls = make_ca_and_cert(tmp_path / "tls", dns_names=("localhost", host))
     creds = {KEY: (SECRET, None)}
-    with SigV4VerifyingProxy(stack.nodes["source"].url, creds, region="eu-west-1",
-                             certfile=tls.server_cert, keyfile=tls.server_key) as src_proxy, \
-            SigV4VerifyingProxy(stack.nodes["destination"].url, creds, region="eu-west-1",
-                                certfile=tls.server_cert, keyfile=tls.server_key) as dest_proxy:
-        text = sigv4_config(stack, unique, f"https://{host}:{src_proxy.port}", f"https://{host}:{dest_proxy.port}",
-                            f"aws_access_key = {KEY}\n        aws_secret_key = {SECRET}\n        ca_certs = {tls.ca_cert}")
+    with (
+        SigV4VerifyingProxy(
+            stack.nodes["source"].url, creds, region="eu-west-1", certfile=tls.server_cert, keyfile=tls.server_key
+        ) as src_proxy,
+        SigV4VerifyingProxy(
+            stack.nodes["destination"].url, creds, region="eu-west-1", certfile=tls.server_cert, keyfile=tls.server_key
+        ) as dest_proxy,
+    ):
+        text = sigv4_config(
+            stack,
+            unique,
+            f"https://{host}:{src_proxy.port}",
+            f"https://{host}:{dest_proxy.port}",
+            f"aws_access_key = {KEY}\n        aws_secret_key = {SECRET}\n        ca_certs = {tls.ca_cert}",
+        )
         text = text.replace("aws_region = us-east-1\n", "")  # no region anywhere in the config
         config = write(text)
         env = loopback_hostnames_env([host], tmp_path / "hosts", base_env={})
@@ -250,12 +288,20 @@ def test_sigv4_credentials_that_expire_during_a_long_wait_are_refreshed(stack, s
     aws_config.write_text(f"[profile rotating]\ncredential_process = {sys.executable} {script} {tmp_path / 'n'} 6\n")
     index = f"{unique}-sig"
     src.seed(index, 3000)
-    with ExpiringKeys(stack.nodes["source"].url, creds, region="eu-west-1", lifetime=15) as src_proxy, \
-            ExpiringKeys(stack.nodes["destination"].url, creds, region="eu-west-1", lifetime=15) as dest_proxy:
-        config = write(sigv4_config(
-            stack, unique, src_proxy.url, dest_proxy.url, "aws_region = eu-west-1\n        aws_profile = rotating",
-            "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n",  # a slow snapshot: a long wait
-        ))
+    with (
+        ExpiringKeys(stack.nodes["source"].url, creds, region="eu-west-1", lifetime=15) as src_proxy,
+        ExpiringKeys(stack.nodes["destination"].url, creds, region="eu-west-1", lifetime=15) as dest_proxy,
+    ):
+        config = write(
+            sigv4_config(
+                stack,
+                unique,
+                src_proxy.url,
+                dest_proxy.url,
+                "aws_region = eu-west-1\n        aws_profile = rotating",
+                "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n",  # a slow snapshot: a long wait
+            )
+        )
         env = {"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
         started = time.monotonic()
         backup = cli("-m", "backup", "-c", config, env=env)
@@ -277,8 +323,10 @@ def test_sigv4_credentials_that_expire_during_a_long_wait_are_refreshed(stack, s
 def tls_nodes(stack, tmp_path):
     """HTTPS in front of the source and the destination, with a certificate from a test CA."""
     tls = make_ca_and_cert(tmp_path / "tls")
-    with TLSTerminatingProxy(stack.nodes["source"].url, tls.server_cert, tls.server_key) as src_proxy, \
-            TLSTerminatingProxy(stack.nodes["destination"].url, tls.server_cert, tls.server_key) as dest_proxy:
+    with (
+        TLSTerminatingProxy(stack.nodes["source"].url, tls.server_cert, tls.server_key) as src_proxy,
+        TLSTerminatingProxy(stack.nodes["destination"].url, tls.server_cert, tls.server_key) as dest_proxy,
+    ):
         yield src_proxy, dest_proxy, tls
 
 
@@ -322,8 +370,15 @@ def test_turning_verification_off_needs_a_setting_and_warns(stack, src, dest, cl
 def test_socks5_proxy_for_the_source_and_http_proxy_for_the_destination(stack, src, dest, cli, write, unique):
     index = f"{unique}-px"
     with Socks5Proxy() as socks, HttpProxy() as http_proxy:
-        config = write(s3_config(stack, repo=f"repo-{unique}", base_path=f"proxy/{unique}", indices=index,
-                                 extra=f"[source]\nproxy = {socks.url}\n[destination]\nproxy = {http_proxy.url}\n"))
+        config = write(
+            s3_config(
+                stack,
+                repo=f"repo-{unique}",
+                base_path=f"proxy/{unique}",
+                indices=index,
+                extra=f"[source]\nproxy = {socks.url}\n[destination]\nproxy = {http_proxy.url}\n",
+            )
+        )
         round_trip(cli, config, src, dest, index, 14)
         assert socks.wait_for_connections(1) >= 1
         assert http_proxy.wait_for_connections(1) >= 1
@@ -337,10 +392,14 @@ def test_socks5_proxy_for_the_source_and_http_proxy_for_the_destination(stack, s
 def test_first_seed_dead_second_alive_succeeds_with_one_warning(stack, src, dest, cli, write, unique):
     index, dead_src, dead_dest = f"{unique}-fo", dead_seed(), dead_seed()
     text = s3_config(stack, repo=f"repo-{unique}", base_path=f"fo/{unique}", indices=index)
-    text = text.replace(f"es_src_seed1 = {stack.nodes['source'].url}",
-                        f"es_src_seed1 = {dead_src}\nes_src_seed2 = {stack.nodes['source'].url}")
-    text = text.replace(f"es_dest_seed1 = {stack.nodes['destination'].url}",
-                        f"es_dest_seed1 = {dead_dest}\nes_dest_seed2 = {stack.nodes['destination'].url}")
+    text = text.replace(
+        f"es_src_seed1 = {stack.nodes['source'].url}",
+        f"es_src_seed1 = {dead_src}\nes_src_seed2 = {stack.nodes['source'].url}",
+    )
+    text = text.replace(
+        f"es_dest_seed1 = {stack.nodes['destination'].url}",
+        f"es_dest_seed1 = {dead_dest}\nes_dest_seed2 = {stack.nodes['destination'].url}",
+    )
     backup, restore = round_trip(cli, write(text), src, dest, index, 3)
     for result, side, dead in ((backup, "source", dead_src), (restore, "destination", dead_dest)):
         warnings = [line for line in result.err.splitlines() if " WARNING " in line]
@@ -350,11 +409,14 @@ def test_first_seed_dead_second_alive_succeeds_with_one_warning(stack, src, dest
 def test_all_seeds_dead_exit_2_names_every_seed_within_the_timeout(stack, cli, write, unique):
     dead1, dead2 = dead_seed(), dead_seed()
     text = s3_config(stack, repo=f"repo-{unique}", base_path=f"fo/{unique}", indices="x")
-    text = text.replace(f"es_src_seed1 = {stack.nodes['source'].url}", f"es_src_seed1 = {dead1}\nes_src_seed2 = {dead2}")
+    text = text.replace(
+        f"es_src_seed1 = {stack.nodes['source'].url}", f"es_src_seed1 = {dead1}\nes_src_seed2 = {dead2}"
+    )
     started = time.monotonic()
     result = cli("-m", "backup", "-c", write(text + "[source]\nrequest_timeout = 5\n"))
     assert time.monotonic() - started < 30
     assert result.code == 2, result
-    assert f"{dead1}: [Errno 111] Connection refused" in result.err and f"{dead2}: [Errno 111] Connection refused" in result.err
-
-
+    assert (
+        f"{dead1}: [Errno 111] Connection refused" in result.err
+        and f"{dead2}: [Errno 111] Connection refused" in result.err
+    )

@@ -67,7 +67,9 @@ if _spec is not None and _spec.loader is not None:
 '''
 
 
-def aws_like_hostname(region: str = "eu-west-1", domain: str = "foo", domain_id: str = "abc123", service: str = "es") -> str:
+def aws_like_hostname(
+    region: str = "eu-west-1", domain: str = "foo", domain_id: str = "abc123", service: str = "es"
+) -> str:
     """E.g. ``search-foo-abc123.eu-west-1.es.amazonaws.com`` (``service="aoss"`` for serverless)."""
     if service == "aoss":
         return f"{domain_id}.{region}.aoss.amazonaws.com"

@@ -90,8 +90,7 @@ class _PproxyServer:
     def start(self):
         if importlib.util.find_spec("pproxy") is None:
             raise ProxyNotInstalledError(
-                "the 'pproxy' package is required for SOCKS5/HTTP proxy tests: "
-                f"{self._python} -m pip install pproxy"
+                f"the 'pproxy' package is required for SOCKS5/HTTP proxy tests: {self._python} -m pip install pproxy"
             )
         self._process = subprocess.Popen(
             [self._python, "-u", "-m", "pproxy", "-l", f"{self.protocol}://127.0.0.1:0", "-v"],

@@ -401,9 +401,7 @@ class RelayProxy:
                 context=self._upstream_ssl_context,
             )
         else:
-            conn = http.client.HTTPConnection(
-                self._upstream_host, self._upstream_port, timeout=self.upstream_timeout
-            )
+            conn = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=self.upstream_timeout)
         try:
             conn.putrequest(
                 request.method,

@@ -162,7 +162,9 @@ def check_sigv4_requests(c: Checks, upstream: Upstream) -> None:
             return f"token accepted (200); wrong token -> 403 {message_of(r2)!r}"
 
         def wrong_secret():
-            r = requests.get(proxy.url + "/_cluster/health", auth=AWS4Auth(AKID, "wrong", REGION, "es"), timeout=TIMEOUT)
+            r = requests.get(
+                proxy.url + "/_cluster/health", auth=AWS4Auth(AKID, "wrong", REGION, "es"), timeout=TIMEOUT
+            )
             expect(r.status_code == 403, f"status {r.status_code}")
             expect(message_of(r).startswith("The request signature we calculated does not match"), r.text)
             return f"403 {message_of(r).splitlines()[0][:80]!r}..."
@@ -211,7 +213,9 @@ def check_sigv4_requests(c: Checks, upstream: Upstream) -> None:
 
         def tampering():
             prepared = requests.Request(
-                "PUT", proxy.url + "/_snapshot/repo/snap", data=b'{"indices":"a"}',
+                "PUT",
+                proxy.url + "/_snapshot/repo/snap",
+                data=b'{"indices":"a"}',
                 headers={"Content-Type": "application/json"},
             ).prepare()
             auth(prepared)
@@ -293,8 +297,10 @@ def check_sigv4_elasticsearch(c: Checks, upstream: Upstream) -> None:
                 expect(resp.meta.status == 200, "POST body")
             finally:
                 es.close()
-            return f"elasticsearch {elasticsearch.__versionstr__}: {len(targets) + 1} transport requests accepted, " \
-                   "incl. one without X-Elastic-Product (transport does no product check)"
+            return (
+                f"elasticsearch {elasticsearch.__versionstr__}: {len(targets) + 1} transport requests accepted, "
+                "incl. one without X-Elastic-Product (transport does no product check)"
+            )
 
         def client_api():
             es = Elasticsearch(proxy.url, node_class="requests", http_auth=auth, http_compress=True)
@@ -327,7 +333,10 @@ def check_sigv4_elasticsearch(c: Checks, upstream: Upstream) -> None:
 
         c.run("b1 elasticsearch transport.perform_request signed with AWS4Auth", transport)
         c.run("b2 elasticsearch client APIs (http_compress=True)", client_api)
-        c.run("b3 no rejections", lambda: expect(proxy.rejected == 0, str(proxy.rejections)) or f"accepted={proxy.accepted}")
+        c.run(
+            "b3 no rejections",
+            lambda: expect(proxy.rejected == 0, str(proxy.rejections)) or f"accepted={proxy.accepted}",
+        )
 
 
 # -- (c) TLS --------------------------------------------------------------------------------------------------
@@ -348,7 +357,7 @@ def check_tls(c: Checks, upstream: Upstream, tmp: Path) -> None:
                 requests.get(tls.url + "/", timeout=TIMEOUT)
             except requests.exceptions.SSLError as exc:
                 expect("CERTIFICATE_VERIFY_FAILED" in str(exc), str(exc))
-                return f"SSLError ... {str(exc)[str(exc).find('CERTIFICATE_VERIFY_FAILED'):][:80]}"
+                return f"SSLError ... {str(exc)[str(exc).find('CERTIFICATE_VERIFY_FAILED') :][:80]}"
             raise AssertionError("request without the CA file succeeded")
 
         c.run("c1 HTTPS with CA file", with_ca)
@@ -377,8 +386,10 @@ def check_tls(c: Checks, upstream: Upstream, tmp: Path) -> None:
             upstream.url, creds, REGION, certfile=files.server_cert, keyfile=files.server_key
         ) as proxy:
             r = requests.get(
-                proxy.url + "/_snapshot/repo/_all", auth=AWS4Auth(AKID, SECRET, REGION, "es"),
-                verify=str(files.ca_cert), timeout=TIMEOUT,
+                proxy.url + "/_snapshot/repo/_all",
+                auth=AWS4Auth(AKID, SECRET, REGION, "es"),
+                verify=str(files.ca_cert),
+                timeout=TIMEOUT,
             )
             expect(r.status_code == 200, f"{r.status_code} {r.text}")
             return f"{proxy.url}: 200"
@@ -412,8 +423,10 @@ def check_proxies(c: Checks, upstream: Upstream, tmp: Path) -> None:
     def sigv4_through_socks():
         with Socks5Proxy() as socks, SigV4VerifyingProxy(upstream.url, {AKID: (SECRET, None)}, REGION) as proxy:
             r = requests.get(
-                proxy.url + "/_cat/recovery/a,b?format=json", auth=AWS4Auth(AKID, SECRET, REGION, "es"),
-                proxies={"http": socks.url}, timeout=TIMEOUT,
+                proxy.url + "/_cat/recovery/a,b?format=json",
+                auth=AWS4Auth(AKID, SECRET, REGION, "es"),
+                proxies={"http": socks.url},
+                timeout=TIMEOUT,
             )
             expect(r.status_code == 200, f"{r.status_code} {r.text}")
             socks.wait_for_connections(1)
@@ -443,7 +456,10 @@ def check_aws_hostname(c: Checks, upstream: Upstream, tmp: Path) -> None:
             url = f"https://{host}:{proxy.port}"
             out = subprocess.run(
                 [sys.executable, "-c", code, url, str(files.ca_cert)],
-                env=env, capture_output=True, text=True, timeout=60,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             expect(out.stdout.strip() == "200", f"{out.stdout} {out.stderr[-500:]}")
             try:

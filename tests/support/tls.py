@@ -105,9 +105,7 @@ def _make_server_cert(
     issuer_name = issuer_cert.subject if issuer_cert is not None else subject
     issuer_public = issuer_cert.public_key() if issuer_cert is not None else key.public_key()
     not_before, not_after = _validity()
-    san = [x509.DNSName(name) for name in dns_names] + [
-        x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses
-    ]
+    san = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -152,8 +152,13 @@ class FakeEngine:
             return 200, {"status": "yellow", "initializing_shards": 0, "indices": {n: dict(waiting) for n in names}}
         red = [n for n in names if n in self.red_after_restore]
         indices = {
-            n: {"status": "red" if n in red else "green", "number_of_shards": 1, "active_primary_shards": 0 if n in red else 1,
-                "initializing_shards": 0, "unassigned_shards": 1 if n in red else 0}
+            n: {
+                "status": "red" if n in red else "green",
+                "number_of_shards": 1,
+                "active_primary_shards": 0 if n in red else 1,
+                "initializing_shards": 0,
+                "unassigned_shards": 1 if n in red else 0,
+            }
             for n in names
         }
         return 200, {"status": "red" if red else "green", "initializing_shards": 0, "indices": indices}

@@ -159,7 +159,10 @@ def test_info_falls_back_to_nodes_info_where_root_is_not_served():
     class NoRoot(FakeEngine):
         def _route(self, method, path, params, body):
             if path == "/":
-                return 405, {"error": "Incorrect HTTP method for uri [/] and method [GET], allowed: [DELETE]", "status": 405}
+                return 405, {
+                    "error": "Incorrect HTTP method for uri [/] and method [GET], allowed: [DELETE]",
+                    "status": 405,
+                }
             if path == "/_nodes/_local":
                 return 200, {"cluster_name": "c1", "nodes": {"n": {"version": "9.2.4"}}}
             return super()._route(method, path, params, body)

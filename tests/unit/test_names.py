@@ -14,7 +14,10 @@ from es_s3_snapshot.names import (
 
 
 def test_expand_and_check_snapshot_names():
-    assert expand_snapshot_name("snapshot-%Y_%m_%dt%H-%M-%S", datetime(2026, 3, 4, 5, 6, 7)) == "snapshot-2026_03_04t05-06-07"
+    assert (
+        expand_snapshot_name("snapshot-%Y_%m_%dt%H-%M-%S", datetime(2026, 3, 4, 5, 6, 7))
+        == "snapshot-2026_03_04t05-06-07"
+    )
     assert expand_snapshot_name("plain", datetime.now()) == "plain"
     for bad in ("Upper", "_leading", "has space", "a,b", "star*"):
         with pytest.raises(ValueError):
@@ -29,7 +32,10 @@ def test_pattern_regex_matches_what_the_pattern_produces():
 
 
 def test_match_indices_and_rename():
-    assert match_indices(("logs-*", "a"), ["logs-1", "logs-2", "a", "b"]) == {"logs-*": ["logs-1", "logs-2"], "a": ["a"]}
+    assert match_indices(("logs-*", "a"), ["logs-1", "logs-2", "a", "b"]) == {
+        "logs-*": ["logs-1", "logs-2"],
+        "a": ["a"],
+    }
     assert renamed("logs-1", "(.+)", "restored-$1") == "restored-logs-1"
     assert renamed("logs-1", "logs-(\\d)", "old-$1") == "old-1"
     assert renamed("logs-1", None, None) == "logs-1"

@@ -33,7 +33,9 @@ def merged(snippet: str) -> str:
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#",))
     parser.read_string(BASE)
     parser.read_string(snippet)
-    return "\n".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in parser.items(s, raw=True)) for s in parser.sections())
+    return "\n".join(
+        f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in parser.items(s, raw=True)) for s in parser.sections()
+    )
 
 
 def test_every_way_in_has_a_snippet():

@@ -11,14 +11,19 @@ from .conftest import FakeClock
 
 def test_wait_until_returns_the_first_result_and_sleeps_between_checks():
     clock, answers = FakeClock(), iter([None, None, "done"])
-    assert wait_until(lambda: next(answers), interval=4, max_wait=60, timeout_message="x", clock=clock, sleep=clock.sleep) == "done"
+    assert (
+        wait_until(lambda: next(answers), interval=4, max_wait=60, timeout_message="x", clock=clock, sleep=clock.sleep)
+        == "done"
+    )
     assert clock.sleeps == [4, 4]
 
 
 def test_wait_until_times_out_with_the_message_and_never_oversleeps():
     clock = FakeClock()
     with pytest.raises(WaitTimeout, match="took too long"):
-        wait_until(lambda: None, interval=10, max_wait=25, timeout_message="took too long", clock=clock, sleep=clock.sleep)
+        wait_until(
+            lambda: None, interval=10, max_wait=25, timeout_message="took too long", clock=clock, sleep=clock.sleep
+        )
     assert clock.sleeps == [10, 10, 5] and clock.now == 25
 
 

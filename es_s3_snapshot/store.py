@@ -1,0 +1,353 @@
+"""One side's object store for -m sync: a boto3 S3 client, listings, streamed and server-side copies.
+
+Every boto3/botocore failure leaves this module as one of the tool's errors, naming the store
+(``source store s3://bucket/base at https://endpoint``): an unreachable endpoint or refused keys
+raise StoreUnreachable (exit 2), a missing bucket or any other refusal StoreError (exit 1). Keys and
+tokens are never part of a message. boto3 is imported when the first client is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .config import StoreConfig
+from .errors import ConfigError, EsS3SnapshotError, StoreError, StoreUnreachable
+
+logger = logging.getLogger(__name__)
+
+MAX_PARTS = 10_000
+MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
+MAX_SINGLE_COPY = 5 * 1024**3  # CopyObject's limit
+SOURCE_ETAG = "es-s3-snapshot-source-etag"  # metadata set on every copy: the source object's ETag
+
+_AUTH_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidSecurity",
+    "AuthorizationHeaderMalformed",
+    "InvalidClientTokenId",
+    "403",
+    "401",
+}
+
+
+@dataclass(frozen=True)
+class Blob:
+    key: str
+    size: int
+    etag: str  # without quotes
+
+
+def part_size(size: int, chunk: int) -> int:
+    """The part size for a multipart copy of ``size`` bytes: ``chunk``, raised to stay within 10,000
+    parts, and never under S3's 5 MiB minimum."""
+    needed = -(-size // MAX_PARTS)
+    return max(chunk, needed, MIN_PART)
+
+
+class Store:
+    """A bucket and base path on one S3 endpoint, as one side of a sync sees it."""
+
+    def __init__(self, config: StoreConfig, *, pool: int = 10, client: Any = None):
+        self.config = config
+        self.bucket = config.bucket
+        self.base = config.base_path.strip("/")
+        self.client = client if client is not None else _make_client(config, pool)
+
+    def __str__(self) -> str:
+        return str(self.config)
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def _call(self, action: str, target: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EsS3SnapshotError:
+            raise
+        except Exception as err:  # botocore's tree, or a connection error from below it
+            raise self.error(action, target, err) from err
+
+    def error(self, action: str, target: str, err: BaseException) -> EsS3SnapshotError:
+        """The tool's error for a boto3/botocore failure of ``action`` on ``target``."""
+        from botocore import exceptions as bx
+
+        where = f"the {self}"
+        if isinstance(err, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError)):
+            return StoreUnreachable(f"cannot reach {where}: {type(err).__name__}: {err}")
+        if isinstance(err, bx.SSLError):
+            return StoreUnreachable(
+                f"TLS failed with {where}: {err} (check verify / ca_bundle in [{self.config.section}])"
+            )
+        if isinstance(err, (bx.NoCredentialsError, bx.PartialCredentialsError)):
+            return StoreUnreachable(
+                f"no S3 keys for {where}: set profile, access_key/secret_key or *_env in [{self.config.section}]"
+            )
+        if isinstance(err, bx.ClientError):
+            info = err.response.get("Error", {})
+            code = str(info.get("Code", ""))
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            message = info.get("Message") or ""
+            if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and action == "open bucket"):
+                return StoreError(f"bucket {self.bucket} does not exist on {where}")
+            if code in _AUTH_CODES or status in (401, 403):
+                return StoreUnreachable(
+                    f"{where} refused our keys ({code}{': ' + message if message else ''}) while trying to {action} "
+                    f"{target}: check the keys or profile in [{self.config.section}] and the bucket's permissions"
+                )
+            return StoreError(f"{action} {target} failed on {where}: {code or status} {message}".rstrip())
+        if isinstance(err, (bx.ReadTimeoutError, bx.ConnectionClosedError)):
+            return StoreError(f"{action} {target} on {where} broke off: {type(err).__name__}: {err}")
+        if isinstance(err, bx.BotoCoreError):
+            return StoreError(f"{action} {target} failed on {where}: {type(err).__name__}: {err}")
+        if isinstance(err, OSError):
+            return StoreUnreachable(f"cannot reach {where}: {type(err).__name__}: {err}")
+        return StoreError(f"{action} {target} failed on {where}: {type(err).__name__}: {err}")
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
+        self._call("open bucket", self.bucket, self.client.head_bucket, Bucket=self.bucket)
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+    def list(self, prefix: str, *, delimiter: str | None = None) -> tuple[list[Blob], list[str]]:
+        """Every object under ``prefix`` (directory entries skipped), and the common prefixes when
+        ``delimiter`` is given. Paginated: one request per 1,000 keys."""
+        blobs: list[Blob] = []
+        prefixes: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+
+        def pages() -> Iterator[dict]:
+            yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+
+        iterator = pages()
+        while True:
+            page = self._call("list", f"s3://{self.bucket}/{prefix}", next, iterator, None)
+            if page is None:
+                break
+            for item in page.get("Contents", []) or []:
+                key = item["Key"]
+                if key.endswith("/"):
+                    continue  # s3proxy's filesystem backend lists directories
+                blobs.append(Blob(key, int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"')))
+            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) or [])
+        return blobs, prefixes
+
+    def head(self, key: str) -> dict | None:
+        """The object's HEAD answer (ContentLength, ETag, Metadata), or None when it does not exist."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if str(err.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self.error("read", key, err) from err
+        except Exception as err:
+            raise self.error("read", key, err) from err
+
+    def read_small(self, key: str, limit: int = 16 * 1024**2) -> bytes:
+        """The whole content of a small object (repository metadata), at most ``limit`` bytes."""
+        body = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
+        try:
+            return self._call("read", key, body.read, limit)
+        finally:
+            body.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def put_stream(
+        self,
+        key: str,
+        source: Store,
+        source_key: str,
+        size: int,
+        metadata: dict[str, str],
+        *,
+        threshold: int,
+        chunk: int,
+        on_bytes: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        """Copy one object from ``source`` through this machine, streaming: an object up to
+        ``threshold`` bytes is one PUT, a larger one a multipart upload whose parts are read one at
+        a time, so at most one part is in memory."""
+        body = source._call("read", source_key, source.client.get_object, Bucket=source.bucket, Key=source_key)["Body"]
+        try:
+            if size <= threshold:
+                data = source._call("read", source_key, body.read)
+                self._call(
+                    "write", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, Metadata=metadata
+                )
+                on_bytes(len(data))
+                return
+            part = part_size(size, chunk)
+
+            def upload(number: int) -> dict:
+                data = source._call("read", source_key, body.read, part)
+                while data and len(data) < part:  # a stream read may return less than asked
+                    more = source._call("read", source_key, body.read, part - len(data))
+                    if not more:
+                        break
+                    data += more
+                answer = self._call(
+                    "write",
+                    key,
+                    self.client.upload_part,
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                )
+                on_bytes(len(data))
+                return {"PartNumber": number, "ETag": answer["ETag"]}
+
+            upload_id = self._start_multipart(key, metadata)
+            self._multipart(key, upload_id, [lambda n=n: upload(n) for n in range(1, -(-size // part) + 1)])
+        finally:
+            body.close()
+
+    def copy_inside(
+        self,
+        key: str,
+        source: Store,
+        source_key: str,
+        size: int,
+        metadata: dict[str, str],
+        *,
+        threshold: int,
+        chunk: int,
+        on_bytes: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        """Copy one object server-side (both stores on one endpoint): CopyObject up to ``threshold``,
+        UploadPartCopy in parts above it. No byte passes through this machine."""
+        copy_source = {"Bucket": source.bucket, "Key": source_key}
+        if size <= min(threshold, MAX_SINGLE_COPY):
+            self._call(
+                "copy",
+                key,
+                self.client.copy_object,
+                Bucket=self.bucket,
+                Key=key,
+                CopySource=copy_source,
+                Metadata=metadata,
+                MetadataDirective="REPLACE",
+            )
+            on_bytes(size)
+            return
+        part = part_size(size, chunk)
+
+        def upload(number: int) -> dict:
+            start = (number - 1) * part
+            end = min(size, start + part) - 1
+            answer = self._call(
+                "copy",
+                key,
+                self.client.upload_part_copy,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource=copy_source,
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            on_bytes(end - start + 1)
+            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+        upload_id = self._start_multipart(key, metadata)
+        self._multipart(key, upload_id, [lambda n=n: upload(n) for n in range(1, -(-size // part) + 1)])
+
+    def _start_multipart(self, key: str, metadata: dict[str, str]) -> str:
+        answer = self._call(
+            "write", key, self.client.create_multipart_upload, Bucket=self.bucket, Key=key, Metadata=metadata
+        )
+        return answer["UploadId"]
+
+    def _multipart(self, key: str, upload_id: str, parts: list[Callable[[], dict]]) -> None:
+        """Upload the parts in order and complete; abort the upload when anything fails."""
+        try:
+            done = [part() for part in parts]
+            self._call(
+                "write",
+                key,
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+            )
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:  # the upload's parts expire with the bucket's lifecycle rules
+                logger.debug("could not abort the multipart upload of %s", key, exc_info=True)
+            raise
+
+    def delete(self, keys: list[str]) -> None:
+        """Delete ``keys`` (1,000 per request)."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            answer = self._call(
+                "delete", f"{len(batch)} object(s)", self.client.delete_objects, Bucket=self.bucket,
+                Delete={"Objects": batch, "Quiet": True},
+            )  # fmt: skip
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StoreError(
+                    f"deleting {first.get('Key')} failed on the {self}: {first.get('Code')} {first.get('Message', '')}"
+                )
+
+
+_SESSIONS: dict[str | None, Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _make_client(config: StoreConfig, pool: int) -> Any:
+    """A boto3 S3 client for ``config`` (boto3 imported here, on first use)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        with _SESSIONS_LOCK:  # a session loads botocore's data files once; clients are cheap after that
+            session = _SESSIONS.get(config.profile)
+            if session is None:
+                session = _SESSIONS[config.profile] = boto3.session.Session(profile_name=config.profile)
+    except ProfileNotFound:
+        raise ConfigError(
+            f"[{config.section}] profile {config.profile} is not in ~/.aws/credentials or ~/.aws/config"
+        ) from None
+    options: dict[str, Any] = {
+        "s3": {"addressing_style": config.addressing_style},
+        "max_pool_connections": pool,
+        "retries": {"max_attempts": 5, "mode": "standard"},
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        "signature_version": "s3v4",
+    }
+    # Checksums only where S3 requires them: S3-compatible stores refuse the newer trailing checksums.
+    for name in ("request_checksum_calculation", "response_checksum_validation"):
+        if name in BotoConfig.OPTION_DEFAULTS:
+            options[name] = "when_required"
+    return session.client(
+        "s3",
+        endpoint_url=config.endpoint_url,
+        region_name=config.region or ("us-east-1" if config.endpoint_url else None),
+        aws_access_key_id=config.access_key,
+        aws_secret_access_key=config.secret_key,
+        aws_session_token=config.session_token,
+        verify=config.ca_bundle or config.verify,
+        config=BotoConfig(**options),
+    )

@@ -1,0 +1,242 @@
+"""-m sync between two S3 implementations: OpenSearch 3.3.2 backs up to moto (store A), sync copies
+to s3proxy (store B, filesystem backend), the destination restores from B through its second S3
+client ([destination_repository] client = second)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from .conftest import CLI, s3_config
+
+THRESHOLD = "5MB"  # S3's smallest part: the big index's largest blob is copied in parts
+
+
+def repo_keys(client, bucket, base):
+    """Every key of the repository at ``base``: under it, and in hashed shard folders (<hash>/<base>/...)."""
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("/"):
+                continue
+            if key.startswith(base + "/") or key.split("/", 1)[-1].startswith(base + "/"):
+                found[key] = (item["Size"], item["ETag"])
+    return found
+
+
+def store_sections(source, source_bucket, destination, destination_bucket, dest_base, *, prefix, workers=8):
+    return f"""
+[destination_repository]
+bucket = {destination_bucket}
+base_path = {dest_base}
+client = {"second" if destination is not source else "default"}
+
+[source_store]
+endpoint_url = {source.endpoint}
+bucket = {source_bucket}
+access_key = {source.access_key}
+secret_key = {source.secret_key}
+addressing_style = path
+
+[destination_store]
+endpoint_url = {destination.endpoint}
+access_key = {destination.access_key}
+secret_key = {destination.secret_key}
+addressing_style = path
+
+[sync]
+workers = {workers}
+multipart_threshold = {THRESHOLD}
+multipart_chunksize = {THRESHOLD}
+
+[restore]
+existing_indices = rename
+rename_pattern = (.+)
+rename_replacement = {prefix}-$1
+"""
+
+
+def a_to_b(stack, unique, indices, **kwargs):
+    base, dest_base = f"sync/{unique}", f"synced/{unique}"
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=base, indices=indices)
+    return text + store_sections(
+        stack.s3, stack.s3.bucket, stack.s3b, stack.s3b.bucket, dest_base, prefix=unique, **kwargs
+    )
+
+
+def copied(result) -> int:
+    match = re.search(r"^sync: (\d+) object\(s\)", result.out, re.M)
+    assert match, result
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def big_index(src):
+    """An index whose stored-fields blob is over 5 MB (random text does not compress)."""
+    name = f"big{os.getpid() % 1000}"
+    if not src.exists(name):
+        lines = []
+        for n in range(2500):
+            text = base64.b64encode(os.urandom(2400)).decode()
+            lines += [{"index": {"_index": name, "_id": str(n)}}, {"n": n, "word": text[:20], "blob": text}]
+        src(
+            "PUT",
+            f"/{name}",
+            {
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                "mappings": {"properties": {"blob": {"type": "keyword", "index": False, "doc_values": False}}},
+            },
+        )
+        for start in range(0, len(lines), 1000):
+            src("POST", "/_bulk", ndjson=lines[start : start + 1000])
+        src("POST", f"/{name}/_refresh")
+        src("POST", f"/{name}/_forcemerge?max_num_segments=1")
+    return name
+
+
+def test_backup_sync_restore_across_moto_and_s3proxy_then_only_new_blobs_are_copied(
+    stack, src, dest, cli, write, unique, big_index
+):
+    index = f"{unique}-x"
+    src.seed(index, 300, shards=2)
+    config = write(a_to_b(stack, unique, f"{index},{big_index}"))
+    a, b = stack.s3.client(), stack.s3b.client()
+    base = f"sync/{unique}"
+
+    assert cli("-m", "backup", "-c", config, "--snapshot", "snap-1").code == 0
+    first = repo_keys(a, stack.s3.bucket, base)
+    assert any(not k.startswith(base + "/") for k in first), "no HASHED_PREFIX shard folder: layout changed?"
+    assert max(size for size, _ in first.values()) > 5 * 1024**2, "no blob over the multipart threshold"
+    sync = cli("-m", "sync", "-c", config)
+    assert sync.code == 0, sync
+    assert copied(sync) == len(first)
+    assert re.search(r"copied in [\d.]+s \([\d.]+ MB/s\)", sync.out)
+    synced = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
+    assert len(synced) == len(first)
+    assert any("-" in etag for _, etag in synced.values()), "the big blob was not copied in parts"
+    for secret in (stack.s3.secret_key, stack.s3b.secret_key, stack.s3b.access_key):
+        assert secret not in sync.out + sync.err
+
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-1")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == 300 and dest.count(f"{unique}-{big_index}") == src.count(big_index)
+    settings = dest("GET", f"/_snapshot/repo-{unique}")[f"repo-{unique}"]["settings"]
+    assert (settings["bucket"], settings["client"]) == (stack.s3b.bucket, "second")
+
+    src.seed(index, 40, start=300)
+    assert cli("-m", "backup", "-c", config, "--snapshot", "snap-2").code == 0
+    second = repo_keys(a, stack.s3.bucket, base)
+    new = set(second) - set(first)
+    rewritten = {k for k in set(first) & set(second) if first[k] != second[k]}
+    assert f"{base}/index.latest" in rewritten
+    again = cli("-m", "sync", "-c", config)
+    assert again.code == 0, again
+    assert copied(again) == len(new) + len(rewritten), (sorted(new), sorted(rewritten), again.out)
+    assert len(new) < len(first)
+
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-2", "--existing", "delete", "--confirm-delete")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == 340
+
+    idle = cli("-m", "sync", "-c", config)
+    assert idle.code == 0 and copied(idle) == 0, idle
+
+
+def test_sync_killed_midway_leaves_the_destination_restorable_and_a_rerun_completes(
+    stack, src, dest, cli, write, unique
+):
+    index = f"{unique}-k"
+    src.seed(index, 50, shards=3)
+    config = write(a_to_b(stack, unique, index, workers=1))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "one").code == 0
+    assert cli("-m", "sync", "-c", config).code == 0
+    assert cli("-m", "restore", "-c", config, "--snapshot", "one").code == 0
+    for batch in range(6):  # many segments, so the second snapshot has many new blobs
+        src.seed(index, 30, start=50 + batch * 30)
+    assert cli("-m", "backup", "-c", config, "--snapshot", "two").code == 0
+    b = stack.s3b.client()
+    before = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
+
+    dry = cli("-m", "sync", "-c", config, "--dry-run")
+    assert dry.code == 0, dry
+    planned = int(re.search(r"would copy (\d+) object\(s\)", dry.out).group(1))
+    assert planned > 10 and dry.out.count("DRY RUN: would copy ") == planned
+    assert repo_keys(b, stack.s3b.bucket, f"synced/{unique}") == before
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_S3_SNAPSHOT", "AWS_"))}
+    proc = subprocess.Popen(
+        [CLI, "-m", "sync", "-c", config, "-v"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+    )
+    seen = 0
+    for line in proc.stderr:
+        if " copied " in line:
+            seen += 1
+            if seen == 3:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    during = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
+    assert len(before) < len(during) < len(before) + planned
+    assert during[f"synced/{unique}/index.latest"] == before[f"synced/{unique}/index.latest"]
+    names = [s["snapshot"] for s in dest("GET", f"/_snapshot/repo-{unique}/_all")["snapshots"]]
+    assert names == ["one"]  # the destination still sees its previous, consistent state
+
+    rerun = cli("-m", "sync", "-c", config)
+    assert rerun.code == 0, rerun
+    assert 0 < copied(rerun) <= planned - 3  # what the killed run had not finished
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "two", "--existing", "delete", "--confirm-delete")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == src.count(index) == 230
+
+
+def test_server_side_copy_between_two_buckets_on_one_server_restores(stack, src, dest, cli, write, unique, big_index):
+    other = f"copy-{unique}".lower()
+    stack.s3.client().create_bucket(Bucket=other)
+    base = f"ss/{unique}"
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=base, indices=big_index)
+    config = write(text + store_sections(stack.s3, stack.s3.bucket, stack.s3, other, f"moved/{unique}", prefix=unique))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s").code == 0
+    sync = cli("-m", "sync", "-c", config)
+    assert sync.code == 0, sync
+    assert "server-side" in sync.out
+    moved = repo_keys(stack.s3.client(), other, f"moved/{unique}")
+    assert len(moved) == copied(sync) == len(repo_keys(stack.s3.client(), stack.s3.bucket, base))
+    assert any("-" in etag for _, etag in moved.values()), "the big blob was not copied with UploadPartCopy"
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "s")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{big_index}") == src.count(big_index)
+
+
+def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique):
+    good = a_to_b(stack, unique, "x")
+    cases = {
+        "missing bucket": (
+            good.replace(f"bucket = {stack.s3b.bucket}", "bucket = no-such-bucket"),
+            1,
+            "bucket no-such-bucket does not exist on the destination store",
+        ),
+        "wrong keys": (
+            good.replace(f"secret_key = {stack.s3b.secret_key}", "secret_key = not-the-credential"),
+            2,
+            "the destination store s3://",
+        ),
+        "unreachable": (
+            good.replace(f"endpoint_url = {stack.s3b.endpoint}", "endpoint_url = http://127.0.0.1:9"),
+            2,
+            "cannot reach the destination store",
+        ),
+    }
+    for case, (text, code, message) in cases.items():
+        result = cli("-m", "sync", "-c", write(text, f"{case.replace(' ', '-')}.conf"))
+        assert result.code == code, (case, result)
+        assert message in result.err, (case, result)
+        assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err, (case, result)
+        assert "not-the-credential" not in result.err
+    assert "refused our keys" in cli("-m", "sync", "-c", write(cases["wrong keys"][0], "k.conf")).err

@@ -1,0 +1,340 @@
+"""-m sync against an in-process moto S3 server (two buckets): plan, order, layout, errors.
+
+The cross-vendor proof (moto -> s3proxy, with real OpenSearch backups and restores) is
+tests/e2e/test_sync.py; these tests pin the planning rules quickly.
+"""
+
+import json
+import socket
+
+import boto3
+import pytest
+
+from es_s3_snapshot import cli
+from es_s3_snapshot.actions import sync as sync_module
+from es_s3_snapshot.config import Overrides, StoreConfig, load
+from es_s3_snapshot.store import Store, part_size
+
+BIG = 6 * 1024**2 + 123  # over a 5 MiB threshold: copied in parts
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_url):
+    return boto3.client(
+        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+
+
+_count = iter(range(10**6))
+
+
+@pytest.fixture
+def buckets(s3):
+    n = next(_count)
+    src, dst = f"src-{n}", f"dst-{n}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=dst)
+    return src, dst
+
+
+def make_repository(s3, bucket, base="a/b", generation=0):
+    """A repository as OpenSearch 3 lays it out: root blobs, metadata, hashed shard folders."""
+    put = lambda key, body: s3.put_object(Bucket=bucket, Key=key, Body=body)  # noqa: E731
+    put(f"{base}/index-{generation}", b'{"snapshots": []}' + b" " * generation)
+    put(f"{base}/index.latest", generation.to_bytes(8, "big"))
+    put(f"{base}/snap-s1.dat", b"snap")
+    put(f"{base}/meta-s1.dat", b"meta")
+    put(f"{base}/indices/ID/meta-m1.dat", b"index meta")
+    paths = [f"M0101/{base}/indices/ID/0/", f"a1100/{base}/indices/ID/1/"]
+    put(f"{base}/snapshot_shard_paths/snapshot_path_ID.idx.2.1.1", json.dumps({"paths": paths}).encode())
+    put(f"M0101/{base}/indices/ID/0/__small", b"x" * 100)
+    put(f"a1100/{base}/indices/ID/1/__big", b"y" * BIG)
+    put(f"a1100/{base}/indices/ID/1/snap-s1.dat", b"shard snap")
+    put(f"zzz/{base}/indices/ID/9/__not_named_in_metadata", b"never copied")
+
+
+def keys(s3, bucket):
+    return {
+        o["Key"]: o["Size"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    }
+
+
+def config_text(url, src, dst, *, src_base="a/b", dst_base="c", server_side="auto", dst_url=None, workers=4):
+    return f"""
+[aws_s3_config]
+s3_bucket_name = {src}
+s3_base_path = {src_base}
+[elasticsearch_config]
+es_repository_name = r
+index_names = idx
+[destination_repository]
+bucket = {dst}
+base_path = {dst_base}
+client = second
+[source_store]
+endpoint_url = {url}
+access_key = AKIASRCKEY
+secret_key = src-secret-value
+addressing_style = path
+[destination_store]
+endpoint_url = {dst_url or url}
+access_key = AKIADSTKEY
+secret_key = dst-secret-value
+addressing_style = path
+[sync]
+workers = {workers}
+multipart_threshold = 5MB
+multipart_chunksize = 5MB
+server_side_copy = {server_side}
+"""
+
+
+@pytest.fixture
+def run(tmp_path, capsys):
+    def run(text, *args):
+        path = tmp_path / "sync.conf"
+        path.write_text(text)
+        path.chmod(0o600)  # it holds store keys: readable by others would be warned about
+        code = cli.main(["-m", "sync", "-c", str(path), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.mark.parametrize("server_side", ["auto", "never"])
+def test_sync_copies_the_repository_onto_the_other_base_path_root_blobs_last(
+    s3, buckets, run, server_side, monkeypatch
+):
+    src, dst = buckets
+    make_repository(s3, src)
+    order = []
+    method = Store.copy_inside if server_side == "auto" else Store.put_stream
+
+    def recording(self, key, *args, **kwargs):
+        order.append(key)
+        return method(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(Store, method.__name__, recording)
+    code, out, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side=server_side))
+    assert code == 0, err
+    copied = keys(s3, dst)
+    assert copied == {
+        "c/index-0": 17,
+        "c/index.latest": 8,
+        "c/snap-s1.dat": 4,
+        "c/meta-s1.dat": 4,
+        "c/indices/ID/meta-m1.dat": 10,
+        "c/snapshot_shard_paths/snapshot_path_ID.idx.2.1.1": len(
+            s3.get_object(Bucket=src, Key="a/b/snapshot_shard_paths/snapshot_path_ID.idx.2.1.1")["Body"].read()
+        ),
+        "M0101/c/indices/ID/0/__small": 100,
+        "a1100/c/indices/ID/1/__big": BIG,
+        "a1100/c/indices/ID/1/snap-s1.dat": 10,
+    }
+    assert order[-2:] == ["c/index-0", "c/index.latest"]
+    assert "9 object(s)" in out and ("server-side" in out) == (server_side == "auto")
+    big = s3.head_object(Bucket=dst, Key="a1100/c/indices/ID/1/__big")
+    assert "-" in big["ETag"]  # multipart
+    assert big["Metadata"]["es-s3-snapshot-source-etag"] == s3.head_object(
+        Bucket=src, Key="a1100/a/b/indices/ID/1/__big"
+    )["ETag"].strip('"')
+    assert "secret-value" not in out + err and "AKIA" not in out + err
+
+
+def test_second_sync_copies_only_what_is_new(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+    assert run(text)[0] == 0
+    code, out, _ = run(text)
+    assert code == 0 and "sync: 0 object(s)" in out and "9 already on the destination" in out
+    s3.put_object(Bucket=src, Key="a/b/index-1", Body=b"next generation")
+    s3.put_object(Bucket=src, Key="a/b/index.latest", Body=(1).to_bytes(8, "big"))
+    s3.put_object(Bucket=src, Key="M0101/a/b/indices/ID/0/__new", Body=b"n" * 10)
+    code, out, _ = run(text)
+    assert code == 0 and "sync: 3 object(s)" in out, out
+    assert s3.get_object(Bucket=dst, Key="c/index.latest")["Body"].read() == (1).to_bytes(8, "big")
+
+
+def test_dry_run_lists_and_copies_nothing(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    code, out, _ = run(config_text(s3.meta.endpoint_url, src, dst), "--dry-run")
+    assert code == 0
+    assert "DRY RUN: would copy a/b/index.latest (8 B)" in out
+    assert "DRY RUN: nothing was copied; would copy 9 object(s)" in out
+    assert keys(s3, dst) == {}
+
+
+def test_delete_only_with_the_flag(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    s3.put_object(Bucket=dst, Key="c/snap-gone.dat", Body=b"old")
+    text = config_text(s3.meta.endpoint_url, src, dst)
+    code, out, _ = run(text)
+    assert code == 0 and "1 object(s) only on the destination kept" in out
+    assert "c/snap-gone.dat" in keys(s3, dst)
+    code, out, _ = run(text, "--delete")
+    assert code == 0 and "1 deleted" in out
+    assert "c/snap-gone.dat" not in keys(s3, dst)
+
+
+def test_equal_size_other_etag_is_copied_unless_the_stored_source_etag_matches(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst)
+    assert run(text)[0] == 0
+    s3.put_object(Bucket=dst, Key="c/snap-s1.dat", Body=b"SNAP")  # same size, other content, no metadata
+    code, out, _ = run(text)
+    assert code == 0 and "sync: 1 object(s)" in out
+    assert s3.get_object(Bucket=dst, Key="c/snap-s1.dat")["Body"].read() == b"snap"
+
+
+def test_a_failed_copy_leaves_the_root_blobs_alone(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+    real = Store.put_stream
+
+    def failing(self, key, *args, **kwargs):
+        if key.endswith("__big"):
+            raise sync_module.StoreError("write failed")
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "put_stream", failing)
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
+    assert code == 1 and "write failed" in err
+    assert not {"c/index-0", "c/index.latest"} & set(keys(s3, dst))
+
+
+def test_missing_bucket_is_one_line_naming_the_store(s3, buckets, run):
+    src, _ = buckets
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, "no-such-bucket"))
+    assert code == 1
+    assert "bucket no-such-bucket does not exist on the destination store s3://no-such-bucket/c" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unreachable_endpoint_exits_2_naming_the_store(s3, buckets, run, monkeypatch):
+    import time
+
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # botocore's retry back-off
+    src, dst = buckets
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, dst_url=dead))
+    assert code == 2, err
+    assert f"cannot reach the destination store s3://{dst}/c at {dead}" in err
+    assert "Traceback" not in err
+
+
+def test_missing_store_section_is_a_config_error(tmp_path, run):
+    code, _, err = run(
+        "[aws_s3_config]\ns3_bucket_name = b\n[elasticsearch_config]\nes_repository_name = r\nindex_names = i\n"
+    )
+    assert code == 3 and "[source_store] is missing" in err
+
+
+def test_destination_repository_falls_back_to_repository(load_config):
+    config = load_config("[repository]\ncompress = true\n[destination_repository]\nbucket = other\nclient = second\n")
+    repo = config.repository_for("destination")
+    assert (repo.bucket, repo.base_path, repo.extra["client"], repo.extra["compress"]) == (
+        "other",
+        "es",
+        "second",
+        True,
+    )
+    assert config.repository_for("source") is config.repository
+    plain = load_config()
+    assert plain.repository_for("destination") is plain.repository
+
+
+def test_store_keys_come_from_environment_and_stay_secret(load_config):
+    config = load_config(
+        "[source_store]\naccess_key_env = K\nsecret_key_env = S\n[destination_store]\nbucket = b2\nbase_path = x/\n",
+        environ={"K": "AKIAFROMENV", "S": "secret-from-env"},
+    )
+    source = config.store("source")
+    assert (source.bucket, source.base_path, source.access_key) == ("backups", "es", "AKIAFROMENV")
+    assert "secret-from-env" in config.secrets and "AKIAFROMENV" in config.secrets
+    assert config.store("destination").base_path == "x"
+    assert "secret-from-env" not in repr(source)
+
+
+def test_bad_sync_values_name_section_and_key(write_config):
+    with pytest.raises(Exception, match=r"\[sync\] multipart_threshold must be a size"):
+        load(write_config("[sync]\nmultipart_threshold = lots\n"), Overrides(), {})
+    with pytest.raises(Exception, match=r"\[source_store\] secret_key is missing"):
+        load(write_config("[source_store]\naccess_key = A\n"), Overrides(), {})
+
+
+def test_part_size_stays_within_ten_thousand_parts():
+    assert part_size(10**6, 8 * 1024**2) == 8 * 1024**2
+    assert part_size(5 * 1024**4, 8 * 1024**2) * 10_000 >= 5 * 1024**4
+    assert part_size(1, 1) == 5 * 1024**2
+
+
+def test_store_str_names_side_bucket_and_endpoint():
+    store = StoreConfig(side="source", section="source_store", bucket="b", base_path="p", endpoint_url="http://h:1")
+    assert str(store) == "source store s3://b/p at http://h:1"
+
+
+@pytest.mark.parametrize(
+    "base,key,name",
+    [
+        ("a/b", "a/b/index-3", ("", "index-3")),
+        ("a/b", "a/b/indices/ID/0/__x", ("", "indices/ID/0/__x")),
+        ("a/b", "M0101/a/b/indices/ID/0/__x", ("M0101", "indices/ID/0/__x")),
+        ("", "M0101/indices/ID/0/__x", ("M0101", "indices/ID/0/__x")),
+        ("", "indices/ID/meta-1.dat", ("", "indices/ID/meta-1.dat")),
+    ],
+)
+def test_names_are_the_same_on_both_sides_whatever_the_base_paths(base, key, name):
+    store = Store(StoreConfig(side="source", section="source_store", bucket="b", base_path=base), client=object())
+    other = Store(
+        StoreConfig(side="destination", section="destination_store", bucket="b", base_path="c"), client=object()
+    )
+    assert sync_module._name(store, key) == name
+    assert other.key(name[0], other.base, name[1]) == ("c/" if not name[0] else f"{name[0]}/c/") + name[1]
+
+
+def test_interrupt_exits_130_saying_the_destination_keeps_its_previous_state(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+
+    def interrupted(self, key, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "copy_inside", interrupted)
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst))
+    assert code == 130
+    assert "the destination still holds its previous repository state; run -m sync again" in err
+    assert keys(s3, dst) == {}
+
+
+def test_a_source_without_a_repository_is_refused_and_nothing_is_deleted(s3, buckets, run):
+    src, dst = buckets
+    s3.put_object(Bucket=dst, Key="c/index-0", Body=b"{}")
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst), "--delete")
+    assert code == 1 and f"the source store s3://{src}/a/b at" in err and "holds no snapshot repository" in err
+    assert keys(s3, dst) == {"c/index-0": 2}
