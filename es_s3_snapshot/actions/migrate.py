@@ -35,8 +35,8 @@ from . import Context
 from .backup import run_backup
 from .check import collect, report
 from .restore import run_restore
-from .sync import sync_configured, sync_repository
 from .sides import choose, inventory, print_table, targets
+from .sync import sync_configured, sync_repository
 from .verify import verify
 
 logger = logging.getLogger(__name__)
