@@ -58,7 +58,9 @@ class CountingProxy(RelayProxy):
         started = time.time()
         status, reason, headers, payload = super()._forward(request)
         line = f"{request.method} {request.target} HTTP/1.1"
-        exchange = Exchange(request.method, request.target, len(line.encode()), status, len(payload), started, time.time())
+        exchange = Exchange(
+            request.method, request.target, len(line.encode()), status, len(payload), started, time.time()
+        )
         with self._lock:
             self._exchanges.append(exchange)
         return status, reason, headers, payload
