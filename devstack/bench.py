@@ -127,6 +127,17 @@ class Engine:
         stops = [s["stop_time_in_millis"] for index in (answer or {}).values() for s in index["shards"]]
         return max(stops) / 1000
 
+    def settled(self, repo: str, snap: str, *, limit: float = 1800) -> bool:
+        """Wait (polling each second) until a snapshot the tool gave up on has ended; True if SUCCESS."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            answer = self("GET", f"/_snapshot/{repo}/{snap}", ok=(200, 404))
+            state = ((answer or {}).get("snapshots") or [{}])[0].get("state")
+            if state != "IN_PROGRESS":
+                return state == "SUCCESS"
+            time.sleep(1)
+        return False
+
     def indices(self, pattern: str) -> list[str]:
         rows = self("GET", f"/_cat/indices/{pattern}?format=json&h=index&expand_wildcards=all", ok=(200, 404))
         return sorted(row["index"] for row in rows or [] if isinstance(row, dict))
@@ -371,33 +382,41 @@ class Bench:
         return pattern
 
     def make_small_indices(self, count: int) -> str:
-        """``count`` indices of 1 shard, 0 replicas, a few documents each; returns their pattern."""
+        """``count`` indices of 1 shard, 0 replicas, a few documents each; returns their pattern.
+
+        Each index is created by its own request (4 at a time, not waiting for its shard), with a
+        long cluster-manager timeout: a busy node takes long to publish a state with 1,000 indices.
+        """
         prefix = f"{self.run_id}-p{count}-"
-        if self.src.indices(prefix + "*"):
-            return prefix + "*"
         started = time.monotonic()
-        self.src(
-            "PUT",
-            f"/_index_template/{self.run_id}-small",
-            {
-                "index_patterns": [f"{self.run_id}-p*"],
-                "template": {"settings": {"number_of_shards": 1, "number_of_replicas": 0}},
-            },
-        )
         names = [f"{prefix}{k:04d}" for k in range(count)]
+        settings = {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
+
+        def create(name: str) -> None:
+            self.src(
+                "PUT",
+                f"/{name}?wait_for_active_shards=0&cluster_manager_timeout=600s&timeout=600s",
+                settings,
+                timeout=660,
+            )
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, names))
 
         def bulk(group: list[str]) -> None:
             lines = []
             for name in group:
                 for n in range(DOCS_PER_POLL_INDEX):
                     lines.append(f'{{"index":{{"_index":"{name}"}}}}\n{{"n":{n}}}\n')
-            answer = self.src("POST", "/_bulk?refresh=true", "".join(lines), timeout=600)
+            answer = self.src("POST", "/_bulk?timeout=600s", "".join(lines), timeout=660)
             if answer.get("errors"):
-                raise BenchError(f"bulk into {group[0]}.. had errors")
+                first = next(i for i in answer["items"] if i["index"].get("error"))["index"]["error"]
+                raise BenchError(f"bulk into {group[0]}..: {first.get('type')}: {first.get('reason')}")
 
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(bulk, [names[i : i + 50] for i in range(0, count, 50)]))
         self.src("GET", f"/_cluster/health/{prefix}*?wait_for_status=green&timeout=600s", timeout=660)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(bulk, [names[i : i + 200] for i in range(0, count, 200)]))
+        self.src("POST", f"/{prefix}*/_refresh", timeout=600)
         self.log(f"bench: created {count} small indices in {time.monotonic() - started:.0f}s")
         return prefix + "*"
 
@@ -506,8 +525,8 @@ class Bench:
                         run = bare_backup(src_proxy.url, self.bucket, f"{base}/{who}", repo, "snap", pattern)
                     self._ended(run, "backup", repo=repo, restored="")
                     self._record("backup", who, count, run, src_proxy.reset())
-                    if run.code:
-                        continue
+                    if run.code and not self.src.settled(repo, "snap"):
+                        continue  # no snapshot to restore from (the failure is in the table)
                     dest_proxy.reset()
                     if who == "tool":
                         run = self.tool(

@@ -4,6 +4,7 @@
 - sigv4_proxy.py  SigV4VerifyingProxy: forwards only correctly SigV4-signed requests
 - tls.py          throwaway CA/certificates and TLSTerminatingProxy
 - proxies.py      Socks5Proxy / HttpProxy (pproxy subprocesses) with connection counts
+- counting_proxy.py CountingProxy: a relay that records each request's size, answer and times (bench)
 - hostnames.py    AWS-looking host names that resolve to 127.0.0.1 in a CLI subprocess
 - selfcheck.py    ``python -m tests.support.selfcheck`` proves all of the above
 
