@@ -657,13 +657,14 @@ def report(results: Results, options: Options, engines: str = "") -> str:
                 f"| {bare[1].before if bare else '-'} | | as few as the checks need | |"
             )
     biggest = {}
-    for operation, who, count, _run, found in results.polls:
+    for operation, who, count, run, found in results.polls:
         if who == "tool" and found.started:
-            biggest[operation] = (count, found)
-    for operation, (count, found) in biggest.items():
+            biggest[operation] = (count, found, run)
+    for operation, (count, found, run) in biggest.items():
         if count > 1:
+            failed = f" (exit {run.code})" if run.code else ""
             lines.append(
-                f"| requests after the end, {operation} of {count} indices | {found.after} | 0 | | constant | |"
+                f"| requests after the end, {operation} of {count} indices | {found.after}{failed} | 0 | | constant | |"
             )
     if results.startup:
         help_s, pass_s = statistics.median(results.startup["help"]), statistics.median(results.startup["pass"])
