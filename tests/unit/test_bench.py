@@ -68,5 +68,10 @@ def test_report_marks_missed_targets_and_pairs_ratios():
 
 def test_bench_options_small_and_only():
     options = parse(["--small", "--only", "startup", "--only", "poll"])
-    assert (options.rounds, options.data_mb, options.poll_sizes, options.only) == (2, 8, (1, 10, 100), ("startup", "poll"))
+    assert (options.rounds, options.data_mb, options.poll_sizes, options.only) == (
+        2,
+        8,
+        (1, 10, 100),
+        ("startup", "poll"),
+    )
     assert parse([]).rounds == 5 and parse([]).poll_sizes == (1, 100, 1000)
