@@ -89,20 +89,37 @@ class Run:
         return None if self.engine_end is None else self.exited - self.engine_end
 
 
+TIME = "/usr/bin/time"  # GNU time: reports the peak RSS of the CLI alone
+
+
 def run_tool(*args: str, workdir: Path) -> Run:
-    """Run the installed CLI with ``args``; wall time, exit code and peak RSS (wait4 of the child)."""
+    """Run the installed CLI with ``args``; wall time, exit code and peak RSS.
+
+    The peak RSS comes from GNU time, which forks the CLI from its own small process: wait4 on a
+    child of this (large) process would count the pages the child shared with it before exec.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_S3_SNAPSHOT", "AWS_"))}
+    rss_file = workdir / "rss.txt"
+    prefix = [TIME, "-f", "%M", "-o", str(rss_file)] if os.access(TIME, os.X_OK) else []
     with open(workdir / "out.txt", "wb") as out, open(workdir / "err.txt", "wb") as err:
         started = time.monotonic()
-        process = subprocess.Popen([CLI, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        process = subprocess.Popen(
+            [*prefix, CLI, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall, exited = time.monotonic() - started, time.time()
         process.returncode = os.waitstatus_to_exitcode(status)
+    maxrss_kb = usage.ru_maxrss
+    if prefix:
+        try:
+            maxrss_kb = int(rss_file.read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            pass
     error = ""
     if process.returncode:
         lines = (workdir / "err.txt").read_text(errors="replace").strip().splitlines()
         error = lines[-1][:300] if lines else "(no output)"
-    return Run(process.returncode, wall, exited, usage.ru_maxrss / 1024, error)
+    return Run(process.returncode, wall, exited, maxrss_kb / 1024, error)
 
 
 class Engine:
