@@ -28,6 +28,18 @@ CLI_TIMEOUT = 300
 _counter = itertools.count(1)
 
 
+# Every other version, started once for the whole session and only when a test asks for it: the
+# engine matrix and the migrations share it. All nodes have the same path.repo (one fs repository
+# seen by nodes of different versions).
+VERSION_NODES = ("es7", "es8", "es710", "os1", "os2", "source", "es")
+
+
+@pytest.fixture(scope="session")
+def versions():
+    with Stack(nodes=VERSION_NODES, shared_repo=True, timeout=900) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def stack():
     nodes = os.environ.get("E2E_NODES", "source,destination,es").split(",")  # fewer, to run one file cheaply

@@ -13,18 +13,9 @@ import textwrap
 
 import pytest
 
-from devstack import Stack
-
 from .conftest import Api
 
-NODES = ("es7", "es8", "es710", "os1", "os2", "source", "es")
 DOCS = 23
-
-
-@pytest.fixture(scope="module")
-def versions():
-    with Stack(nodes=NODES, shared_repo=True, timeout=900) as running:
-        yield running
 
 
 def api(stack, name):
