@@ -6,6 +6,7 @@ Exit codes (README, "Exit codes"):
   2  a cluster could not be reached or refused the credentials
   3  usage or configuration error
   4  unexpected error (a bug; -v shows the traceback)
+  75 busy: another run of the same config and mode holds the lock
   130 interrupted (Ctrl-C); a started snapshot or restore goes on in the cluster
 """
 
@@ -14,15 +15,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from . import __version__
-from .actions import MODES, SIDE, Context, get_mode
+from .actions import MODES, SIDE, Context, RunResult, get_mode
 from .clients import build_transport
 from .cluster import Cluster
-from .config import Overrides, find_config, load, require_seeds
+from .config import Config, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError
+from .lock import run_lock
 from .redact import RedactingFormatter, Redactor
+from .report import Report, ping, write_reports
 
 logger = logging.getLogger("es_s3_snapshot")
 
@@ -36,12 +41,16 @@ through a snapshot repository in S3, as set in the config file.
            configured indices into it and waits until the snapshot is finished.
   restore  run on or near your DESTINATION cluster: registers the same repository read-only,
            restores the indices and waits until they have recovered.
+  list     the snapshots in the repository, newest first (--json; --on destination).
+  prune    deletes this tool's old snapshots from the repository as [retention] says
+           (--dry-run prints the plan); on the source only.
 """
 
 EPILOG = """\
 config file: -c PATH, else $ES_S3_SNAPSHOT_CONFIG, else ./es-s3-snapshot.conf, else /etc/es-s3-snapshot.conf
 exit codes: 0 ok, 1 operation failed, 2 cluster unreachable or credentials refused,
-            3 usage or config error, 4 unexpected error, 130 interrupted
+            3 usage or config error, 4 unexpected error, 75 busy (another run of the same
+            config and mode holds the lock), 130 interrupted
 """
 
 
@@ -66,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         required=True,
         choices=MODES,
-        help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
+        help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster. "
+        "'list' and 'prune' work on the repository.",
     )
     parser.add_argument("-c", "--config", metavar="PATH", help="the config file (see above for where it is looked for)")
     parser.add_argument(
@@ -88,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
+    )
+    parser.add_argument("--json", action="store_true", help="list: print the snapshots as a JSON array")
+    parser.add_argument(
+        "--on", choices=("source", "destination"), help="list: the cluster whose repository to list (default: source)"
     )
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests"
@@ -120,30 +134,90 @@ def _overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
-def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
-    """Load the config, build the side's cluster and run the mode; raises EsS3SnapshotError."""
+@dataclass
+class Run:
+    """One run as the reports see it: filled in as far as the run gets."""
+
+    mode: str
+    started: float = field(default_factory=time.time)
+    config: Config | None = None
+    side: str | None = None
+    result: RunResult = field(default_factory=RunResult)
+    last_line: str | None = None  # the last line echoed, the message of a successful run
+
+
+def _side(args: argparse.Namespace) -> str:
+    if args.on and args.mode == "prune" and args.on != "source":
+        raise ConfigError("prune runs on the source only: the destination registers the repository read-only")
+    if args.on and args.mode not in ("list", "prune"):
+        raise ConfigError(f"--on is for list only, not for {args.mode}")
+    if args.json and args.mode != "list":
+        raise ConfigError(f"--json is for list only, not for {args.mode}")
+    return args.on or SIDE[args.mode]
+
+
+def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
+    """Load the config, take the run lock, build the side's cluster and run the mode.
+
+    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
+    """
+    side_name = _side(args)
     path = find_config(args.config)
     config = load(path, _overrides(args))
     redactor.add(config.secrets)
+    run.config, run.side = config, side_name
     logger.debug("config loaded from %s", path)
+    with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
+        ping(config.report.ping_url, "/start")
+        _run_locked(args, redactor, run, config, side_name)
 
-    side_name = SIDE[args.mode]
+
+def _run_locked(args: argparse.Namespace, redactor: Redactor, run: Run, config: Config, side_name: str) -> None:
     side = require_seeds(config, side_name, args.mode)
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
             "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
             "(s3.client.default.access_key / secret_key); see README 'Where S3 keys belong'",
-            path,
+            config.path,
         )
     if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
         logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
 
-    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
+    def echo(text: str) -> None:
+        text = redactor(text)
+        print(text, flush=True)
+        lines = text.strip().splitlines()
+        run.last_line = lines[-1] if lines else run.last_line
+
     cluster = Cluster(side_name, side.seeds, None, auth=side.auth, dry_run=args.dry_run, echo=echo, redact=redactor)
     cluster.transport = build_transport(
         side, fallback_region=config.repository.region, on_node_failure=cluster.node_failed
     )
-    get_mode(args.mode)(Context(config=config, cluster=cluster, wait=not args.no_wait, echo=echo))
+    ctx = Context(
+        config=config, cluster=cluster, wait=not args.no_wait, echo=echo, result=run.result, as_json=args.json
+    )
+    get_mode(args.mode)(ctx)
+
+
+def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
+    """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
+    if run.config is None:  # the config could not be read: there is nowhere to report to
+        return
+    repository = run.config.repository_for(run.side or SIDE[run.mode]).name
+    report = Report(
+        mode=run.mode,
+        config=run.config.path,
+        repository=repository,
+        started=run.started,
+        finished=time.time(),
+        exit_code=exit_code,
+        message=redactor(message),
+        snapshot=run.result.snapshot,
+        indices=list(run.result.indices),
+        bytes=run.result.bytes,
+        deleted_snapshots=list(run.result.deleted),
+    )
+    write_reports(run.config.report, report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,14 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     redactor = Redactor()
     setup_logging(args.verbose, args.quiet, redactor)
+    run = Run(args.mode)
     try:
-        run_mode(args, redactor)
+        run_mode(args, redactor, run)
+        code, message = EXIT_OK, run.result.message or run.last_line or f"{args.mode} done"
     except EsS3SnapshotError as err:
         logger.error("%s", err, exc_info=args.verbose > 0)
-        return err.exit_code
+        code, message = err.exit_code, str(err)
     except KeyboardInterrupt:
         logger.error("interrupted", exc_info=args.verbose > 0)
-        return EXIT_INTERRUPTED
+        code, message = EXIT_INTERRUPTED, "interrupted"
     except Exception as err:  # a bug: say so in one line, show the traceback with -v
         logger.error(
             "unexpected error: %s: %s%s",
@@ -167,8 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "" if args.verbose else " (run with -v for the traceback)",
             exc_info=args.verbose > 0,
         )
-        return EXIT_UNEXPECTED
-    return EXIT_OK
+        code, message = EXIT_UNEXPECTED, f"unexpected error: {type(err).__name__}: {err}"
+    try:
+        finish(run, code, message, redactor)
+    except Exception as err:  # a report must never change the outcome of the run it reports
+        logger.error("cannot write the run report: %s: %s", type(err).__name__, err, exc_info=args.verbose > 0)
+    return code
 
 
 def run() -> None:

@@ -17,6 +17,17 @@ T = TypeVar("T")
 
 
 @dataclass
+class RunResult:
+    """What a run did, filled in by the action, for the run reports ([report])."""
+
+    snapshot: str | None = None
+    indices: list[str] = field(default_factory=list)
+    bytes: int | None = None
+    deleted: list[str] = field(default_factory=list)
+    message: str | None = None  # one line; the cli falls back to the last line echoed
+
+
+@dataclass
 class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
@@ -31,6 +42,8 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: Callable[[str], Cluster] | None = None
+    result: RunResult = field(default_factory=RunResult)
+    as_json: bool = False  # list --json
 
     def wait_for(self, check: Callable[[], T | None], *, timeout_message: str, max_wait: float | None = None) -> T:
         """``wait_until`` with this run's poll interval, clock and sleep (max_wait: [wait] max_wait)."""
@@ -52,7 +65,7 @@ class Context:
 
 
 # Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster).
-SIDE = {"backup": "source", "restore": "destination"}
+SIDE = {"backup": "source", "restore": "destination", "list": "source", "prune": "source"}
 MODES = tuple(SIDE)
 
 

@@ -11,6 +11,7 @@ from ..names import expand_snapshot_name, is_pattern, match_indices
 from ..repository import ensure_repository
 from ..wait import human_bytes
 from . import Context
+from .prune import prune_after_backup
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def run_backup(ctx: Context) -> None:
     _check_indices(cluster, config.snapshot.indices, config.snapshot.ignore_unavailable)
     _refuse_existing(cluster, repo, name)
     _start(ctx, name)
+    ctx.result.snapshot = name
     if cluster.dry_run:
         ctx.echo(f"DRY RUN: nothing was changed; the snapshot would be {repo}/{name}")
         return
@@ -51,6 +53,10 @@ def run_backup(ctx: Context) -> None:
             f"interrupted: snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
         ) from None
     _verdict(ctx, name, finished, stats)
+    ctx.result.indices = list(finished.get("indices", []))
+    ctx.result.bytes = stats.get("incremental", {}).get("size_in_bytes")
+    if config.retention.prune_after_backup:
+        prune_after_backup(ctx)
 
 
 def _check_indices(cluster: Cluster, patterns: tuple[str, ...], ignore_unavailable: bool) -> None:

@@ -70,6 +70,7 @@ def run_restore(ctx: Context) -> None:
             f"interrupted: the restore of {', '.join(targets)} goes on in the destination cluster; follow it with: {follow}"
         ) from None
     _report(ctx, plan)
+    ctx.result.snapshot, ctx.result.indices = plan.snapshot, sorted(plan.targets.values())
 
 
 def _repository_registered(cluster: Cluster, name: str) -> bool:
