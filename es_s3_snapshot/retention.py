@@ -156,7 +156,9 @@ def plan(snapshots: list[Snapshot], retention, snapshot_name: str, now: datetime
         elif snap.state in ("FAILED", "PARTIAL"):
             newer = newest_success_start is not None and (snap.start or 0.0) < newest_success_start
             reasons[snap.name] = (
-                f"delete: {snap.state}, a newer SUCCESS exists" if newer else f"keep: {snap.state}, no newer SUCCESS yet"
+                f"delete: {snap.state}, a newer SUCCESS exists"
+                if newer
+                else f"keep: {snap.state}, no newer SUCCESS yet"
             )
         else:
             reasons[snap.name] = f"keep: state {snap.state} (never touched)"

@@ -66,9 +66,7 @@ def prune(ctx: Context, info: EngineInfo) -> list[str]:
     if cluster.dry_run:
         for decision in decisions:
             ctx.echo(_line(decision, "delete" if decision.delete else "keep"))
-        ctx.result.message = (
-            f"DRY RUN: would delete {len(doomed)} of {len(decisions)} snapshot(s) in repository {repo}; nothing was deleted"
-        )
+        ctx.result.message = f"DRY RUN: would delete {len(doomed)} of {len(decisions)} snapshot(s) in repository {repo}; nothing was deleted"
         ctx.echo(ctx.result.message)
         return []
     deleted = delete_snapshots(ctx, repo, doomed)
