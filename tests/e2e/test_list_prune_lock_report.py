@@ -60,14 +60,18 @@ def test_ten_backups_then_prune_keeps_exactly_the_expected_survivors_and_never_h
     starts = [s["start_time_in_millis"] / 1000 for s in ours]
     assert starts[3] - starts[2] > 7.5  # the gap is between the 3rd and the 4th backup
 
-    # prune 1: keep_last 3, max_age reaching back into the gap: the 7 after the gap survive
-    max_age = time.time() - (starts[2] + starts[3]) / 2
-    config = write(prune_config(stack, unique, index, f"keep_last = 3\nmax_age = {max_age:.1f}"), "prune1.conf")
-    dry = cli("-m", "prune", "-c", config, "--dry-run")
+    # prune 1: keep_last 3, max_age reaching back to 1 s after the 3rd backup, into the gap (recomputed
+    # just before each run, so that the cutoff stays in the gap): the 7 after the gap survive
+    def prune1(*flags):
+        max_age = time.time() - starts[2] - 1.0
+        retention = f"keep_last = 3\nmax_age = {max_age:.1f}"
+        return cli("-m", "prune", "-c", write(prune_config(stack, unique, index, retention), "prune1.conf"), *flags)
+
+    dry = prune1("--dry-run")
     assert dry.code == 0, dry
     assert "DRY RUN: would delete 3 of 13 snapshot(s)" in dry.out
     assert len(snapshots(src, repo)) == 13
-    pruned = cli("-m", "prune", "-c", config)
+    pruned = prune1()
     assert pruned.code == 0, pruned
     left = set(snapshots(src, repo))
     assert left == {s["snapshot"] for s in ours[3:]} | set(hand_made)

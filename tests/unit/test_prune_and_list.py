@@ -194,3 +194,13 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     assert report["deleted_snapshots"] == ["old-000002", "old-000001", "old-000000"]
     assert report["message"] == "pruned repository repo1: deleted 3 snapshot(s), kept 1"
     assert 'es_s3_snapshot_snapshots_deleted_total{mode="backup",repository="repo1"} 3' in (tmp_path / "m.prom").read_text()
+
+
+def test_readme_retention_snippet_loads(load_config):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "README.md").read_text().split("## List, prune and retention", 1)[1]
+    snippet = text.split("```ini\n", 1)[1].split("```", 1)[0]
+    retention = load_config(snippet).retention
+    assert (retention.keep_last, retention.keep_daily, retention.keep_yearly) == (7, 14, 3)
+    assert retention.max_age == 30 * 86400 and retention.min_count == 1
