@@ -47,10 +47,12 @@ def run_prune(ctx: Context) -> None:
 def prune_after_backup(ctx: Context) -> None:
     """Prune after a successful backup ([retention] prune_after_backup); raises OperationFailed
     saying that the backup itself succeeded when the prune fails."""
+    backup = f"backup {ctx.config.repository_for('source').name}/{ctx.result.snapshot} succeeded"
     try:
         prune(ctx, ctx.cluster.info())
     except EsS3SnapshotError as err:
-        raise OperationFailed(f"the backup succeeded, but the prune after it failed: {err}") from err
+        raise OperationFailed(f"the {backup}, but the prune after it failed: {err}") from err
+    ctx.result.message = f"{backup}; {ctx.result.message}"
 
 
 def prune(ctx: Context, info: EngineInfo) -> list[str]:

@@ -172,7 +172,8 @@ def test_prune_after_backup_failure_exits_1_saying_the_backup_succeeded(fake, wr
     out, err = capsys.readouterr()
     assert code == 1
     assert ": SUCCESS, 2 indices" in out
-    assert "the backup succeeded, but the prune after it failed: snapshots in repo1 could not be deleted" in err
+    assert "succeeded, but the prune after it failed: snapshots in repo1 could not be deleted" in err
+    assert "the backup repo1/old-" in err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["exit_code"] == 1 and report["snapshot"].startswith("old-") and report["bytes"] == 1000
     assert report["indices"] == ["logs-a", "logs-b"]
@@ -192,7 +193,8 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     assert code == 0, capsys.readouterr()
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["deleted_snapshots"] == ["old-000002", "old-000001", "old-000000"]
-    assert report["message"] == "pruned repository repo1: deleted 3 snapshot(s), kept 1"
+    assert report["message"].startswith("backup repo1/old-")
+    assert report["message"].endswith("succeeded; pruned repository repo1: deleted 3 snapshot(s), kept 1")
     assert 'es_s3_snapshot_snapshots_deleted_total{mode="backup",repository="repo1"} 3' in (tmp_path / "m.prom").read_text()
 
 
