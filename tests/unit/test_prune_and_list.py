@@ -122,8 +122,17 @@ def test_list_json_has_the_documented_keys(engine, make_ctx, config):
     get_mode("list")(ctx)
     data = json.loads("\n".join(lines))
     assert [s["name"] for s in data] == ["nightly-1", "by-hand"]
-    assert set(data[0]) == {"name", "state", "start", "end", "duration_s", "indices", "shards_total",
-                            "shards_failed", "taken_by_us"}
+    assert set(data[0]) == {
+        "name",
+        "state",
+        "start",
+        "end",
+        "duration_s",
+        "indices",
+        "shards_total",
+        "shards_failed",
+        "taken_by_us",
+    }
     assert data[0]["taken_by_us"] is True and data[1]["taken_by_us"] is False
 
 
@@ -195,7 +204,10 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     assert report["deleted_snapshots"] == ["old-000002", "old-000001", "old-000000"]
     assert report["message"].startswith("backup repo1/old-")
     assert report["message"].endswith("succeeded; pruned repository repo1: deleted 3 snapshot(s), kept 1")
-    assert 'es_s3_snapshot_snapshots_deleted_total{mode="backup",repository="repo1"} 3' in (tmp_path / "m.prom").read_text()
+    assert (
+        'es_s3_snapshot_snapshots_deleted_total{mode="backup",repository="repo1"} 3'
+        in (tmp_path / "m.prom").read_text()
+    )
 
 
 def test_readme_retention_snippet_loads(load_config):
@@ -206,3 +218,50 @@ def test_readme_retention_snippet_loads(load_config):
     retention = load_config(snippet).retention
     assert (retention.keep_last, retention.keep_daily, retention.keep_yearly) == (7, 14, 3)
     assert retention.max_age == 30 * 86400 and retention.min_count == 1
+
+
+class Pager:
+    """A transport answering the snapshot listing in pages (Elasticsearch) or refusing size (old engines)."""
+
+    def __init__(self, total, refuse_size=False):
+        self.total, self.refuse_size, self.targets = total, refuse_size, []
+
+    def perform_request(self, method, target, **kwargs):
+        from types import SimpleNamespace
+        from urllib.parse import parse_qsl, urlsplit
+
+        self.targets.append(target)
+        params = dict(parse_qsl(urlsplit(target).query))
+        snaps = [{"snapshot": f"s{n}", "state": "SUCCESS", "start_time_in_millis": 1000 + n} for n in range(self.total)]
+        if "size" in params:
+            if self.refuse_size:
+                body = {"error": {"type": "illegal_argument_exception", "reason": "unrecognized parameter: [size]"}}
+                return SimpleNamespace(meta=SimpleNamespace(status=400), body=body)
+            start, size = int(params.get("after", 0)), int(params["size"])
+            page = snaps[start : start + size]
+            body = {"snapshots": page, "total": self.total}
+            if start + size < self.total:
+                body["next"] = str(start + size)
+            return SimpleNamespace(meta=SimpleNamespace(status=200), body=body)
+        return SimpleNamespace(meta=SimpleNamespace(status=200), body={"snapshots": snaps})
+
+
+@pytest.mark.parametrize("paginate", [True, None])
+def test_listing_follows_pages_where_the_engine_pages(paginate):
+    from es_s3_snapshot.cluster import Cluster
+    from es_s3_snapshot.snapshots import list_snapshots
+
+    pager = Pager(450)
+    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate)
+    assert [s.name for s in found] == [f"s{n}" for n in range(450)]
+    assert len(pager.targets) == 3 and "after=400" in pager.targets[-1]
+
+
+@pytest.mark.parametrize("paginate,requests", [(False, 1), (None, 2)])
+def test_listing_without_pages_asks_once(paginate, requests):
+    from es_s3_snapshot.cluster import Cluster
+    from es_s3_snapshot.snapshots import list_snapshots
+
+    pager = Pager(450, refuse_size=True)
+    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate)
+    assert len(found) == 450 and len(pager.targets) == requests and "size" not in pager.targets[-1]

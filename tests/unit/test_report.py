@@ -12,8 +12,16 @@ from es_s3_snapshot.report import Report, prometheus_text, write_reports
 
 def report(mode="backup", code=0, finished=1_700_000_100.0, deleted=(), repo="repo1", message="ok"):
     return Report(
-        mode=mode, config="/etc/x.conf", repository=repo, started=finished - 100, finished=finished, exit_code=code,
-        message=message, snapshot="s1", indices=["a"], bytes=1234 if mode == "backup" else None,
+        mode=mode,
+        config="/etc/x.conf",
+        repository=repo,
+        started=finished - 100,
+        finished=finished,
+        exit_code=code,
+        message=message,
+        snapshot="s1",
+        indices=["a"],
+        bytes=1234 if mode == "backup" else None,
         deleted_snapshots=list(deleted),
     )
 
@@ -21,15 +29,28 @@ def report(mode="backup", code=0, finished=1_700_000_100.0, deleted=(), repo="re
 def value(text, metric, mode="backup", repo="repo1"):
     prefix = f'es_s3_snapshot_{metric}{{mode="{mode}",repository="{repo}"}} '
     lines = [line for line in text.splitlines() if line.startswith(prefix)]
-    return float(lines[0][len(prefix):]) if lines else None
+    return float(lines[0][len(prefix) :]) if lines else None
 
 
 def test_json_report_has_every_key(tmp_path):
     path = tmp_path / "r.json"
     write_reports(ReportConfig(json_file=str(path)), report(code=1, message="snapshot failed"))
     data = json.loads(path.read_text())
-    assert set(data) == {"mode", "config", "repository", "snapshot", "started", "finished", "duration_s",
-                         "exit_code", "outcome", "message", "indices", "bytes", "deleted_snapshots"}
+    assert set(data) == {
+        "mode",
+        "config",
+        "repository",
+        "snapshot",
+        "started",
+        "finished",
+        "duration_s",
+        "exit_code",
+        "outcome",
+        "message",
+        "indices",
+        "bytes",
+        "deleted_snapshots",
+    }
     assert data["outcome"] == "failed" and data["exit_code"] == 1 and data["duration_s"] == 100
     assert data["finished"] == "2023-11-14T22:15:00Z"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left

@@ -64,8 +64,11 @@ def test_gfs_over_two_years_keeps_the_newest_of_each_counted_period():
 
 def test_periods_are_counted_not_days_since_a_gap_does_not_use_up_the_count():
     # snapshots only in 2024-06 and 2025-01: keep_monthly 2 keeps both despite the gap of 7 months
-    snaps = [snap(datetime(2024, 6, 10, tzinfo=timezone.utc)), snap(datetime(2024, 6, 20, tzinfo=timezone.utc)),
-             snap(datetime(2025, 1, 5, tzinfo=timezone.utc))]
+    snaps = [
+        snap(datetime(2024, 6, 10, tzinfo=timezone.utc)),
+        snap(datetime(2024, 6, 20, tzinfo=timezone.utc)),
+        snap(datetime(2025, 1, 5, tzinfo=timezone.utc)),
+    ]
     decisions = plan(snaps, RetentionConfig(keep_monthly=2), PATTERN, NOW)
     assert kept(decisions) == {"nightly-2025.01.05-00", "nightly-2024.06.20-00"}
 
@@ -146,5 +149,7 @@ def test_plan_without_a_rule_is_refused():
 def test_plan_is_newest_first():
     snaps = [snap(NOW - timedelta(days=d), name=f"nightly-d{d}") for d in (3, 1, 2)]
     assert [d.snapshot.name for d in plan(snaps, RetentionConfig(keep_last=1), "nightly-d%d", NOW)] == [
-        "nightly-d1", "nightly-d2", "nightly-d3"
+        "nightly-d1",
+        "nightly-d2",
+        "nightly-d3",
     ]
