@@ -265,3 +265,32 @@ def test_listing_without_pages_asks_once(paginate, requests):
     pager = Pager(450, refuse_size=True)
     found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate)
     assert len(found) == 450 and len(pager.targets) == requests and "size" not in pager.targets[-1]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ("[retention]\nmax_age = 30 days\n", "[retention] max_age must be a duration such as 30d"),
+        ("[retention]\nkeep_daily = -1\n", "[retention] keep_daily must be 0 or more"),
+        ("[retention]\nprune_after_backup = true\n", "[retention] prune_after_backup needs at least one rule"),
+        ("[report]\nping_url = ftp://x/y\n", "[report] ping_url must be an http(s) URL"),
+        ("[report]\njson_file = /no/such/dir/r.json\n", "[report] json_file is in a directory that does not exist"),
+        ("[lock]\ndir = /no/such/dir\n", "[lock] dir names a directory that does not exist"),
+    ],
+)
+def test_bad_retention_report_and_lock_values_name_section_and_key(load_config, extra, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(extra)
+    assert message in str(err.value)
+
+
+def test_durations_and_defaults(load_config):
+    config = load_config("[retention]\nmax_age = 12h\n[lock]\nwait = 30\n")
+    assert config.retention.max_age == 43200 and config.retention.min_count == 1
+    assert config.lock.wait == 30 and config.lock.dir is None and config.report.json_file is None
+
+
+def test_help_lists_exit_75(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "75 busy" in capsys.readouterr().out
