@@ -160,7 +160,9 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     node = stack.nodes["es"]
     index = f"{unique}-auth"
     es.seed(index, 1)
-    config = write(fs_config(node, unique, index, f"username = {node.username}\npassword = {node.password}"))
+    config_text = fs_config(node, unique, index, f"username = {node.username}\npassword = {node.password}")
+    config_text += "[elasticsearch_config]\nsnapshot_name = bulk-%H\n"
+    config = write(config_text)
     assert cli("-m", "backup", "-c", config, "--snapshot", "first").code == 0
     repo = f"fs-{unique}"
     began = time.time()
@@ -188,6 +190,15 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
         f"(one GET _all: verbose {timings['true']:.2f}s, verbose=false {timings['false']:.2f}s)"
     )
     assert took < 30
+
+    # prune on Elasticsearch: several names per DELETE; "first" does not fit the name, odd ones are ours
+    pruned = cli("-m", "prune", "-c", write(config_text + "[retention]\nkeep_last = 5\n", "prune.conf"), "-vv")
+    assert pruned.code == 0, pruned
+    assert "deleted 145 snapshot(s), kept 156" in pruned.out
+    assert pruned.err.count("DELETE ") == 1  # one batch
+    left = snapshots(es, repo)
+    assert len(left) == 156 and "first" in left and all(f"bulk-{n:03d}" in left for n in range(0, 300, 2))
+    assert {f"bulk-{n}" for n in (299, 297, 295, 293, 291)} <= set(left)
 
 
 class Pings(BaseHTTPRequestHandler):
