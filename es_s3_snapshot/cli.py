@@ -6,6 +6,7 @@ Exit codes (README, "Exit codes"):
   2  a cluster could not be reached or refused the credentials
   3  usage or configuration error
   4  unexpected error (a bug; -v shows the traceback)
+  75 busy: another run of the same config and mode holds the lock
   130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP); a started snapshot or
       restore goes on in the cluster, and the last line says how to follow it
 """
@@ -16,13 +17,17 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from . import __version__
-from .actions import MODES, SIDE, TWO_SIDED
-from .config import SIDES, Overrides, find_config, load, require_seeds
+from .actions import MODES, SIDE, TWO_SIDED, RunResult
+from .config import SIDES, Config, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
+from .lock import run_lock
 from .redact import RedactingFormatter, Redactor
+from .report import Report, ping, write_reports
 
 logger = logging.getLogger("es_s3_snapshot")
 
@@ -36,6 +41,14 @@ through a snapshot repository in S3, as set in the config file.
            configured indices into it and waits until the snapshot is finished.
   restore  run on or near your DESTINATION cluster: registers the same repository read-only,
            restores the indices and waits until they have recovered.
+  list     the snapshots in the repository, newest first (--json; --on destination).
+  prune    deletes this tool's old snapshots from the repository as [retention] says
+           (--dry-run prints the plan); on the source only.
+  check    pre-flight of a migration: both sides, the repository, every index's compatibility,
+           disk and shards; changes nothing.
+  migrate  one round of a migration (backup, sync when two stores are set, restore, lag);
+           --final [--block-writes] is the cutover, then verify.
+  verify   compares every index on both sides: counts, fields, aliases, primaries.
   sync     copies the repository from [source_store] to [destination_store] (two object stores,
            e.g. two clouds), only what is missing; no cluster is contacted.
 """
@@ -43,8 +56,9 @@ through a snapshot repository in S3, as set in the config file.
 EPILOG = """\
 config file: -c PATH, else $ES_S3_SNAPSHOT_CONFIG, else ./es-s3-snapshot.conf, else /etc/es-s3-snapshot.conf
 exit codes: 0 ok, 1 operation failed, 2 cluster unreachable or credentials refused,
-            3 usage or config error, 4 unexpected error, 130 interrupted (Ctrl-C),
-            143 terminated (SIGTERM), 129 hung up (SIGHUP)
+            3 usage or config error, 4 unexpected error, 75 busy (another run of the same
+            config and mode holds the lock), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM),
+            129 hung up (SIGHUP)
 """
 
 
@@ -87,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=MODES,
         action=_Once,
-        help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster.",
+        help="Mode of operation. Choose 'backup' on your SOURCE cluster. Choose 'restore' on your DESTINATION cluster. "
+        "'list' and 'prune' work on the repository; check, migrate and verify on both clusters; sync on two stores.",
     )
     parser.add_argument(
         "-c",
@@ -131,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
-    parser.add_argument("--json", action="store_true", help="check, verify: print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="list, check, verify: print the result as JSON")
+    parser.add_argument(
+        "--on", choices=("source", "destination"), help="list: the cluster whose repository to list (default: source)"
+    )
     parser.add_argument("--final", action="store_true", help="migrate: the cutover round, then verify")
     parser.add_argument(
         "--block-writes", action="store_true", help="migrate --final: write-block the source indices first"
@@ -174,55 +192,86 @@ def _overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
-def sides_of(mode: str) -> tuple[str, ...]:
-    """The sides whose settings and secrets a mode needs: its own, the other for TWO_SIDED modes,
-    none for a mode that works on no cluster (sync)."""
+def sides_of(mode: str, main: str | None = None) -> tuple[str, ...]:
+    """The sides whose settings and secrets a mode needs: its own (``main``, default from SIDE), the
+    other for TWO_SIDED modes, none for a mode that works on no cluster (sync)."""
     if mode in TWO_SIDED:
         return SIDES
-    return (SIDE[mode],) if SIDE[mode] else ()
+    side = main or SIDE[mode]
+    return (side,) if side else ()
 
 
 STORE_MODES = ("sync", "migrate")  # the modes that copy between object stores read the stores' keys
 
 
-def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
-    """Load the config, build the side's cluster and run the mode; raises EsS3SnapshotError."""
-    path = find_config(args.config)
-    config = load(path, _overrides(args), sides=sides_of(args.mode), stores=args.mode in STORE_MODES)
-    redactor.add(config.secrets)
-    logger.debug("config loaded from %s", path)
+@dataclass
+class Run:
+    """One run as the reports see it: filled in as far as the run gets."""
 
+    mode: str
+    started: float = field(default_factory=time.time)
+    config: Config | None = None
+    side: str | None = None
+    result: RunResult = field(default_factory=RunResult)
+    last_line: str | None = None  # the last line echoed, the message of a successful run
+
+
+def _side(args: argparse.Namespace) -> str | None:
+    """The side the mode works on: SIDE's, or --on for list."""
+    if args.on and args.mode == "prune" and args.on != "source":
+        raise ConfigError("prune runs on the source only: the destination registers the repository read-only")
+    if args.on and args.mode not in ("list", "prune"):
+        raise ConfigError(f"--on is for list only, not for {args.mode}")
+    if args.json and args.mode not in ("list", "check", "verify"):
+        raise ConfigError(f"--json is for list, check and verify, not for {args.mode}")
+    if args.block_writes and not (args.mode == "migrate" and args.final):
+        raise ConfigError("--block-writes goes with -m migrate --final")
+    return args.on or SIDE[args.mode]
+
+
+def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
+    """Load the config, take the run lock, build the side's cluster and run the mode.
+
+    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
+    """
+    side_name = _side(args)
+    path = find_config(args.config)
+    config = load(path, _overrides(args), sides=sides_of(args.mode, side_name), stores=args.mode in STORE_MODES)
+    redactor.add(config.secrets)
+    run.config, run.side = config, side_name
+    logger.debug("config loaded from %s", path)
+    with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
+        ping(config.report.ping_url, "/start")
+        _run_locked(args, redactor, run, config, side_name)
+
+
+def _run_locked(args: argparse.Namespace, redactor: Redactor, run: Run, config: Config, side_name: str | None) -> None:
     from .actions import Context, get_mode  # the HTTP stack is imported only once a mode runs
 
-    echo = lambda text: print(redactor(text), flush=True)  # noqa: E731
-    side_name = SIDE[args.mode]
+    def echo(text: str) -> None:
+        text = redactor(text)
+        print(text, flush=True)
+        lines = text.strip().splitlines()
+        run.last_line = lines[-1] if lines else run.last_line
+
     if side_name is None:  # a mode without a cluster (sync)
-        get_mode(args.mode)(Context(config=config, cluster=None, echo=echo, dry_run=args.dry_run))
+        get_mode(args.mode)(Context(config=config, cluster=None, echo=echo, dry_run=args.dry_run, result=run.result))
         return
     side = require_seeds(config, side_name, args.mode)
     if args.mode in TWO_SIDED:
         require_seeds(config, "destination" if side_name == "source" else "source", args.mode)
-    if args.block_writes and not (args.mode == "migrate" and args.final):
-        raise ConfigError("--block-writes goes with -m migrate --final")
     if config.s3_keys_in_file and side.auth != "sigv4":
         logger.warning(
             "%s: [aws_api_keys] is not sent to the cluster: S3 keys belong in each node's keystore "
             "(s3.client.default.access_key / secret_key); see README 'Where S3 keys belong'",
-            path,
+            config.path,
         )
-    if not side.verify_certs and any(s.startswith("https://") for s in side.seeds):
-        logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", side_name)
-
     clusters: dict = {}
 
     def open_cluster(name: str):
         if name not in clusters:
             settings = require_seeds(config, name, args.mode)
-            if (
-                not settings.verify_certs
-                and any(s.startswith("https://") for s in settings.seeds)
-                and name != side_name
-            ):
+            if not settings.verify_certs and any(s.startswith("https://") for s in settings.seeds):
                 logger.warning("TLS certificate verification is OFF for the %s cluster (verify_certs = false)", name)
             clusters[name] = _build_cluster(config, name, args, echo, redactor)
         return clusters[name]
@@ -233,6 +282,8 @@ def run_mode(args: argparse.Namespace, redactor: Redactor) -> None:
         wait=not args.no_wait,
         echo=echo,
         open_cluster=open_cluster,
+        result=run.result,
+        as_json=args.json,
         json=args.json,
         final=args.final,
         block_writes=args.block_writes,
@@ -265,6 +316,27 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
     return cluster
 
 
+def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
+    """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
+    if run.config is None:  # the config could not be read: there is nowhere to report to
+        return
+    repository = run.config.repository_for(run.side or "source").name
+    report = Report(
+        mode=run.mode,
+        config=run.config.path,
+        repository=repository,
+        started=run.started,
+        finished=time.time(),
+        exit_code=exit_code,
+        message=redactor(message),
+        snapshot=run.result.snapshot,
+        indices=list(run.result.indices),
+        bytes=run.result.bytes,
+        deleted_snapshots=list(run.result.deleted),
+    )
+    write_reports(run.config.report, report)
+
+
 def _on_signal(signum: int, frame) -> None:
     """SIGTERM and SIGHUP end the run the way Ctrl-C does: with a line saying what goes on."""
     raise Signalled(signum)
@@ -275,16 +347,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     redactor = Redactor()
     setup_logging(args.verbose, args.quiet, redactor)
+    run = Run(args.mode)
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        run_mode(args, redactor)
+        run_mode(args, redactor, run)
+        code, message = EXIT_OK, run.result.message or run.last_line or f"{args.mode} done"
     except EsS3SnapshotError as err:
         logger.error("%s", err, exc_info=args.verbose > 0)
-        return err.exit_code
+        code, message = err.exit_code, str(err)
     except KeyboardInterrupt as err:  # before anything was started in a cluster
         interrupted = Interrupted.of(err, "nothing was started in a cluster")
         logger.error("%s", interrupted, exc_info=args.verbose > 0)
-        return interrupted.exit_code
+        code, message = interrupted.exit_code, str(interrupted)
     except Exception as err:  # a bug: say so in one line, show the traceback with -v
         logger.error(
             "unexpected error: %s: %s%s",
@@ -293,11 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "" if args.verbose else " (run with -v for the traceback)",
             exc_info=args.verbose > 0,
         )
-        return EXIT_UNEXPECTED
+        code, message = EXIT_UNEXPECTED, f"unexpected error: {type(err).__name__}: {err}"
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return EXIT_OK
+    try:
+        finish(run, code, message, redactor)
+    except Exception as err:  # a report must never change the outcome of the run it reports
+        logger.error("cannot write the run report: %s: %s", type(err).__name__, err, exc_info=args.verbose > 0)
+    return code
 
 
 def run() -> None:

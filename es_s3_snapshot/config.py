@@ -202,6 +202,49 @@ def _repository_name(raw: str) -> str:
     return raw
 
 
+def _count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"must be 0 or more, not {raw!r}")
+    return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``; raise ValueError otherwise."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", raw.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"must be a duration such as 30d, 12h, 90m or 3600 (seconds), not {raw!r}")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+
+
+def _directory(raw: str) -> str:
+    path = os.path.expanduser(raw)
+    if not os.path.isdir(path):
+        raise ValueError(f"names a directory that does not exist: {raw}")
+    return path
+
+
+def _output_path(raw: str) -> str:
+    """A file the tool writes: its directory must exist."""
+    path = os.path.expanduser(raw)
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"is in a directory that does not exist: {raw}")
+    return path
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://hc-ping.com/<uuid>")
+    return raw.rstrip("/")
+
+
 def parse_seed(raw: str) -> str:
     """Turn ``host:port`` or a URL into a normalised base URL; raise ValueError when it is neither."""
     text = raw.strip()
@@ -341,6 +384,26 @@ KEYS: dict[str, dict[str, Key]] = {
         "poll_interval": Key(_seconds(HOUR, "1 hour"), 5.0),
         "max_wait": Key(_seconds(30 * DAY, "30 days"), 21600.0),
         "progress_interval": Key(_seconds(DAY, "1 day"), 30.0),
+    },
+    "retention": {
+        "keep_last": Key(_count),
+        "keep_hourly": Key(_count),
+        "keep_daily": Key(_count),
+        "keep_weekly": Key(_count),
+        "keep_monthly": Key(_count),
+        "keep_yearly": Key(_count),
+        "max_age": Key(parse_duration),
+        "min_count": Key(_count, 1),
+        "prune_after_backup": Key(_boolean, False),
+    },
+    "lock": {
+        "dir": Key(_directory),
+        "wait": Key(_count, 0),
+    },
+    "report": {
+        "json_file": Key(_output_path),
+        "prometheus_file": Key(_output_path),
+        "ping_url": Key(_http_url, secret=True),  # healthchecks.io URLs are the secret
     },
 }
 
@@ -484,6 +547,41 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """[retention]: which of this tool's snapshots prune keeps (None: the rule is not set)."""
+
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    max_age: float | None = None  # seconds
+    min_count: int = 1
+    prune_after_backup: bool = False
+
+    @property
+    def has_rule(self) -> bool:
+        return any(getattr(self, k) is not None for k in RETENTION_RULES)
+
+
+RETENTION_RULES = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "max_age")
+
+
+@dataclass(frozen=True)
+class LockConfig:
+    dir: str | None = None  # None: tempfile.gettempdir()
+    wait: int = 0  # seconds to wait for the holder
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    json_file: str | None = None
+    prometheus_file: str | None = None
+    ping_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     source: SideConfig  # an UnloadedSide when load(..., sides=...) left it out
@@ -492,6 +590,9 @@ class Config:
     snapshot: SnapshotConfig
     restore: RestoreConfig
     wait: WaitConfig
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    lock: LockConfig = field(default_factory=LockConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     s3_keys_in_file: bool = False  # [aws_api_keys] was filled in: it is not sent to clusters any more
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, for redaction
     destination_repository: RepositoryConfig | None = None  # [destination_repository], when present
@@ -1000,6 +1101,9 @@ def load(
     source_store = _read_store(reader, "source", repository, stores)
     destination_store = _read_store(reader, "destination", destination_repository or repository, stores)
     sync = SyncConfig(**_section_values(reader, "sync"), delete=overrides.delete)
+    retention = RetentionConfig(**_section_values(reader, "retention"))
+    if retention.prune_after_backup and not retention.has_rule:
+        raise reader.error("retention", "prune_after_backup", f"needs at least one rule: {', '.join(RETENTION_RULES)}")
 
     return Config(
         path=path,
@@ -1009,6 +1113,9 @@ def load(
         snapshot=snapshot,
         restore=restore,
         wait=wait,
+        retention=retention,
+        lock=LockConfig(**_section_values(reader, "lock")),
+        report=ReportConfig(**_section_values(reader, "report")),
         s3_keys_in_file=keys["aws_access_key"] is not None,
         secrets=tuple(dict.fromkeys(s for s in reader.secrets if s)),
         destination_repository=destination_repository,

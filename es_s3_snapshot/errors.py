@@ -10,6 +10,7 @@ EXIT_FAILED = 1  # the operation ran and failed: snapshot PARTIAL/FAILED, confli
 EXIT_UNREACHABLE = 2  # a cluster could not be reached or refused the credentials
 EXIT_CONFIG = 3  # usage or configuration error
 EXIT_UNEXPECTED = 4  # a bug: the traceback is shown with -v
+EXIT_BUSY = 75  # another run of the same config and mode holds the lock (EX_TEMPFAIL)
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); a signal ends the run with 128 + its number (SIGTERM 143, SIGHUP 129)
 
 
@@ -85,6 +86,12 @@ class AuthenticationFailed(EsS3SnapshotError):
     """The cluster refused our credentials or our signature (HTTP 401/403)."""
 
     exit_code = EXIT_UNREACHABLE
+
+
+class Busy(EsS3SnapshotError):
+    """Another run of the same config and mode holds the run lock."""
+
+    exit_code = EXIT_BUSY
 
 
 class Signalled(KeyboardInterrupt):

@@ -19,6 +19,17 @@ T = TypeVar("T")
 
 
 @dataclass
+class RunResult:
+    """What a run did, filled in by the action, for the run reports ([report])."""
+
+    snapshot: str | None = None
+    indices: list[str] = field(default_factory=list)
+    bytes: int | None = None
+    deleted: list[str] = field(default_factory=list)
+    message: str | None = None  # one line; the cli falls back to the last line echoed
+
+
+@dataclass
 class Context:
     """What an action works with; tests pass fakes for the cluster, the clock and the sleep."""
 
@@ -33,6 +44,8 @@ class Context:
     # Builds the Cluster of another side ("source" / "destination") for modes that work on both;
     # the cli passes one, unit tests a fake.
     open_cluster: Callable[[str], Cluster] | None = None
+    result: RunResult = field(default_factory=RunResult)
+    as_json: bool = False  # list --json
     dry_run: bool = False  # --dry-run, for modes without a cluster (a Cluster carries its own)
     json: bool = False  # --json: print data instead of a table (check, verify)
     final: bool = False  # migrate --final: the cutover round, then verify
@@ -89,6 +102,8 @@ SIDE = {
     "migrate": "source",
     "verify": "source",
     "sync": None,
+    "list": "source",
+    "prune": "source",
 }
 MODES = tuple(SIDE)
 # Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.

@@ -26,6 +26,7 @@ from ..names import expand_snapshot_name, listed, match_indices
 from ..repository import advice, ensure_repository, is_repository_failure
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
+from .prune import prune_after_backup
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def run_backup(ctx: Context) -> None:
 
     logger.info("source: %s at %s", cluster.info(), ", ".join(cluster.seeds))
     ensure_repository(cluster, repo, readonly=False)
+    ctx.result.snapshot = name
     follow = f"GET /_snapshot/{repo.name}/{name}/_status"
     if cluster.dry_run or not ctx.wait:
         _create(ctx, name, blocking=False)
@@ -68,6 +70,10 @@ def run_backup(ctx: Context) -> None:
             err, f"snapshot {repo.name}/{name} goes on in the source cluster; follow it with: {follow}"
         ) from None
     _verdict(ctx, name, snapshot, stats)
+    ctx.result.indices = list(snapshot.get("indices") or [])
+    ctx.result.bytes = stats.get("incremental", {}).get("size_in_bytes")
+    if config.retention.prune_after_backup:
+        prune_after_backup(ctx)
 
 
 def _body(ctx: Context) -> dict:
@@ -258,7 +264,8 @@ def _warn_unmatched(patterns: tuple[str, ...], taken: list[str]) -> None:
 
 
 def _size_text(ctx: Context, name: str, stats: dict, seconds: float) -> str:
-    """', N MiB new of M MiB in S s (R MB/s)'; reads the sizes once if progress never saw them."""
+    """', N MiB new of M MiB in S s (R MB/s)'; reads the sizes into ``stats`` once if progress never
+    saw them."""
     if not stats.get("incremental", {}).get("size_in_bytes"):
         repo, cluster = ctx.config.repository_for("source").name, ctx.cluster
         try:  # served from the repository once the snapshot is done: slow for many shards
@@ -267,7 +274,7 @@ def _size_text(ctx: Context, name: str, stats: dict, seconds: float) -> str:
                 params={"filter_path": "snapshots.stats"},
                 timeout=cluster.long_request_timeout,
             )
-            stats = (answer.get("snapshots") or [{}])[0].get("stats") or {}
+            stats.update((answer.get("snapshots") or [{}])[0].get("stats") or {})  # the run report reads it too
         except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:
             logger.debug("snapshot size not available: %s", err)
     new = stats.get("incremental", {}).get("size_in_bytes")

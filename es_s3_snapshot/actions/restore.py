@@ -111,6 +111,7 @@ def run_restore(ctx: Context) -> None:
             err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"
         ) from None
     _report(ctx, plan, ctx.clock() - started)
+    ctx.result.snapshot, ctx.result.indices = plan.snapshot, sorted(plan.targets.values())
 
 
 def _repository_registered(cluster: Cluster, name: str) -> bool:

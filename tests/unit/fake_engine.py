@@ -48,15 +48,18 @@ class FakeEngine:
         self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
         self.block_limit = 2.0  # real seconds a blocking create waits for its polls before it is "cut"
         self.cut_answer = None  # (status, body) answered when a blocking create is cut
+        self.delete_busy_answers = 0  # how many snapshot deletes answer 503 concurrent_snapshot_execution_exception
+        self.single_delete_only = False  # refuse DELETE of several names at once, as old engines do
         self._clock = 1_000
 
     # --- helpers for tests ------------------------------------------------------------------------
     def add_index(self, name, count=3, status="open"):
         self.indices[name] = {"status": status, "count": count}
 
-    def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None):
+    def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None, metadata=None):
         self._clock += 1
         self.snapshots[(repo, name)] = {
+            "metadata": metadata,
             "snapshot": name,
             "state": state,
             "indices": list(indices),
@@ -187,6 +190,8 @@ class FakeEngine:
         if seg[1] == "_all" and method == "GET":
             return 200, {"snapshots": [self._public(s) for (r, _), s in self.snapshots.items() if r == repo]}
         name = seg[1]
+        if len(seg) == 2 and method == "DELETE":
+            return self._delete(repo, name.split(","))
         snap = self.snapshots.get((repo, name))
         if len(seg) == 2 and method == "PUT":
             return self._create(repo, name, body, params)
@@ -225,6 +230,19 @@ class FakeEngine:
             return self._restore(snap, body)
         return _error(400, "fake_unhandled", f"{method} {seg}")
 
+    def _delete(self, repo, names):
+        if self.delete_busy_answers > 0:
+            self.delete_busy_answers -= 1
+            return _error(503, "concurrent_snapshot_execution_exception", "cannot delete while a snapshot is running")
+        if len(names) > 1 and self.single_delete_only:
+            return _error(400, "illegal_argument_exception", f"invalid snapshot name [{','.join(names)}]")
+        missing = [n for n in names if (repo, n) not in self.snapshots]
+        if missing:
+            return _error(404, "snapshot_missing_exception", f"[{repo}:{missing[0]}] is missing")
+        for name in names:
+            del self.snapshots[(repo, name)]
+        return 200, {"acknowledged": True}
+
     def _public(self, snap):
         return {k: v for k, v in snap.items() if k not in ("polls", "counts", "finalising", "ready")}
 
@@ -247,7 +265,7 @@ class FakeEngine:
         for p in patterns:
             if "*" not in p and p not in self.indices and not body.get("ignore_unavailable"):
                 return _error(404, "index_not_found_exception", f"no such index [{p}]")
-        self.add_snapshot(repo, name, selected, state=self.final_state)
+        self.add_snapshot(repo, name, selected, state=self.final_state, metadata=body.get("metadata"))
         snap = self.snapshots[(repo, name)]
         snap["polls"] = self.polls_until_done
         snap["finalising"] = self.finalising_polls

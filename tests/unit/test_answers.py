@@ -183,7 +183,7 @@ def test_sigv4_through_an_http_proxy_to_port_80_verifies(monkeypatch):
 
 
 def test_cli_maps_sigterm_during_a_run_to_143(monkeypatch, write_config, capsys):
-    def terminated(args, redactor):
+    def terminated(args, redactor, run):
         raise Signalled(signal.SIGTERM)
 
     monkeypatch.setattr(cli, "run_mode", terminated)

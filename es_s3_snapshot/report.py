@@ -1,0 +1,173 @@
+"""Run reports: a JSON file, a Prometheus textfile, and healthchecks.io-style pings.
+
+Files are written atomically (a temporary file in the same directory, then ``os.replace``), so a
+reader never sees half a report. The Prometheus file keeps the series of other modes and
+repositories, and the last success time across failed runs. A ping that fails is only a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from .retention import iso
+
+logger = logging.getLogger(__name__)
+
+PING_TIMEOUT = 10.0
+PREFIX = "es_s3_snapshot_"
+OUTCOMES = {0: "success", 1: "failed", 2: "unreachable", 3: "config_error", 4: "unexpected_error", 75: "busy"}
+METRICS = {
+    "last_run_timestamp_seconds": ("gauge", "Unix time the last run finished."),
+    "last_success_timestamp_seconds": ("gauge", "Unix time the last successful run finished."),
+    "last_duration_seconds": ("gauge", "Duration of the last run in seconds."),
+    "last_exit_code": ("gauge", "Exit code of the last run (0 is success)."),
+    "last_bytes": ("gauge", "Bytes the last run added to the repository (backup)."),
+    "snapshots_deleted_total": ("counter", "Snapshots deleted by prune, over all runs."),
+}
+_LINE = re.compile(r'^(\w+)\{mode="([^"]*)",repository="([^"]*)"\}\s+(\S+)')
+
+
+@dataclass
+class Report:
+    """What one run did, as the JSON report holds it."""
+
+    mode: str
+    config: str
+    repository: str | None
+    started: float
+    finished: float
+    exit_code: int
+    message: str
+    snapshot: str | None = None
+    indices: list[str] = field(default_factory=list)
+    bytes: int | None = None
+    deleted_snapshots: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return OUTCOMES.get(self.exit_code, "interrupted" if self.exit_code == 130 else "failed")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "config": self.config,
+            "repository": self.repository,
+            "snapshot": self.snapshot,
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "duration_s": round(self.finished - self.started, 3),
+            "exit_code": self.exit_code,
+            "outcome": self.outcome,
+            "message": self.message,
+            "indices": self.indices,
+            "bytes": self.bytes,
+            "deleted_snapshots": self.deleted_snapshots,
+        }
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Replace ``path`` by ``text`` in one step (temporary file in the same directory, then rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def write_json(path: str, report: Report) -> None:
+    write_atomically(path, json.dumps(report.as_json(), indent=2) + "\n")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus_text(previous: str, report: Report) -> str:
+    """The textfile after this run: other (mode, repository) series kept, this one's replaced."""
+    key = (_escape(report.mode), _escape(report.repository or ""))
+    series: dict[str, dict[tuple[str, str], str]] = {name: {} for name in METRICS}
+    for line in previous.splitlines():
+        match = _LINE.match(line)
+        if match and match.group(1).startswith(PREFIX) and match.group(1)[len(PREFIX) :] in series:
+            series[match.group(1)[len(PREFIX) :]][(match.group(2), match.group(3))] = match.group(4)
+    ours = {
+        "last_run_timestamp_seconds": f"{report.finished:.3f}",
+        "last_duration_seconds": f"{report.finished - report.started:.3f}",
+        "last_exit_code": str(report.exit_code),
+    }
+    if report.exit_code == 0:
+        ours["last_success_timestamp_seconds"] = f"{report.finished:.3f}"
+    if report.bytes is not None:
+        ours["last_bytes"] = str(report.bytes)
+    previous_deleted = float(series["snapshots_deleted_total"].get(key, "0"))
+    ours["snapshots_deleted_total"] = str(int(previous_deleted) + len(report.deleted_snapshots))
+    for name, value in ours.items():
+        series[name][key] = value
+    lines = []
+    for name, (kind, help_text) in METRICS.items():
+        if not series[name]:
+            continue
+        lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} {kind}"]
+        lines += [f'{PREFIX}{name}{{mode="{m}",repository="{r}"}} {v}' for (m, r), v in sorted(series[name].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_prometheus(path: str, report: Report) -> None:
+    """Update the textfile; runs of other modes may update it at the same time (a side lock orders them)."""
+    with open(path + ".lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                previous = handle.read()
+        except FileNotFoundError:
+            previous = ""
+        write_atomically(path, prometheus_text(previous, report))
+
+
+def ping(url: str | None, suffix: str = "", body: str = "") -> None:
+    """POST to ``url + suffix`` ("/start", "" or "/fail") with a 10 s timeout; a failure is a warning."""
+    if not url:
+        return
+    target = url + suffix
+    try:
+        request = urllib.request.Request(target, data=body.encode("utf-8"), method="POST")
+        request.add_header("content-type", "text/plain; charset=utf-8")
+        with urllib.request.urlopen(request, timeout=PING_TIMEOUT) as response:
+            response.read()
+    except Exception as err:  # any failure to ping must not change the run's outcome
+        logger.warning("ping %s failed: %s", target, getattr(err, "reason", None) or err)
+
+
+def write_reports(settings, report: Report) -> None:
+    """Write the JSON report and the Prometheus file that ``settings`` ([report]) names, then ping.
+
+    A file that cannot be written is logged as an error and does not change the exit code.
+    """
+    for path, writer in ((settings.json_file, write_json), (settings.prometheus_file, write_prometheus)):
+        if not path:
+            continue
+        try:
+            writer(path, report)
+        except OSError as err:
+            logger.error("cannot write the run report %s: %s", path, err.strerror or err)
+    if report.exit_code == 0:
+        ping(settings.ping_url, "", report.message)
+    else:
+        ping(settings.ping_url, "/fail", report.message)
