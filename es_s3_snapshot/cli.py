@@ -25,9 +25,7 @@ from . import __version__
 from .actions import MODES, SIDE, TWO_SIDED, RunResult
 from .config import SIDES, Config, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
-from .lock import run_lock
 from .redact import RedactingFormatter, Redactor
-from .report import Report, ping, write_reports
 
 logger = logging.getLogger("es_s3_snapshot")
 
@@ -234,6 +232,9 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
 
     Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
     """
+    from .lock import run_lock
+    from .report import ping
+
     side_name = _side(args)
     path = find_config(args.config)
     config = load(path, _overrides(args), sides=sides_of(args.mode, side_name), stores=args.mode in STORE_MODES)
@@ -320,6 +321,8 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
     if run.config is None:  # the config could not be read: there is nowhere to report to
         return
+    from .report import Report, write_reports
+
     repository = run.config.repository_for(run.side or "source").name
     report = Report(
         mode=run.mode,

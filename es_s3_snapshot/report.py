@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +144,8 @@ def ping(url: str | None, suffix: str = "", body: str = "") -> None:
     """POST to ``url + suffix`` ("/start", "" or "/fail") with a 10 s timeout; a failure is a warning."""
     if not url:
         return
+    import urllib.request  # only runs that ping pay for the HTTP client
+
     target = url + suffix
     try:
         request = urllib.request.Request(target, data=body.encode("utf-8"), method="POST")
