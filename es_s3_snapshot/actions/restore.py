@@ -6,8 +6,8 @@ refused), ``rename`` (restore under new names beside them), ``delete`` (delete t
 with confirm_delete / --confirm-delete).
 
 No request carries a list of index names in its URL: the end of the recovery is long-polled on the
-cluster's health (constant size), progress comes from the active recoveries only, and the final
-check reads every restored index in two requests whatever their number.
+cluster's health (constant size, and its answer is the progress), and the final check reads every
+restored index in two requests whatever their number.
 """
 
 from __future__ import annotations
@@ -36,12 +36,11 @@ from . import Context
 logger = logging.getLogger(__name__)
 
 RED_CHECKS_TO_FAIL = 3  # a restored index red this many checks in a row, over 2 poll intervals, has failed
-HEALTH_FILTER = "status,timed_out,initializing_shards"
+HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
 INDEX_HEALTH_FILTER = (
     "indices.*.status,indices.*.number_of_shards,indices.*.active_primary_shards,"
     "indices.*.initializing_shards,indices.*.unassigned_shards"
 )
-RECOVERY_COLUMNS = "index,stage,bytes_recovered,bytes_total"
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
@@ -387,31 +386,22 @@ def _explain_missing_templates(ctx: Context, plan: Plan) -> None:
         )
 
 
-def _recovery_progress(cluster: Cluster) -> str:
-    """One line about the shards recovering now (the active ones only: constant size)."""
-    try:
-        rows = (
-            cluster.get(
-                "/_cat/recovery",
-                params={"format": "json", "bytes": "b", "active_only": "true", "h": RECOVERY_COLUMNS},
-            ).body
-            or []
-        )
-    except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:  # progress is best effort
-        logger.debug("recovery progress not available: %s", err)
-        return "recovering"
-    done = sum(int(r.get("bytes_recovered") or 0) for r in rows)
-    total = sum(int(r.get("bytes_total") or 0) for r in rows)
-    if not rows:
-        return "recovering"
-    return f"{plural(len(rows), 'shard')} recovering, {human_bytes(done)} of {human_bytes(total)}"
+def _shards_progress(health: dict) -> str:
+    """What the cluster's health says of the shards still on their way (constant size, no extra
+    request: the long-poll's own answer)."""
+    initializing, unassigned = health.get("initializing_shards", 0), health.get("unassigned_shards", 0)
+    parts = [f"{plural(initializing, 'shard')} recovering"] if initializing else []
+    if unassigned:
+        parts.append(f"{unassigned} waiting or unassigned (cluster-wide)")
+    return ", ".join(parts) or "recovering"
 
 
 def _wait(ctx: Context, plan: Plan) -> None:
     """Wait until nothing initialises and every restored index reached the wanted health.
 
     The end is long-polled (``_cluster/health?wait_for_no_initializing_shards``, answered at once
-    when it holds, or 408 at its timeout); only then are the restored indices themselves checked.
+    when it holds, or 408 at its timeout), and its answer is the progress; only then are the
+    restored indices themselves checked.
     """
     config, cluster = ctx.config, ctx.cluster
     wanted = config.restore.wait_for_status
@@ -449,7 +439,7 @@ def _wait(ctx: Context, plan: Plan) -> None:
             )
             first = False
             if health.get("timed_out") or health.get("initializing_shards"):
-                progress.update(0, 0, 0, 0, _recovery_progress(cluster))
+                progress.update(0, 0, 0, 0, _shards_progress(health))
                 if ctx.clock() - started < 0.5:  # an engine that does not hold the call: do not spin
                     ctx.sleep(min(config.wait.poll_interval, progress.every))
                 continue
