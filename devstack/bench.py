@@ -43,7 +43,7 @@ from pathlib import Path
 from .stack import Stack, StackError, http_request
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
-SECTIONS = ("startup", "backup", "restore", "poll", "memory")
+SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync")
 FULL_MB, SMALL_MB = 127, 8
 DATA_INDICES = 4
 POLL_SIZES, SMALL_POLL_SIZES = (1, 100, 1000), (1, 10, 100)
@@ -772,6 +772,7 @@ def main(argv=None) -> int:
     if "startup" in options.only:
         results.startup = measure_startup(options.startup_runs)
     engines = ""
+    sync_lines: list[str] = []
     if set(options.only) - {"startup"}:
         print("bench: starting the local stack (S3 server, OpenSearch source and destination)...", flush=True)
         heap = os.environ.get("DEVSTACK_HEAP", "1g")
@@ -782,6 +783,17 @@ def main(argv=None) -> int:
                 found = run_sections(stack, options, Path(tmp), log=lambda text: print(text, flush=True))
                 found.startup = results.startup
                 results = found
+                if "sync" in options.only:  # -m sync moto -> s3proxy against a sequential copy loop
+                    from .bench_sync import bench_sync
+
+                    lines: list[str] = []
+                    bench_sync(
+                        stack,
+                        rounds=min(options.rounds, 3),
+                        megabytes=20 if options.small else 200,
+                        echo=lambda text: (print(f"bench: sync {text}", flush=True), lines.append(text)),
+                    )
+                    sync_lines = lines
         except StackError as err:
             print(f"bench: the local stack did not start: {err}", file=sys.stderr)
             return 1
@@ -793,6 +805,9 @@ def main(argv=None) -> int:
             return 130
     print()
     print(report(results, options, engines))
+    if sync_lines:
+        print("\nsync of a repository from moto to s3proxy (8 workers) against a sequential get-then-put loop:")
+        print("\n".join(sync_lines[-3:]))
     print(f"\n(bench ran {time.monotonic() - started:.0f}s)")
     return 0
 

@@ -3,7 +3,9 @@
 ~200 MB repository, next to a sequential copy loop (get, then put, one object at a time: what
 `aws s3 sync` does without concurrency), interleaved, medians of N rounds.
 
-    .venv/bin/python scripts/bench_sync.py [--rounds 3] [--mb 200] [--workers 8]
+    .venv/bin/python -m devstack.bench_sync [--rounds 3] [--mb 200] [--workers 8]
+
+scripts/bench runs it as its `sync` section.
 
 Starts a devstack with one OpenSearch node (which brings moto and s3proxy up), or call
 ``bench_sync(stack, ...)`` from another script with a started Stack. The repository is synthetic
@@ -22,8 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
 
