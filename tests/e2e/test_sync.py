@@ -240,3 +240,21 @@ def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique)
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err, (case, result)
         assert "not-the-credential" not in result.err
     assert "refused our keys" in cli("-m", "sync", "-c", write(cases["wrong keys"][0], "k.conf")).err
+
+
+def test_migrate_syncs_between_its_backup_and_its_restore(stack, src, dest, cli, write, unique):
+    """-m migrate with two stores: backup to moto, sync to s3proxy, restore from s3proxy, lag 0."""
+    index = f"{unique}-mig"
+    src.seed(index, 21)
+    text = a_to_b(stack, unique, index).replace("existing_indices = rename", "existing_indices = refuse")
+    text = re.sub(r"rename_pattern = .*\n|rename_replacement = .*\n", "", text)
+    config = write(text)
+    first = cli("-m", "migrate", "-c", config)
+    assert first.code == 0, first
+    assert re.search(r"^sync: \d+ object\(s\)", first.out, re.M), first.out
+    assert dest.count(index) == 21
+    src.seed(index, 5, start=21)
+    second = cli("-m", "migrate", "-c", config)
+    assert second.code == 0, second
+    assert dest.count(index) == 26
+    assert re.search(rf"^{re.escape(index)}\s+{re.escape(index)}\s+26\s+26\s+0$", second.out, re.M), second.out
