@@ -19,7 +19,7 @@ from ..compat import FAIL, OK, OPENSEARCH, WARN, judge
 from ..errors import AuthenticationFailed, ClusterUnreachable, EngineError, OperationFailed
 from ..repository import LOCATION_KEYS, _where, advice, repository_body
 from ..selection import system_selected
-from ..wait import human_bytes
+from ..wait import human_bytes, plural
 from . import Context
 from .sides import IndexInfo, choose, engine_of, inventory, newer, print_json, print_table, targets
 
@@ -48,7 +48,9 @@ def run_check(ctx: Context) -> None:
     report(ctx, rows)
     failed = [r for r in rows if r.result == FAIL]
     if failed:
-        raise OperationFailed(f"check: {len(failed)} check(s) FAILED, first: {failed[0].check}: {failed[0].detail}")
+        raise OperationFailed(
+            f"check: {plural(len(failed), 'check')} FAILED, first: {failed[0].check}: {failed[0].detail}"
+        )
 
 
 def report(ctx: Context, rows: list[Row]) -> None:
@@ -193,7 +195,10 @@ def _unregistered(cluster: Cluster, repo) -> Row:
                 f"{repo.name} not registered, and repository-s3 is missing on node(s) {_listed(lacking)}: install it and restart them",
             )
         return Row(
-            side, "repository", OK, f"{repo.name} not registered yet; repository-s3 is on all {len(nodes)} node(s)"
+            side,
+            "repository",
+            OK,
+            f"{repo.name} not registered yet; repository-s3 is on all {plural(len(nodes), 'node')}",
         )
     nodes = cluster.get("/_nodes/settings", params={"filter_path": "nodes.*.name,nodes.*.settings.path.repo"}).body
     nodes = (nodes or {}).get("nodes") or {}
@@ -218,7 +223,7 @@ def _unregistered(cluster: Cluster, repo) -> Row:
         side,
         "repository",
         OK,
-        f"{repo.name} not registered yet; {repo.location} is under path.repo on all {len(nodes)} node(s)",
+        f"{repo.name} not registered yet; {repo.location} is under path.repo on all {plural(len(nodes), 'node')}",
     )
 
 
@@ -238,7 +243,7 @@ def _compatibility(indices, names, source, dest, writer) -> list[Row]:
             )
             continue
         verdict = judge(source[0], created, dest[0], dest[1], writer)
-        detail = f"{len(members)} index(es) ({_listed(members)}): {verdict.reason}"
+        detail = f"{plural(len(members), 'index', 'indices')} ({_listed(members)}): {verdict.reason}"
         if verdict.action:
             detail += f"; what to do: {verdict.action}"
         rows.append(Row("destination", "compatibility", verdict.level, detail))
@@ -328,7 +333,7 @@ def _shards(dst: Cluster, settings: dict, incoming: int) -> Row:
     current = sum(int(health.get(k, 0) or 0) for k in ("active_shards", "initializing_shards", "unassigned_shards"))
     room = per_node * data_nodes - current
     detail = (
-        f"{incoming} shard(s) incoming; limit {per_node} per node x {data_nodes} data node(s), {current} in use, "
+        f"{plural(incoming, 'shard')} incoming; limit {per_node} per node x {plural(data_nodes, 'data node')}, {current} in use, "
         f"room for {room}"
     )
     if incoming > room:
@@ -351,7 +356,7 @@ def _existing(ctx: Context, names, dest_indices: dict[str, IndexInfo], ours) -> 
             "destination",
             "existing indices",
             OK,
-            f"{len(mapped) - len(existing)} of {len(mapped)} target(s) are new{note}",
+            f"{len(mapped) - len(existing)} of {plural(len(mapped), 'target')} are new{note}",
         )
     policy = restore.existing_indices
     listed = _listed(theirs)

@@ -9,6 +9,7 @@ from ..cluster import path_of
 from ..repository import ensure_repository
 from ..retention import Snapshot, iso, newest_first
 from ..snapshots import list_snapshots, paginates
+from ..wait import plural
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def run_list(ctx: Context) -> None:
     elif snapshots:
         for line in table(snapshots):
             ctx.echo(line)
-    ctx.result.message = f"{len(snapshots)} snapshot(s) in repository {repo.name} on the {cluster.side} cluster"
+    ctx.result.message = f"{plural(len(snapshots), 'snapshot')} in repository {repo.name} on the {cluster.side} cluster"
     if not ctx.as_json:
         ctx.echo(ctx.result.message)
 

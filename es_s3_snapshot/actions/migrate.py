@@ -30,7 +30,7 @@ from ..cluster import Cluster, path_of
 from ..compat import FAIL
 from ..errors import ConfigError, EsS3SnapshotError, OperationFailed
 from ..names import chunks, expand_snapshot_name
-from ..wait import human_bytes
+from ..wait import human_bytes, plural
 from . import Context
 from .backup import run_backup
 from .check import collect, report
@@ -94,7 +94,7 @@ def run_migrate(ctx: Context) -> None:
     if ctx.final:
         if blocked:
             ctx.echo(
-                f"cutover done: {len(blocked)} source index(es) stay write-blocked; point clients at the destination "
+                f"cutover done: {plural(len(blocked), 'source index', 'source indices')} stay write-blocked; point clients at the destination "
                 '(to undo: PUT <index>/_settings {"index.blocks.write": false} on the source)'
             )
         else:
@@ -123,15 +123,15 @@ def _undo(ctx: Context, source: Cluster, blocked: list[str]) -> str:
         return "the source was not write-blocked by this run"
     listed = ", ".join(blocked[:10]) + (f" and {len(blocked) - 10} more" if len(blocked) > 10 else "")
     if ctx.keep_blocked:
-        return f"left {len(blocked)} source index(es) write-blocked (--keep-blocked): {listed}"
+        return f"left {plural(len(blocked), 'source index', 'source indices')} write-blocked (--keep-blocked): {listed}"
     try:
         set_write_block(source, blocked, False)
     except Exception as err:  # noqa: BLE001 - say what is left, whatever went wrong
         return (
-            f"could NOT remove the write block from {len(blocked)} source index(es) ({err}): {listed}; "
+            f"could NOT remove the write block from {plural(len(blocked), 'source index', 'source indices')} ({err}): {listed}; "
             'remove it with PUT <index>/_settings {"index.blocks.write": false}'
         )
-    return f"removed the write block this run set on {len(blocked)} source index(es); the source takes writes again"
+    return f"removed the write block this run set on {plural(len(blocked), 'source index', 'source indices')}; the source takes writes again"
 
 
 def one_round(ctx: Context, source: Cluster, destination: Cluster, migration: str, round_no: int, ours: set) -> None:
@@ -196,7 +196,7 @@ def lag_report(ctx: Context, source: Cluster, destination: Cluster, names: list[
     print_table(ctx.echo, ("index", "destination", "source docs", "destination docs", "lag"), shown)
     total = sum(lag.values())
     ctx.echo(
-        f"lag: {total} document(s) over {len(behind)} of {len(rows)} index(es)"
+        f"lag: {plural(total, 'document')} over {len(behind)} of {plural(len(rows), 'index', 'indices')}"
         + (f" ({len(behind or rows) - len(shown)} more rows not shown)" if len(behind or rows) > len(shown) else "")
     )
     return lag

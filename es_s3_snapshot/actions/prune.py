@@ -18,6 +18,7 @@ from ..errors import ConfigError, EngineError, EsS3SnapshotError, OperationFaile
 from ..repository import ensure_repository
 from ..retention import Decision, iso, plan
 from ..snapshots import list_snapshots, paginates
+from ..wait import plural
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -68,12 +69,12 @@ def prune(ctx: Context, info: EngineInfo) -> list[str]:
     if cluster.dry_run:
         for decision in decisions:
             ctx.echo(_line(decision, "delete" if decision.delete else "keep"))
-        ctx.result.message = f"DRY RUN: would delete {len(doomed)} of {len(decisions)} snapshot(s) in repository {repo}; nothing was deleted"
+        ctx.result.message = f"DRY RUN: would delete {len(doomed)} of {plural(len(decisions), 'snapshot')} in repository {repo}; nothing was deleted"
         ctx.echo(ctx.result.message)
         return []
     deleted = delete_snapshots(ctx, repo, doomed)
     kept = len(decisions) - len(deleted)
-    ctx.result.message = f"pruned repository {repo}: deleted {len(deleted)} snapshot(s), kept {kept}"
+    ctx.result.message = f"pruned repository {repo}: deleted {plural(len(deleted), 'snapshot')}, kept {kept}"
     ctx.echo(ctx.result.message)
     return deleted
 

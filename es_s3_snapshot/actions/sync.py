@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, Interrupted, StoreError
 from ..store import SOURCE_ETAG, Blob, Store
-from ..wait import human_bytes
+from ..wait import human_bytes, plural
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def sync_repository(ctx: Context) -> SyncResult:
                 for name in extra:
                     ctx.echo(f"DRY RUN: would delete {destination.key(name[0], destination.base, name[1])}")
             ctx.echo(
-                f"DRY RUN: nothing was copied; would copy {len(copy)} object(s), {human_bytes(total)}"
+                f"DRY RUN: nothing was copied; would copy {plural(len(copy), 'object')}, {human_bytes(total)}"
                 + (f", would delete {len(extra)}" if options.delete else "")
                 + f" ({unchanged} already on the destination)"
             )
@@ -148,9 +148,13 @@ def sync_repository(ctx: Context) -> SyncResult:
 
     seconds = max(ctx.clock() - started, 1e-9)
     result = SyncResult(len(copy), total, seconds, unchanged, deleted, 0 if options.delete else len(extra), server_side)
-    kept = f"; {result.extra} object(s) only on the destination kept (--delete removes them)" if result.extra else ""
+    kept = (
+        f"; {plural(result.extra, 'object')} only on the destination kept (--delete removes them)"
+        if result.extra
+        else ""
+    )
     ctx.echo(
-        f"sync: {result.objects} object(s), {human_bytes(result.bytes)} copied in {seconds:.1f}s "
+        f"sync: {plural(result.objects, 'object')}, {human_bytes(result.bytes)} copied in {seconds:.1f}s "
         f"({result.mb_per_second:.1f} MB/s{', server-side' if server_side and result.objects else ''}); "
         f"{unchanged} already on the destination" + (f"; {deleted} deleted" if deleted else "") + kept
     )
@@ -319,7 +323,7 @@ def _copy_all(
             for future in futures:
                 future.cancel()
             raise Interrupted(
-                f"interrupted after {done} of {len(names)} object(s): the destination still holds its previous "
+                f"interrupted after {done} of {plural(len(names), 'object')}: the destination still holds its previous "
                 "repository state; run -m sync again to copy the rest"
             ) from None
         except BaseException:

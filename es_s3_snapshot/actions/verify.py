@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..cluster import Cluster
 from ..errors import OperationFailed
+from ..wait import plural
 from . import Context
 from .sides import choose, inventory, print_json, print_table, targets
 
@@ -139,11 +140,11 @@ def verify(ctx: Context, source: Cluster, destination: Cluster) -> list[Comparis
     if different:
         first = different[0]
         raise OperationFailed(
-            f"verify: {len(different)} of {len(comparisons)} index(es) differ, first: {first.index} -> {first.target}: "
+            f"verify: {len(different)} of {plural(len(comparisons), 'index', 'indices')} differ, first: {first.index} -> {first.target}: "
             + ", ".join(first.differences)
         )
     if not ctx.json:
-        ctx.echo(f"verify: all {len(comparisons)} index(es) are the same on both sides")
+        ctx.echo(f"verify: {plural(len(comparisons), 'index', 'indices')} compared, all the same on both sides")
     return comparisons
 
 

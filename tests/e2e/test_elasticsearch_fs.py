@@ -11,7 +11,7 @@ def test_fs_backup_and_restore_on_elasticsearch(stack, es, cli, write, unique):
     backup = cli("-m", "backup", "-c", config, "--snapshot", "es-snap")
     assert backup.code == 0, backup
     assert f"{node.version} (cluster " in backup.err
-    assert "SUCCESS, 1 indices" in backup.out
+    assert "SUCCESS, 1 index, 1/1 shard" in backup.out
     assert node.password not in backup.err + backup.out
 
     restore = cli("-m", "restore", "-c", config)

@@ -69,13 +69,13 @@ def test_ten_backups_then_prune_keeps_exactly_the_expected_survivors_and_never_h
 
     dry = prune1("--dry-run")
     assert dry.code == 0, dry
-    assert "DRY RUN: would delete 3 of 13 snapshot(s)" in dry.out
+    assert "DRY RUN: would delete 3 of 13 snapshots" in dry.out
     assert len(snapshots(src, repo)) == 13
     pruned = prune1()
     assert pruned.code == 0, pruned
     left = set(snapshots(src, repo))
     assert left == {s["snapshot"] for s in ours[3:]} | set(hand_made)
-    assert f"pruned repository {repo}: deleted 3 snapshot(s), kept 10" in pruned.out
+    assert f"pruned repository {repo}: deleted 3 snapshots, kept 10" in pruned.out
     assert all(f"deleted {s['snapshot']}  SUCCESS" in pruned.out for s in ours[:3])
 
     # prune 2: keep_last 3 with a max_age of 1 second: the 3 newest survive
@@ -194,7 +194,7 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     # prune on Elasticsearch: several names per DELETE; "first" does not fit the name, odd ones are ours
     pruned = cli("-m", "prune", "-c", write(config_text + "[retention]\nkeep_last = 5\n", "prune.conf"), "-vv")
     assert pruned.code == 0, pruned
-    assert "deleted 145 snapshot(s), kept 156" in pruned.out
+    assert "deleted 145 snapshots, kept 156" in pruned.out
     deletes = [line for line in pruned.err.splitlines() if "DELETE " in line and "[status:200" in line]
     assert len(deletes) == 1, deletes  # one batch
     left = snapshots(es, repo)

@@ -84,7 +84,7 @@ def test_check_migrate_verify_across_versions_converges_and_verifies(
     src.seed(f"{unique}-a", 7, start=DOCS)  # writes go on between rounds
     second = cli("-m", "migrate", "-c", path)
     assert second.code == 0, repr(second)
-    assert "round 2 of migration" in second.out and "lag: 0 document(s)" in second.out
+    assert "round 2 of migration" in second.out and "lag: 0 documents" in second.out
     assert dst.count(f"{unique}-a") == DOCS + 7
 
     verify = cli("-m", "verify", "-c", path, "--json")
@@ -124,7 +124,7 @@ def test_final_round_blocks_source_writes_and_counts_are_equal(versions, cli, wr
 
     final = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
     assert final.code == 0, repr(final)
-    assert "verify: all 1 index(es) are the same" in final.out
+    assert "verify: 1 index compared, all the same" in final.out
     assert "stay write-blocked" in final.out
     assert dst.count(f"{unique}-live") == src.count(f"{unique}-live") == DOCS + 11
     blocked = src("PUT", f"/{unique}-live/_doc/new", {"n": 1}, ok=())
@@ -143,11 +143,11 @@ def test_final_round_that_fails_removes_the_write_block_it_set(versions, cli, wr
     final = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
     assert final.code == 1, repr(final)
     last = final.err.strip().splitlines()[-1]
-    assert "removed the write block this run set on 2 source index(es)" in last, last
+    assert "removed the write block this run set on 2 source indices" in last, last
     src("PUT", f"/{unique}-ok/_doc/after?refresh=true", {"n": 1}, ok=(201,))  # writable again
 
     kept = cli("-m", "migrate", "-c", path, "--final", "--block-writes", "--keep-blocked")
     assert kept.code == 1, repr(kept)
-    assert "left 2 source index(es) write-blocked (--keep-blocked)" in kept.err.strip().splitlines()[-1]
+    assert "left 2 source indices write-blocked (--keep-blocked)" in kept.err.strip().splitlines()[-1]
     assert src("PUT", f"/{unique}-ok/_doc/x", {"n": 1}, ok=())["error"]["type"] == "cluster_block_exception"
     src("PUT", f"/{unique}-*/_settings", {"index.blocks.write": False})

@@ -71,7 +71,7 @@ def a_to_b(stack, unique, indices, **kwargs):
 
 
 def copied(result) -> int:
-    match = re.search(r"^sync: (\d+) object\(s\)", result.out, re.M)
+    match = re.search(r"^sync: (\d+) objects?", result.out, re.M)
     assert match, result
     return int(match.group(1))
 
@@ -165,7 +165,7 @@ def test_sync_killed_midway_leaves_the_destination_restorable_and_a_rerun_comple
 
     dry = cli("-m", "sync", "-c", config, "--dry-run")
     assert dry.code == 0, dry
-    planned = int(re.search(r"would copy (\d+) object\(s\)", dry.out).group(1))
+    planned = int(re.search(r"would copy (\d+) objects?", dry.out).group(1))
     assert planned > 10 and dry.out.count("DRY RUN: would copy ") == planned
     assert repo_keys(b, stack.s3b.bucket, f"synced/{unique}") == before
 
@@ -251,7 +251,7 @@ def test_migrate_syncs_between_its_backup_and_its_restore(stack, src, dest, cli,
     config = write(text)
     first = cli("-m", "migrate", "-c", config)
     assert first.code == 0, first
-    assert re.search(r"^sync: \d+ object\(s\)", first.out, re.M), first.out
+    assert re.search(r"^sync: \d+ objects?", first.out, re.M), first.out
     assert dest.count(index) == 21
     src.seed(index, 5, start=21)
     second = cli("-m", "migrate", "-c", config)

@@ -47,7 +47,7 @@ def test_prune_deletes_in_one_batch_and_leaves_snapshots_made_by_hand(engine, ma
     assert names(engine) == ["by-hand", "nightly-4", "nightly-5"]
     assert [p for m, p in engine.changed() if m == "DELETE"] == ["/_snapshot/repo1/nightly-3,nightly-2,nightly-1"]
     assert ctx.result.deleted == ["nightly-3", "nightly-2", "nightly-1"]
-    assert lines[-1] == "pruned repository repo1: deleted 3 snapshot(s), kept 3"
+    assert lines[-1] == "pruned repository repo1: deleted 3 snapshots, kept 3"
     assert any(line.startswith("deleted nightly-1  SUCCESS") and "(no rule keeps it)" in line for line in lines)
 
 
@@ -56,7 +56,7 @@ def test_prune_dry_run_prints_the_plan_and_deletes_nothing(engine, make_ctx, con
     ctx, lines, _ = ctx_for(make_ctx, config, dry_run=True)
     get_mode("prune")(ctx)
     assert len(names(engine)) == 6 and not [m for m, _ in engine.changed() if m == "DELETE"]
-    assert lines[-1].startswith("DRY RUN: would delete 3 of 6 snapshot(s)")
+    assert lines[-1].startswith("DRY RUN: would delete 3 of 6 snapshots")
     assert any(line.startswith("keep    by-hand") and "not taken by es-s3-snapshot" in line for line in lines)
     assert any(line.startswith("keep    nightly-5") and "newest SUCCESS, keep_last" in line for line in lines)
     assert any(line.startswith("delete  nightly-3") for line in lines)
@@ -112,7 +112,7 @@ def test_list_prints_a_table_newest_first(engine, make_ctx, config):
     assert [line.split()[0] for line in lines[1:4]] == ["nightly-2", "nightly-1", "by-hand"]
     assert lines[1].split()[1:] == ["SUCCESS", "1970-01-01T00:00:02Z", "-", "1", "1/1", "yes"]
     assert lines[3].split()[-1] == "no"
-    assert lines[-1] == "3 snapshot(s) in repository repo1 on the source cluster"
+    assert lines[-1] == "3 snapshots in repository repo1 on the source cluster"
 
 
 def test_list_json_has_the_documented_keys(engine, make_ctx, config):
@@ -203,7 +203,7 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["deleted_snapshots"] == ["old-000002", "old-000001", "old-000000"]
     assert report["message"].startswith("backup repo1/old-")
-    assert report["message"].endswith("succeeded; pruned repository repo1: deleted 3 snapshot(s), kept 1")
+    assert report["message"].endswith("succeeded; pruned repository repo1: deleted 3 snapshots, kept 1")
     assert (
         'es_s3_snapshot_snapshots_deleted_total{mode="backup",repository="repo1"} 3'
         in (tmp_path / "m.prom").read_text()

@@ -152,7 +152,7 @@ def test_sync_copies_the_repository_onto_the_other_base_path_root_blobs_last(
         "a1100/c/indices/ID/1/snap-s1.dat": 10,
     }
     assert order[-2:] == ["c/index-0", "c/index.latest"]
-    assert "9 object(s)" in out and ("server-side" in out) == (server_side == "auto")
+    assert "9 objects" in out and ("server-side" in out) == (server_side == "auto")
     big = s3.head_object(Bucket=dst, Key="a1100/c/indices/ID/1/__big")
     assert "-" in big["ETag"]  # multipart
     assert big["Metadata"]["es-s3-snapshot-source-etag"] == s3.head_object(
@@ -167,12 +167,12 @@ def test_second_sync_copies_only_what_is_new(s3, buckets, run):
     text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
     assert run(text)[0] == 0
     code, out, _ = run(text)
-    assert code == 0 and "sync: 0 object(s)" in out and "9 already on the destination" in out
+    assert code == 0 and "sync: 0 objects" in out and "9 already on the destination" in out
     s3.put_object(Bucket=src, Key="a/b/index-1", Body=b"next generation")
     s3.put_object(Bucket=src, Key="a/b/index.latest", Body=(1).to_bytes(8, "big"))
     s3.put_object(Bucket=src, Key="M0101/a/b/indices/ID/0/__new", Body=b"n" * 10)
     code, out, _ = run(text)
-    assert code == 0 and "sync: 3 object(s)" in out, out
+    assert code == 0 and "sync: 3 objects" in out, out
     assert s3.get_object(Bucket=dst, Key="c/index.latest")["Body"].read() == (1).to_bytes(8, "big")
 
 
@@ -182,7 +182,7 @@ def test_dry_run_lists_and_copies_nothing(s3, buckets, run):
     code, out, _ = run(config_text(s3.meta.endpoint_url, src, dst), "--dry-run")
     assert code == 0
     assert "DRY RUN: would copy a/b/index.latest (8 B)" in out
-    assert "DRY RUN: nothing was copied; would copy 9 object(s)" in out
+    assert "DRY RUN: nothing was copied; would copy 9 objects" in out
     assert keys(s3, dst) == {}
 
 
@@ -192,7 +192,7 @@ def test_delete_only_with_the_flag(s3, buckets, run):
     s3.put_object(Bucket=dst, Key="c/snap-gone.dat", Body=b"old")
     text = config_text(s3.meta.endpoint_url, src, dst)
     code, out, _ = run(text)
-    assert code == 0 and "1 object(s) only on the destination kept" in out
+    assert code == 0 and "1 object only on the destination kept" in out
     assert "c/snap-gone.dat" in keys(s3, dst)
     code, out, _ = run(text, "--delete")
     assert code == 0 and "1 deleted" in out
@@ -206,7 +206,7 @@ def test_equal_size_other_etag_is_copied_unless_the_stored_source_etag_matches(s
     assert run(text)[0] == 0
     s3.put_object(Bucket=dst, Key="c/snap-s1.dat", Body=b"SNAP")  # same size, other content, no metadata
     code, out, _ = run(text)
-    assert code == 0 and "sync: 1 object(s)" in out
+    assert code == 0 and "sync: 1 object," in out
     assert s3.get_object(Bucket=dst, Key="c/snap-s1.dat")["Body"].read() == b"snap"
 
 
