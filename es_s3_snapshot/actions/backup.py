@@ -9,6 +9,7 @@ cut (a proxy's idle timeout, a node restart), the wait goes on by polling the sn
 from __future__ import annotations
 
 import logging
+import re
 
 from .. import __version__
 from ..cluster import path_of
@@ -116,8 +117,11 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
                 "name (snapshot_name or --snapshot), or leave snapshot_name unset for a timestamped one"
             ) from err
         if err.error_type == "index_not_found_exception":
+            error = err.body.get("error") if isinstance(err.body, dict) else None
+            missing = error.get("index") if isinstance(error, dict) else None
+            found = re.search(r"\[([^\]]+)\]", err.reason)
             raise SnapshotFailed(
-                f"index not found on the source cluster: {err.reason} "
+                f"index not found on the source cluster: {missing or (found.group(1) if found else err.reason)} "
                 "(set ignore_unavailable = true in [snapshot] to skip missing indices)"
             ) from err
         if is_repository_failure(err):
