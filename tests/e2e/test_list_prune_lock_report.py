@@ -177,7 +177,9 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     took = time.time() - began
     assert listed.code == 0, listed
     data = json.loads(listed.out)
-    assert len(data) == 301 and data[0]["name"] == "bulk-299" and data[-1]["name"] == "first"
+    assert len(data) == 301 and {d["name"] for d in data} == {"first"} | {f"bulk-{n:03d}" for n in range(300)}
+    starts = [d["start"] for d in data]
+    assert starts == sorted(starts, reverse=True)  # newest first (to the second; ties in any order)
     assert sum(s["taken_by_us"] for s in data) == 151
     assert listed.err.count("after=") >= 1  # Elasticsearch pages the listing
     timings = {}

@@ -299,7 +299,8 @@ def test_sigv4_credentials_that_expire_during_a_long_wait_are_refreshed(stack, s
                 src_proxy.url,
                 dest_proxy.url,
                 "aws_region = eu-west-1\n        aws_profile = rotating",
-                "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n",  # a slow snapshot: a long wait
+                # a slow snapshot (a long wait), its progress read every 2 s: each read is signed anew
+                "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n[wait]\nprogress_interval = 2\n",
             )
         )
         env = {"AWS_CONFIG_FILE": str(aws_config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
