@@ -409,6 +409,7 @@ def _wait(ctx: Context, plan: Plan) -> None:
     rank = {"red": 0, "yellow": 1, "green": 2}
     deadline = ctx.clock() + config.wait.max_wait
     backoff, red_checks, red_since, first = 0.25, 0, None, True
+    previous_unassigned = None
     timeout_message = (
         f"the restored indices did not reach {wanted} within {config.wait.max_wait:.0f}s (max_wait in "
         f"[wait]); the restore goes on in the destination cluster: follow it with {FOLLOW}"
@@ -438,10 +439,17 @@ def _wait(ctx: Context, plan: Plan) -> None:
                 or {}
             )
             first = False
-            if health.get("timed_out") or health.get("initializing_shards"):
+            unassigned = health.get("unassigned_shards", 0)
+            # Shards still waiting for allocation (a throttled restore between two batches) leave
+            # nothing initialising for a moment: the restored indices are looked at only once the
+            # cluster's count of unassigned shards has settled, so the checks stay few at any size.
+            settled = unassigned == 0 or unassigned == previous_unassigned
+            previous_unassigned = unassigned
+            if health.get("timed_out") or health.get("initializing_shards") or not settled:
                 progress.update(0, 0, 0, 0, _shards_progress(health))
-                if ctx.clock() - started < 0.5:  # an engine that does not hold the call: do not spin
-                    ctx.sleep(min(config.wait.poll_interval, progress.every))
+                if ctx.clock() - started < 0.5:  # an answer at once: do not spin
+                    ctx.sleep(min(backoff, config.wait.poll_interval, progress.every))
+                    backoff = min(backoff * 2, config.wait.poll_interval)
                 continue
             indices = _target_health(cluster, plan)
             if indices is not None and all(ready(h) for h in indices.values()):

@@ -150,7 +150,8 @@ def test_waits_for_recovery(dest, load_config, make_ctx):
     dest.recovery_polls = 3
     ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"), side="destination")
     run_restore(ctx)
-    assert clock.sleeps == [2, 2, 2]
+    # a fake that answers the long-poll at once: backing off up to poll_interval, never spinning
+    assert clock.sleeps == [0.25, 0.5, 1.0]
 
 
 def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
@@ -307,3 +308,20 @@ def test_restore_sends_feature_states_and_global_state_only_when_configured(dest
     run_restore(ctx)
     body = dest.sent("POST", "/_snapshot/repo1/old/_restore")[0]
     assert body["include_global_state"] is True and body["feature_states"] == ["security", "kibana"]
+
+
+def test_indices_are_checked_only_once_unassigned_shards_settle(dest, load_config, make_ctx):
+    """Between two batches of a throttled restore nothing initialises for a moment; the costly
+    per-index check waits until the cluster's unassigned count stops moving."""
+    answers = [40, 30, 20, 10, 0]
+    dest.recovery_polls = 0
+
+    def cluster_health():
+        left = answers.pop(0) if answers else 0
+        return 200, {"status": "yellow", "timed_out": False, "initializing_shards": 0, "unassigned_shards": left}
+
+    dest._cluster_health = cluster_health
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    checks = [p for m, p, params, _ in dest.requests if params.get("level") == "indices"]
+    assert len(checks) == 1 and "  logs-b  20 docs" in lines
