@@ -225,7 +225,7 @@ def _show_progress(progress, status: dict) -> None:
 
 def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
     """Judge the finished snapshot: return on SUCCESS, raise SnapshotFailed otherwise."""
-    config, cluster = ctx.config, ctx.cluster
+    config = ctx.config
     repo = config.repository_for("source").name
     state = snapshot.get("state", "UNKNOWN")
     shards = snapshot.get("shards", {})
@@ -252,8 +252,6 @@ def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
     )
     more = f"; and {len(failures) - MAX_LISTED_FAILURES} more" if len(failures) > MAX_LISTED_FAILURES else ""
     reason = snapshot.get("reason")
-    if cluster.dry_run:  # pragma: no cover - dry runs never get here
-        return
     raise SnapshotFailed(
         f"snapshot {repo}/{name} finished {state}: {summary}"
         + (f"; failed shards: {failed}{more}" if failed else "")

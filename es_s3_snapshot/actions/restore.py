@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..cluster import Cluster, path_of
 from ..config import LATEST
@@ -57,12 +58,17 @@ class Plan:
         return sorted(self.indices) + sorted(self.streams)
 
     def owns(self, name: str) -> bool:
-        """Whether an index on the destination is one this restore creates."""
-        return name in self._target_set or any(name.startswith(f".ds-{s}-") for s in self.streams.values())
+        """Whether an index on the destination is one this restore creates (asked for every index of
+        the cluster: the lookups are built once)."""
+        return name in self._target_set or name.startswith(self._backing_prefixes)
 
-    @property
-    def _target_set(self) -> set[str]:
-        return set(self.targets.values())
+    @cached_property
+    def _target_set(self) -> frozenset[str]:
+        return frozenset(self.targets.values())
+
+    @cached_property
+    def _backing_prefixes(self) -> tuple[str, ...]:
+        return tuple(f".ds-{s}-" for s in self.streams.values())
 
     @property
     def readable(self) -> list[str]:
@@ -144,7 +150,7 @@ def _choose_snapshot(ctx: Context) -> dict:
         for s in snapshots
         if s.get("state") == "SUCCESS"
         and (name_filter is None or name_filter.fullmatch(s.get("snapshot", "")))
-        and all(match_indices((p,), _names_in(s))[p] for p in patterns if not p.startswith("-"))
+        and all(select((p,), _names_in(s))[p] for p in patterns if not p.startswith("-"))
     ]
     if not candidates:
         named = f" named like {wanted}" if name_filter else ""
