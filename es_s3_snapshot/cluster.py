@@ -282,5 +282,15 @@ class Cluster:
             else:
                 what = f"refused the request ({status} {error_type}): {reason}"
             return AuthenticationFailed(self.redact(f"the {self.side} cluster {what}"))
+        if status in (502, 503, 504) and not error_type:
+            # a gateway's own answer ({"message": ...}), not the engine's: the request may still run
+            return UnexpectedAnswer(
+                self.redact(
+                    f"the {self.side} cluster answered {method} {_short_path(path)} with {status}"
+                    + (f": {one_line(reason)}" if reason else "")
+                    + "; a proxy or load balancer in front of the cluster may have given up: the request may still run"
+                ),
+                status=status,
+            )
         message = f"the {self.side} cluster answered {status} {error_type}: {reason} ({method} {_short_path(path)})"
         return EngineError(self.redact(message), status=status, error_type=error_type, reason=reason, body=body)

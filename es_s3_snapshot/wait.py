@@ -79,6 +79,13 @@ class Background:
         return self._value
 
 
+def joined(call: Background, pause: Pause = real_pause) -> Any:
+    """The result of a background call that its own request timeout bounds (Ctrl-C still interrupts)."""
+    while not pause(call.done, 1.0):
+        pass
+    return call.result()
+
+
 def wait_for_call(
     call: Background,
     *,

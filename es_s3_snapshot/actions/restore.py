@@ -5,9 +5,14 @@ list them, change nothing), ``close`` (close them and restore over them; reopene
 refused), ``rename`` (restore under new names beside them), ``delete`` (delete them first; only
 with confirm_delete / --confirm-delete).
 
-No request carries a list of index names in its URL: the end of the recovery is long-polled on the
-cluster's health (constant size, and its answer is the progress), and the final check reads every
-restored index in two requests whatever their number.
+The restore is started with ``wait_for_completion=true`` in a background call: the engine answers
+when every restored primary has recovered or failed, so the end is noticed at once and the answer
+is the verdict (its shard counts). Meanwhile progress is read from the cluster's health (constant
+size) only as often as it is shown. If that call is cut (a proxy's idle timeout, a node restart),
+or green is wanted, the end is long-polled on the cluster's health instead. No request carries a
+list of index names in its URL, and no check grows with the cluster: per-index health is asked
+only as the list of the cluster's indices below the wanted health, and the final check reads
+every restored index in two requests whatever their number.
 """
 
 from __future__ import annotations
@@ -31,17 +36,14 @@ from ..errors import (
 from ..names import chunks, expand_snapshot_name, is_pattern, listed, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
 from ..selection import select
-from ..wait import human_bytes, plural, rate
+from ..wait import Background, human_bytes, joined, plural, rate
 from . import Context
 
 logger = logging.getLogger(__name__)
 
-RED_CHECKS_TO_FAIL = 3  # a restored index red this many checks in a row, over 2 poll intervals, has failed
+RED_CHECKS_TO_FAIL = 3  # a restored index red this many still checks in a row, over 2 poll intervals, has failed
 HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
-INDEX_HEALTH_FILTER = (
-    "indices.*.status,indices.*.number_of_shards,indices.*.active_primary_shards,"
-    "indices.*.initializing_shards,indices.*.unassigned_shards"
-)
+RANK = {"red": 0, "yellow": 1, "green": 2}
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
@@ -82,7 +84,7 @@ def run_restore(ctx: Context) -> None:
     Returns when every restored index exists, has recovered and reached the wanted health; prints
     each one's document count and the bytes, time and rate. Raises IndexConflict, RestoreFailed,
     WaitTimeout, RepositoryError, Interrupted, ConfigError, or the cluster's connection and auth
-    errors. Indices it closed are reopened when the restore is refused.
+    errors. Indices it closed are reopened when the restore did not start.
     """
     config, cluster = ctx.config, ctx.cluster
     repo = config.repository_for("destination")
@@ -93,24 +95,27 @@ def run_restore(ctx: Context) -> None:
             "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
         )
         return
+    indices = Background(lambda: _indices(cluster, "index,status,pri"))  # meanwhile the snapshot is read
     plan = _plan(ctx)
-    existing = _existing(cluster, plan)
+    existing = _existing(cluster, plan, joined(indices, ctx.pause))
     closed = _handle_existing(ctx, plan, existing)
-    try:
-        _start(ctx, plan, existing)
-    except BaseException as err:  # refused, cut, or interrupted before it started: undo what we closed
-        _reopen(ctx, closed, err)
-        raise
-    if cluster.dry_run:
-        ctx.echo(f"DRY RUN: nothing was changed; would restore {listed(plan.request_names)} from {plan.snapshot}")
-        return
     what = f"{plural(len(plan.request_names), 'index', 'indices')} from {plan.snapshot}"
-    if not ctx.wait:
-        ctx.echo(f"restore of {what} started; follow it with: {FOLLOW}")
+    if cluster.dry_run or not ctx.wait:
+        try:
+            _start(ctx, plan, existing, blocking=False)
+        except BaseException as err:  # refused, or cut with nothing begun: undo what we closed
+            _reopen(ctx, closed, err)
+            raise
+        ctx.echo(
+            f"DRY RUN: nothing was changed; would restore {listed(plan.request_names)} from {plan.snapshot}"
+            if cluster.dry_run
+            else f"restore of {what} started; follow it with: {FOLLOW}"
+        )
         return
     started = ctx.clock()
     try:
-        _wait(ctx, plan)
+        answer = _restore_and_wait(ctx, plan, existing, closed)
+        _verdict(ctx, plan, answer)
     except KeyboardInterrupt as err:
         raise Interrupted.of(
             err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"
@@ -206,12 +211,15 @@ class Existing:
     streams: list[str]  # target data streams that exist
 
 
-def _existing(cluster: Cluster, plan: Plan) -> Existing:
-    """What of the plan's targets already exists on the destination (one or two requests)."""
-    rows = (
-        cluster.get("/_cat/indices", params={"format": "json", "h": "index,status,pri", "expand_wildcards": "all"}).body
-        or []
-    )
+def _indices(cluster: Cluster, columns: str) -> list[dict]:
+    """Every index of the destination (hidden and closed ones too), with ``columns`` of _cat/indices."""
+    params = {"format": "json", "bytes": "b", "h": columns, "expand_wildcards": "all"}
+    return cluster.get("/_cat/indices", params=params, timeout=cluster.long_request_timeout).body or []
+
+
+def _existing(cluster: Cluster, plan: Plan, rows: list[dict]) -> Existing:
+    """What of the plan's targets already exists on the destination (``rows``: its indices; and
+    its data streams when the plan has some)."""
     wanted = set(plan.targets.values())
     indices = {
         row["index"]: (row.get("status", "open"), int(row.get("pri") or 0)) for row in rows if row["index"] in wanted
@@ -315,8 +323,11 @@ def _reopen(ctx: Context, closed: list[str], cause: BaseException) -> None:
         logger.warning("%s", note)
 
 
-def _start(ctx: Context, plan: Plan, existing: Existing) -> None:
-    """Send the restore request once; on a cut answer, find out whether the restore started."""
+def _start(ctx: Context, plan: Plan, existing: Existing, *, blocking: bool) -> dict | None:
+    """Send the restore request once. Blocking, it returns the engine's answer once every restored
+    primary has recovered or failed; it returns None when the answer was lost (cut, or a gateway's
+    own 502/503/504) but the restore has begun. Raises RestoreFailed when the restore was refused or
+    did not start (nothing was restored)."""
     config, cluster = ctx.config, ctx.cluster
     restore, repo = config.restore, config.repository_for("destination").name
     body: dict = {
@@ -336,31 +347,35 @@ def _start(ctx: Context, plan: Plan, existing: Existing) -> None:
     if plan.streams:
         _explain_missing_templates(ctx, plan)
     try:
-        cluster.request(
+        answer = cluster.request(
             "POST",
             path_of("_snapshot", repo, plan.snapshot, "_restore"),
             body,
-            params={"wait_for_completion": "false"},
+            params={"wait_for_completion": "true" if blocking else "false"},
             changes=True,
             retries=0,  # a resent restore would be refused: the first one created the indices
-            timeout=cluster.long_request_timeout,  # thousands of indices take a while to accept
+            # blocking: until the primaries have recovered; else thousands of indices take a while to accept
+            timeout=config.wait.max_wait + cluster.request_timeout if blocking else cluster.long_request_timeout,
         )
     except EngineError as err:
         raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
-    except (ClusterUnreachable, UnexpectedAnswer) as err:
-        if not _restore_began(cluster, plan, existing):
-            raise RestoreFailed(
-                f"the restore from {plan.snapshot} was not started ({err}); nothing was restored"
-            ) from err
-        logger.warning("the answer to the restore request was lost (%s), but the restore has begun", err)
-    if not cluster.dry_run:
-        logger.info("restore from %s/%s started", repo, plan.snapshot)
+    except (ClusterUnreachable, UnexpectedAnswer) as err:  # cut, or a gateway gave up: the engine may go on
+        lost: Exception = err
+    else:
+        if not cluster.dry_run and not blocking:
+            logger.info("restore from %s/%s started", repo, plan.snapshot)
+        return answer.body if isinstance(answer.body, dict) else {}
+    if not _restore_began(cluster, plan, existing):
+        raise RestoreFailed(
+            f"the restore from {plan.snapshot} was not started ({lost}); nothing was restored"
+        ) from lost
+    logger.warning("the answer to the restore request was lost (%s), but the restore has begun", lost)
+    return None
 
 
 def _restore_began(cluster: Cluster, plan: Plan, existing: Existing) -> bool:
     """After a lost answer: whether the destination now holds targets it did not hold open before."""
-    rows = cluster.get("/_cat/indices", params={"format": "json", "h": "index,status", "expand_wildcards": "all"})
-    for row in rows.body or []:
+    for row in _indices(cluster, "index,status"):
         name = row.get("index", "")
         before = existing.indices.get(name)
         if plan.owns(name) and (before is None or (before[0] == "close" and row.get("status") == "open")):
@@ -393,8 +408,7 @@ def _explain_missing_templates(ctx: Context, plan: Plan) -> None:
 
 
 def _shards_progress(health: dict) -> str:
-    """What the cluster's health says of the shards still on their way (constant size, no extra
-    request: the long-poll's own answer)."""
+    """What the cluster's health says of the shards still on their way (constant size)."""
     initializing, unassigned = health.get("initializing_shards", 0), health.get("unassigned_shards", 0)
     parts = [f"{plural(initializing, 'shard')} recovering"] if initializing else []
     if unassigned:
@@ -402,39 +416,108 @@ def _shards_progress(health: dict) -> str:
     return ", ".join(parts) or "recovering"
 
 
+def _restore_and_wait(ctx: Context, plan: Plan, existing: Existing, closed: list[str]) -> dict | None:
+    """Start the restore with a blocking call and wait for its answer; returns it, or None when
+    the answer was lost and the end was followed by long-polling the cluster's health instead.
+
+    The indices this run closed are reopened when the restore did not start, and also after
+    Ctrl-C or SIGTERM when it had not begun yet.
+    """
+    cluster = ctx.cluster
+    progress = ctx.progress("restore")
+
+    def show() -> None:
+        try:
+            health = cluster.get("/_cluster/health", params={"filter_path": HEALTH_FILTER}).body or {}
+        except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:  # progress is best effort
+            logger.debug("restore progress not available: %s", err)
+            return
+        progress.update(0, 0, 0, 0, _shards_progress(health))
+
+    call = Background(lambda: _start(ctx, plan, existing, blocking=True))
+    try:
+        answer = ctx.wait_for_call(call, poll=show, every=progress.every, timeout_message=_timeout_message(ctx))
+    except RestoreFailed as err:  # refused, or cut with nothing begun
+        _reopen(ctx, closed, err)
+        raise
+    except KeyboardInterrupt as err:
+        if call.done.is_set():
+            raise
+        raise _interrupted_before_answer(ctx, plan, existing, closed, err) from None
+    finally:
+        progress.close()
+    if answer is None:
+        _wait(ctx, plan)
+    return answer
+
+
+def _interrupted_before_answer(
+    ctx: Context, plan: Plan, existing: Existing, closed: list[str], err: BaseException
+) -> Interrupted:
+    """Ctrl-C or SIGTERM before the restore answered: say whether it goes on (one look at the
+    destination), and reopen what this run closed if it has not begun."""
+    what = f"{plural(len(plan.request_names), 'index', 'indices')} from {plan.snapshot}"
+    try:
+        began = _restore_began(ctx.cluster, plan, existing)
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer) as cause:
+        left = f"; closed by this run: {listed(closed)} (POST /<index>/_open if it did not begin)" if closed else ""
+        return Interrupted.of(
+            err, f"could not tell whether the restore of {what} began ({cause}): check with {FOLLOW}{left}"
+        )
+    if began:
+        return Interrupted.of(
+            err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"
+        )
+    note = Interrupted.of(err, f"the restore of {what} had not begun; nothing was restored")
+    _reopen(ctx, closed, note)
+    return note
+
+
+def _timeout_message(ctx: Context) -> str:
+    return (
+        f"the restored indices did not reach {ctx.config.restore.wait_for_status} within "
+        f"{ctx.config.wait.max_wait:.0f}s (max_wait in [wait]); the restore goes on in the destination cluster: "
+        f"follow it with {FOLLOW}"
+    )
+
+
+def _verdict(ctx: Context, plan: Plan, answer: dict | None) -> None:
+    """Judge the blocking restore's answer: every primary recovered, or RestoreFailed naming the
+    restored indices left red. Then wait for green if that is wanted (yellow: all primaries active,
+    which the answer has just said)."""
+    shards = ((answer or {}).get("snapshot") or {}).get("shards") or {}
+    failed = int(shards.get("failed") or 0)
+    if failed:
+        red = _below(ctx.cluster, plan, "yellow")
+        raise RestoreFailed(
+            f"restore from {plan.snapshot} failed: {failed} of {plural(int(shards.get('total') or 0), 'shard')} "
+            f"could not be restored" + (f"; red: {listed(red)}" if red else "") + ". See GET "
+            "/_cluster/allocation/explain on the destination; close or delete those indices to restore them again"
+        )
+    if answer is not None and ctx.config.restore.wait_for_status == "green":
+        _wait(ctx, plan)
+
+
 def _wait(ctx: Context, plan: Plan) -> None:
     """Wait until nothing initialises and every restored index reached the wanted health.
 
     The end is long-polled (``_cluster/health?wait_for_no_initializing_shards``, answered at once
-    when it holds, or 408 at its timeout), and its answer is the progress; only then are the
-    restored indices themselves checked.
+    when it holds, or 408 at its timeout), and its answer is the progress. The cluster's own status
+    settles most cases (at the wanted health or better, so is every index); otherwise the restored
+    indices among those below it are named (a list that follows the unhealthy indices, not the
+    cluster's size). Restored primaries that are unassigned or recovering are red.
     """
     config, cluster = ctx.config, ctx.cluster
     wanted = config.restore.wait_for_status
     progress = ctx.progress("restore")
-    rank = {"red": 0, "yellow": 1, "green": 2}
     deadline = ctx.clock() + config.wait.max_wait
     backoff, red_checks, red_since, first = 0.25, 0, None, True
     previous_unassigned = None
-    timeout_message = (
-        f"the restored indices did not reach {wanted} within {config.wait.max_wait:.0f}s (max_wait in "
-        f"[wait]); the restore goes on in the destination cluster: follow it with {FOLLOW}"
-    )
-
-    def ready(health: dict) -> bool:
-        # While a restore waits to start, engines report its unassigned primaries as yellow: only
-        # all primaries active (and nothing initialising) means the data is there.
-        return (
-            rank.get(health.get("status", "red"), 0) >= rank[wanted]
-            and health.get("active_primary_shards", 0) >= health.get("number_of_shards", 1)
-            and not health.get("initializing_shards", 0)
-        )
-
     try:
         while True:
             left = deadline - ctx.clock()
             if left <= 0:
-                raise WaitTimeout(timeout_message)
+                raise WaitTimeout(_timeout_message(ctx))
             hold = max(1, int(min(progress.every, left)))
             params = {"wait_for_no_initializing_shards": "true", "timeout": f"{hold}s", "filter_path": HEALTH_FILTER}
             if first:
@@ -452,74 +535,68 @@ def _wait(ctx: Context, plan: Plan) -> None:
             settled = unassigned == 0 or unassigned == previous_unassigned
             previous_unassigned = unassigned
             if health.get("timed_out") or health.get("initializing_shards") or not settled:
+                red_checks, red_since = 0, None  # the cluster is moving: a red index may still recover
                 progress.update(0, 0, 0, 0, _shards_progress(health))
                 if ctx.clock() - started < 0.5:  # an answer at once: do not spin
                     ctx.sleep(min(backoff, config.wait.poll_interval, progress.every))
                     backoff = min(backoff * 2, config.wait.poll_interval)
                 continue
-            indices = _target_health(cluster, plan)
-            if indices is not None and all(ready(h) for h in indices.values()):
+            if RANK.get(health.get("status", "red"), 0) >= RANK[wanted]:
+                return  # every index in the cluster is at the wanted health or better
+            below = _below(cluster, plan, wanted)
+            if not below:
                 return
-            red = sorted(n for n, h in (indices or {}).items() if h.get("status") == "red")
+            red = _below(cluster, plan, "yellow") if wanted == "green" else below
             if red:
                 red_since = ctx.clock() if red_since is None else red_since
                 red_checks += 1
                 if red_checks >= RED_CHECKS_TO_FAIL and ctx.clock() - red_since >= 2 * config.wait.poll_interval:
-                    unassigned = sum(indices[n].get("unassigned_shards", 0) for n in red)
                     raise RestoreFailed(
-                        f"restore failed: {listed(red)} stayed red with {plural(unassigned, 'unassigned shard')}; "
-                        "see GET /_cluster/allocation/explain on the destination"
+                        f"restore failed: {listed(red)} stayed red; see GET /_cluster/allocation/explain on the "
+                        "destination"
                     )
             else:
                 red_checks, red_since = 0, None
-            progress.update(0, 0, 0, 0, "waiting for the restored shards to be allocated")
+            progress.update(0, 0, 0, 0, f"waiting for {plural(len(below), 'restored index', 'restored indices')}")
             ctx.sleep(min(backoff, config.wait.poll_interval, max(0.0, deadline - ctx.clock())))
             backoff = min(backoff * 2, config.wait.poll_interval)
     finally:
         progress.close()
 
 
-def _target_health(cluster: Cluster, plan: Plan) -> dict[str, dict] | None:
-    """Health of every restored index (data streams: their backing indices), or None while some
-    are not there yet. One request for the whole cluster, filtered to the fields needed."""
-    answer = cluster.get(
-        "/_cluster/health",
-        params={"level": "indices", "filter_path": INDEX_HEALTH_FILTER, "expand_wildcards": "all"},
-        ok=(408,),
-        timeout=cluster.long_request_timeout,
-    )
-    indices = answer.get("indices") or {}
-    mine = {name: h for name, h in indices.items() if plan.owns(name)}
-    if not set(plan.targets.values()) <= set(mine):
-        return None
-    if any(not any(n.startswith(f".ds-{s}-") for n in mine) for s in plan.streams.values()):
-        return None
-    return mine
+def _below(cluster: Cluster, plan: Plan, wanted: str) -> list[str]:
+    """The restored indices (data streams: their backing indices) whose health is below ``wanted``.
+
+    Asked as the cluster's indices in each health below it (``_cat/indices?health=``), so the
+    answer's size follows the unhealthy indices, not the cluster's.
+    """
+    below = []
+    for health in [h for h, rank in RANK.items() if rank < RANK[wanted]]:
+        rows = cluster.get(
+            "/_cat/indices",
+            params={"format": "json", "h": "index", "health": health, "expand_wildcards": "all"},
+            timeout=cluster.long_request_timeout,
+        ).body
+        below += [r.get("index", "") for r in rows or [] if plan.owns(r.get("index", ""))]
+    return sorted(below)
 
 
 def _report(ctx: Context, plan: Plan, seconds: float) -> None:
     """Check that every restored index is there and readable, and print its document count.
 
-    Two requests whatever the number of indices: the sizes from _cat/indices, and the counts from
-    one _msearch (names in its body).
+    Two requests at once whatever the number of indices: the sizes from _cat/indices, and the
+    counts from one _msearch (names in its body).
     """
     cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
-    rows = (
-        cluster.get(
-            "/_cat/indices",
-            params={"format": "json", "bytes": "b", "h": "index,status,pri.store.size", "expand_wildcards": "all"},
-            timeout=cluster.long_request_timeout,
-        ).body
-        or []
-    )
-    present = {r["index"]: r for r in rows if plan.owns(r.get("index", ""))}
+    sizes = Background(lambda: _indices(cluster, "index,status,pri.store.size"))  # beside the counts
+    counts = _counts(cluster, plan.readable)
+    present = {r["index"]: r for r in joined(sizes, ctx.pause) if plan.owns(r.get("index", ""))}
     absent = sorted(set(plan.targets.values()) - set(present))
     if absent:
         raise RestoreFailed(
             f"restored {plural(len(absent), 'index', 'indices')} missing on the destination: {listed(absent)}"
         )
     size = sum(int(r.get("pri.store.size") or 0) for r in present.values())
-    counts = _counts(cluster, plan.readable)
     unreadable = sorted(n for n, c in counts.items() if not isinstance(c, int))
     if unreadable:
         raise RestoreFailed(

@@ -43,21 +43,22 @@ def test_slow_restore_answer_within_its_allowance_succeeds(stack, src, dest, cli
 
 
 def test_lost_restore_answer_is_not_reported_as_a_failure(stack, src, dest, cli, write, unique):
-    """The answer to POST _restore comes after the allowance: the restore ran, so the run succeeds."""
+    """A gateway cuts the blocking restore call (504 after 1 s) while the engine restores on: the
+    restore ran, so the run follows it to its end and succeeds."""
     index = f"{unique}-lost"
-    src.seed(index, 30)
+    src.seed(index, 3000)
     config = write(restore_config(stack, unique, index))
     assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
-    with SlowProxy(stack.nodes["destination"].url, delays=[("POST", r"/_restore$", 6.0)]) as proxy:
-        slow = write(
-            restore_config(stack, unique, index, dest_url=proxy.url)
-            + "[destination]\nrequest_timeout = 2\nlong_request_timeout = 2\n",
-            "lost.conf",
-        )
-        result = cli("-m", "restore", "-c", slow, "--snapshot", "s1")
+    # a restore of a few seconds: the destination reads the repository at 20 KB/s
+    throttled = restore_config(stack, unique, index, dest_url="GATEWAY") + (
+        "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n"
+    )
+    with SlowProxy(stack.nodes["destination"].url, cuts=[("POST", r"/_restore$", 1.0)]) as gateway:
+        lost = write(throttled.replace("GATEWAY", gateway.url), "lost.conf")
+        result = cli("-m", "restore", "-c", lost, "--snapshot", "s1")
     assert result.code == 0, result
-    assert "the restore has begun" in result.err
-    assert dest.count(index) == 30
+    assert "504" in result.err and "the restore has begun" in result.err
+    assert dest.count(index) == 3000
 
 
 def test_silent_first_seed_fails_over_to_the_live_one(stack, src, cli, write, unique):
@@ -205,6 +206,24 @@ def test_refused_restore_after_close_reopens_what_it_closed(stack, src, dest, cl
     assert "was refused" in result.err and f"reopened the 1 index this run had closed: {index}" in result.err
     assert dest("GET", f"/_cat/indices/{index}?format=json&h=status")[0]["status"] == "open"
     assert dest.count(index) == 4
+
+
+def test_restore_whose_primaries_cannot_be_allocated_fails_naming_them(stack, src, dest, cli, write, unique):
+    """The engine gives up on primaries no node may take: the blocking restore's answer counts them
+    as failed, and the run exits 1 naming the index left red, at once."""
+    index = f"{unique}-noalloc"
+    src.seed(index, 10)
+    config = write(restore_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    dest("PUT", "/_cluster/settings", {"transient": {"cluster.routing.allocation.enable": "none"}})
+    try:
+        result = cli("-m", "restore", "-c", config, "--snapshot", "s1")
+    finally:
+        dest("PUT", "/_cluster/settings", {"transient": {"cluster.routing.allocation.enable": None}})
+        dest("DELETE", f"/{index}", ok=(200, 404))
+    assert result.code == 1, result
+    assert f"1 of 1 shard could not be restored; red: {index}" in result.err
+    assert "/_cluster/allocation/explain" in result.err
 
 
 # --- signals --------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ which is what a busy node, a repository read or an overloaded gateway looks like
         ... point the CLI at proxy.url ...
 
 ``delays`` is a list of (method or "*", regular expression over the path, seconds); the first
-that matches holds the answer. ``proxy.requests`` records every request (RelayProxy).
+that matches holds the answer. ``cuts`` has the same shape and plays a gateway's timeout: when the
+engine has not answered a matching request within its seconds, the proxy answers 504 with an HTML
+page itself, while the engine goes on. ``proxy.requests`` records every request (RelayProxy).
 """
 
 from __future__ import annotations
@@ -17,20 +19,37 @@ import threading
 
 from .relay import IncomingRequest, RelayProxy
 
+GATEWAY_PAGE = b"<html><head><title>504 Gateway Time-out</title></head><body><h1>504 Gateway Time-out</h1></body></html>"
+
 
 class SlowProxy(RelayProxy):
-    def __init__(self, upstream_url: str, *, delays: list[tuple[str, str, float]], **kwargs) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        *,
+        delays: list[tuple[str, str, float]] = (),
+        cuts: list[tuple[str, str, float]] = (),
+        **kwargs,
+    ) -> None:
         super().__init__(upstream_url, **kwargs)
         self.delays = [(method, re.compile(pattern), seconds) for method, pattern, seconds in delays]
+        self.cuts = [(method, re.compile(pattern), seconds) for method, pattern, seconds in cuts]
         self._stopping = threading.Event()
 
-    def delay_for(self, request: IncomingRequest) -> float:
-        for method, pattern, seconds in self.delays:
+    def delay_for(self, request: IncomingRequest, rules=None) -> float:
+        for method, pattern, seconds in self.delays if rules is None else rules:
             if method in ("*", request.method) and pattern.search(request.path):
                 return seconds
         return 0.0
 
     def _forward(self, request: IncomingRequest):
+        cut = self.delay_for(request, self.cuts)
+        if cut:
+            answers: list = []
+            engine = threading.Thread(target=lambda: answers.append(RelayProxy._forward(self, request)), daemon=True)
+            engine.start()
+            engine.join(cut)
+            return answers[0] if answers else (504, "Gateway Time-out", [("Content-Type", "text/html")], GATEWAY_PAGE)
         answer = super()._forward(request)
         self._stopping.wait(self.delay_for(request))  # bounded, and cut short when the proxy stops
         return answer

@@ -36,13 +36,14 @@ class FakeEngine:
         self.final_state = "SUCCESS"
         self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
-        self.recovery_polls = 1  # health long-polls that still show initializing shards after a restore
-        self.unallocated_checks = 0  # index-level checks that still show the restored primaries unassigned
+        self.recovery_polls = 1  # health polls that still show initializing shards after a restore
+        self.recovered = threading.Event()  # set when recovery_polls run out: a blocking restore answers
         self.data_streams: list[str] = []
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
         self.restore_error = None  # (status, body) answered to POST _restore
         self.index_templates: list[dict] = []
-        self.red_after_restore: set[str] = set()
+        self.red_after_restore: set[str] = set()  # restored, but their primaries failed: red, "failed" shards
+        self.yellow_after_restore: set[str] = set()  # restored, replicas unassigned
         self.repo_error = None  # (status, body) answered to PUT _snapshot/<repo>
         self.verify_error = None
         self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
@@ -98,16 +99,16 @@ class FakeEngine:
             return 200, [
                 {"index": n, "status": i["status"], "pri": str(i.get("shards", 1)), "pri.store.size": "1000"}
                 for n, i in sorted(self.indices.items())
-                if not i.get("alias_of_stream")
+                if not i.get("alias_of_stream") and params.get("health", self._health_of(n)) == self._health_of(n)
             ]
         if seg[0] == "_cat" and seg[1] == "recovery":
             if self.recovery_polls > 0:
-                return 200, [{"index": n, "stage": "index", "bytes_recovered": "40", "bytes_total": "100"}
-                             for n in list(self.indices)[:2]]
+                return 200, [
+                    {"index": n, "stage": "index", "bytes_recovered": "40", "bytes_total": "100"}
+                    for n in list(self.indices)[:2]
+                ]
             return 200, []
         if seg[0] == "_cluster" and seg[1] == "health":
-            if params.get("level") == "indices":
-                return self._health([n for n, i in self.indices.items() if not i.get("alias_of_stream")])
             return self._cluster_health()
         if seg[0] == "_msearch" and method == "POST":
             responses = []
@@ -139,32 +140,21 @@ class FakeEngine:
     def _names(self, spec):
         return [n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in spec.split(","))]
 
+    def _health_of(self, name):
+        return "red" if name in self.red_after_restore else "yellow" if name in self.yellow_after_restore else "green"
+
     def _cluster_health(self):
-        """The cluster-wide long-poll: initialising while recovery_polls last (each call uses one)."""
+        """The cluster's health: initialising while recovery_polls last (each call uses one); its
+        status is that of its worst index."""
         if self.recovery_polls > 0:
             self.recovery_polls -= 1
+            if self.recovery_polls == 0:
+                self.recovered.set()
             return 408, {"status": "yellow", "timed_out": True, "initializing_shards": 1}
-        return 200, {"status": "green", "timed_out": False, "initializing_shards": 0}
-
-    def _health(self, names):
-        if self.unallocated_checks > 0:
-            # as real engines answer right after a restore is accepted: primaries unassigned, yet "yellow"
-            self.unallocated_checks -= 1
-            waiting = {"status": "yellow", "number_of_shards": 1, "active_primary_shards": 0,
-                       "initializing_shards": 0, "unassigned_shards": 1}
-            return 200, {"status": "yellow", "initializing_shards": 0, "indices": {n: dict(waiting) for n in names}}
-        red = [n for n in names if n in self.red_after_restore]
-        indices = {
-            n: {
-                "status": "red" if n in red else "green",
-                "number_of_shards": 1,
-                "active_primary_shards": 0 if n in red else 1,
-                "initializing_shards": 0,
-                "unassigned_shards": 1 if n in red else 0,
-            }
-            for n in names
-        }
-        return 200, {"status": "red" if red else "green", "initializing_shards": 0, "indices": indices}
+        self.recovered.set()
+        healths = {self._health_of(n) for n in self.indices}
+        status = "red" if "red" in healths else "yellow" if "yellow" in healths else "green"
+        return 200, {"status": status, "timed_out": False, "initializing_shards": 0}
 
     def _snapshot_api(self, method, seg, params, body):
         repo = seg[0]
@@ -214,7 +204,9 @@ class FakeEngine:
             return 200, {
                 "snapshots": [
                     {
-                        "indices": {i: {"shards_stats": {"total": self.snapshot_shards.get(i, 1)}} for i in snap["indices"]},
+                        "indices": {
+                            i: {"shards_stats": {"total": self.snapshot_shards.get(i, 1)}} for i in snap["indices"]
+                        },
                         "snapshot": name,
                         "state": state,
                         "shards_stats": {"done": 0 if running else len(snap["indices"]), "total": len(snap["indices"])},
@@ -227,7 +219,7 @@ class FakeEngine:
                 ]
             }
         if seg[2] == "_restore" and method == "POST":
-            return self._restore(snap, body)
+            return self._restore(snap, body, params)
         return _error(400, "fake_unhandled", f"{method} {seg}")
 
     def _delete(self, repo, names):
@@ -284,7 +276,7 @@ class FakeEngine:
             return 200, {"snapshot": self._public(snap)}
         return 200, {"accepted": True}
 
-    def _restore(self, snap, body):
+    def _restore(self, snap, body, params=None):
         if self.restore_error:
             return self.restore_error
         asked = body["indices"].split(",")
@@ -316,4 +308,15 @@ class FakeEngine:
                 "count": sum(snap["counts"].get(n, 0) for n in wanted if n.startswith(f".ds-{stream}-")),
                 "alias_of_stream": True,
             }
-        return 200, {"accepted": True}
+        if (params or {}).get("wait_for_completion") != "true":
+            return 200, {"accepted": True}
+        # as engines do: answer once every restored primary has recovered (here: after recovery_polls
+        # health polls), or failed
+        if self.recovery_polls <= 0:
+            self.recovered.set()
+        if not self.recovered.wait(self.block_limit):
+            return self.cut_answer or (504, "<html><title>504 Gateway Time-out</title></html>")
+        restored = list(targets.values()) + [n for n in self.indices if any(n.startswith(f".ds-{d}-") for d in streams)]
+        failed = len([n for n in restored if n in self.red_after_restore])
+        shards = {"total": len(restored), "failed": failed, "successful": len(restored) - failed}
+        return 200, {"snapshot": {"snapshot": snap["snapshot"], "indices": restored, "shards": shards}}

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 from es_s3_snapshot.actions.restore import run_restore
@@ -26,7 +28,12 @@ def test_restore_latest_registers_readonly_restores_and_prints_counts(dest, load
     assert dest.repos["repo1"]["settings"]["readonly"] == "true"
     restore = dest.sent("POST", "/_snapshot/repo1/new/_restore")
     assert restore and restore[0]["indices"] == "logs-a,logs-b" and restore[0]["include_global_state"] is False
-    assert [r for r in dest.requests if r[1].endswith("_restore")][0][2] == {"wait_for_completion": "false"}
+    # one blocking call, never resent, that may take as long as max_wait
+    index = next(i for i, r in enumerate(dest.requests) if r[1].endswith("_restore"))
+    assert dest.requests[index][2] == {"wait_for_completion": "true"}
+    assert dest.options[index]["max_retries"] == 0 and dest.options[index]["request_timeout"] == (
+        ctx.config.wait.max_wait + ctx.cluster.request_timeout
+    )
     assert lines[-2:] == ["  logs-a  10 docs", "  logs-b  20 docs"]
     assert lines[-3].startswith("restored 2 indices from repo1/new: 2.0 KiB in ") and lines[-3].endswith(" MB/s)")
 
@@ -133,9 +140,7 @@ def test_delete_policy_with_confirmation_deletes_and_says_so(dest, load_config, 
         run_restore(ctx)
     assert ("DELETE", "/logs-a") in dest.changed()
     assert dest.indices["logs-a"]["count"] == 10
-    assert any(
-        "deleted 1 index on the destination before restoring: logs-a" in r.getMessage() for r in caplog.records
-    )
+    assert any("deleted 1 index on the destination before restoring: logs-a" in r.getMessage() for r in caplog.records)
 
 
 def test_index_settings_and_partial_are_sent(dest, load_config, make_ctx):
@@ -146,12 +151,34 @@ def test_index_settings_and_partial_are_sent(dest, load_config, make_ctx):
     assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
 
 
-def test_waits_for_recovery(dest, load_config, make_ctx):
+def test_blocking_restore_reads_progress_only_as_often_as_it_is_shown(dest, load_config, make_ctx):
     dest.recovery_polls = 3
     ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"), side="destination")
     run_restore(ctx)
-    # a fake that answers the long-poll at once: backing off up to poll_interval, never spinning
-    assert clock.sleeps == [0.25, 0.5, 1.0]
+    assert clock.sleeps == [5.0, 5.0, 5.0]  # the progress interval, not the poll interval
+    index = next(i for i, r in enumerate(dest.requests) if r[1].endswith("_restore"))
+    after = [(m, p, params.get("health")) for m, p, params, _ in dest.requests[index + 1 :]]
+    assert after[:3] == [("GET", "/_cluster/health", None)] * 3
+    assert sorted(after[3:]) == [("GET", "/_cat/indices", None), ("POST", "/_msearch", None)]  # sent at once
+    assert "  logs-b  20 docs" in lines
+
+
+def test_cut_blocking_restore_is_followed_by_long_polling_without_spinning(dest, load_config, make_ctx):
+    dest.recovery_polls, dest.block_limit = 3, 0.01  # the gateway cuts the blocking call; the restore goes on
+    ctx, lines, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"), side="destination")
+    run_restore(ctx)
+    polls = [params for m, p, params, _ in dest.requests if p == "/_cluster/health"]
+    assert all(p.get("wait_for_no_initializing_shards") == "true" for p in polls)
+    assert clock.sleeps[-3:] == [0.25, 0.5, 1.0]  # answered at once: backing off up to poll_interval
+    assert "  logs-b  20 docs" in lines
+
+
+def test_gateway_json_504_on_the_blocking_restore_is_a_cut_not_a_refusal(dest, load_config, make_ctx):
+    dest.recovery_polls, dest.block_limit = 2, 0.01
+    dest.cut_answer = (504, {"message": "Endpoint request timed out"})
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines
 
 
 def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
@@ -163,10 +190,43 @@ def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
         run_restore(ctx)
 
 
-def test_index_that_stays_red_fails_the_restore(dest, load_config, make_ctx):
+def test_failed_shards_in_the_restore_answer_fail_the_run_naming_the_red_indices(dest, load_config, make_ctx):
     dest.red_after_restore = {"logs-b"}
     ctx, _, _ = make_ctx(load_config(), side="destination")
-    with pytest.raises(RestoreFailed, match="logs-b stayed red with 1 unassigned shard"):
+    with pytest.raises(
+        RestoreFailed, match="1 of 2 shards could not be restored; red: logs-b. See GET /_cluster/alloc"
+    ):
+        run_restore(ctx)
+
+
+def test_index_that_stays_red_fails_a_followed_restore(dest, load_config, make_ctx):
+    dest.red_after_restore, dest.recovery_polls = {"logs-b"}, 0
+    real = dest._restore
+
+    def lose_the_answer(snap, body, params=None):
+        real(snap, body, {})
+        return 504, {"message": "Endpoint request timed out"}
+
+    dest._restore = lose_the_answer
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(RestoreFailed, match="logs-b stayed red; see GET /_cluster/allocation/explain"):
+        run_restore(ctx)
+
+
+def test_green_wanted_waits_for_the_restored_indices_not_for_others(dest, load_config, make_ctx):
+    dest.add_index("unrelated", 1)
+    dest.yellow_after_restore = {"unrelated"}  # the cluster stays yellow for another index's sake
+    ctx, lines, _ = make_ctx(load_config("[restore]\nwait_for_status = green\n"), side="destination")
+    run_restore(ctx)
+    asked = [params.get("health") for m, p, params, _ in dest.requests if p == "/_cat/indices"]
+    assert asked[-3:] == ["red", "yellow", None]  # the indices below green, then the final sizes
+    assert "  logs-b  20 docs" in lines
+
+
+def test_green_wanted_and_a_restored_index_kept_yellow_times_out(dest, load_config, make_ctx):
+    dest.yellow_after_restore = {"logs-a"}
+    ctx, _, _ = make_ctx(load_config("[restore]\nwait_for_status = green\n[wait]\nmax_wait = 20\n"), side="destination")
+    with pytest.raises(WaitTimeout, match="did not reach green within 20s"):
         run_restore(ctx)
 
 
@@ -174,12 +234,39 @@ def test_ctrl_c_during_restore_wait(dest, load_config, make_ctx):
     dest.recovery_polls = 5
     ctx, _, clock = make_ctx(load_config(), side="destination")
 
-    def interrupt(seconds):
-        raise KeyboardInterrupt
+    def interrupt(event, seconds):  # Ctrl-C once the restore is sent
+        if dest.sent("POST", "/_snapshot/repo1/new/_restore"):
+            raise KeyboardInterrupt
+        return clock.pause(event, seconds)
 
-    ctx.sleep = interrupt
+    ctx.pause = interrupt
     with pytest.raises(Interrupted, match="the restore of 2 indices from new goes on in the destination cluster"):
         run_restore(ctx)
+
+
+def test_ctrl_c_before_the_restore_began_reopens_what_it_closed(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 999)
+    gate, real = threading.Event(), dest._restore
+
+    def slow_to_begin(snap, body, params=None):
+        gate.wait(2)
+        return real(snap, body, params)
+
+    dest._restore = slow_to_begin
+    ctx, _, clock = make_ctx(load_config(overrides=Overrides(existing_indices="close")), side="destination")
+
+    def interrupt(event, seconds):  # Ctrl-C once the restore is sent
+        if dest.sent("POST", "/_snapshot/repo1/new/_restore"):
+            raise KeyboardInterrupt
+        return clock.pause(event, seconds)
+
+    ctx.pause = interrupt
+    try:
+        with pytest.raises(Interrupted, match="had not begun; nothing was restored; reopened the 1 index"):
+            run_restore(ctx)
+        assert dest.indices["logs-b"]["status"] == "open"
+    finally:
+        gate.set()
 
 
 def test_dry_run_restore_changes_nothing(dest, load_config, make_ctx):
@@ -236,8 +323,8 @@ def test_close_then_refused_restore_reopens_what_it_closed_and_says_so(dest, loa
 def test_lost_restore_answer_is_checked_not_guessed(dest, load_config, make_ctx):
     real = dest._restore
 
-    def restore_then_lose_the_answer(snap, body):
-        real(snap, body)
+    def restore_then_lose_the_answer(snap, body, params=None):
+        real(snap, body, params)
         return 504, "<html><head><title>504 Gateway Time-out</title></head><body>...</body></html>"
 
     dest._restore = restore_then_lose_the_answer
@@ -261,26 +348,27 @@ def test_thousands_of_long_names_never_go_into_a_url_and_checks_stay_constant(en
     engine.add_snapshot("repo1", "big", names)
     engine.indices.clear()
     engine.recovery_polls = 3
-    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="big", indices=("customer-*",))),
-                             side="destination")
+    ctx, lines, _ = make_ctx(
+        load_config(overrides=Overrides(snapshot="big", indices=("customer-*",))), side="destination"
+    )
     run_restore(ctx)
     assert all(len(path) < 4096 for _, path, _, _ in engine.requests)
     start = next(i for i, r in enumerate(engine.requests) if r[1].endswith("/_restore"))
-    after = engine.requests[start + 1:]
-    assert len(after) <= 12  # 3 long-polls, their progress reads, one index check, _cat/indices, _msearch
+    after = engine.requests[start + 1 :]
+    # 3 progress reads of the cluster's health, then _cat/indices and _msearch: none grows with the indices
+    paths = [p for _, p, _, _ in after]
+    assert set(paths[:-2]) == {"/_cluster/health"} and sorted(paths[-2:]) == ["/_cat/indices", "/_msearch"]
+    assert all("level" not in params for _, _, params, _ in after)
     assert lines[0].startswith("restored 1000 indices from repo1/big: ")
     assert len(lines) == 1001
 
 
-def test_data_stream_is_restored_as_a_stream_and_a_missing_template_is_explained(
-    dest, load_config, make_ctx, caplog
-):
+def test_data_stream_is_restored_as_a_stream_and_a_missing_template_is_explained(dest, load_config, make_ctx, caplog):
     dest.add_index(".ds-logs-app-2026.11.23-000001", 7)
     dest.add_snapshot("repo1", "ds", [".ds-logs-app-2026.11.23-000001"])
     dest.snapshots[("repo1", "ds")]["data_streams"] = ["logs-app"]
     dest.indices.clear()
-    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="ds", indices=("logs-app",))),
-                             side="destination")
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="ds", indices=("logs-app",))), side="destination")
     with caplog.at_level("WARNING"):
         run_restore(ctx)
     body = dest.sent("POST", "/_snapshot/repo1/ds/_restore")[0]
@@ -311,7 +399,7 @@ def test_restore_sends_feature_states_and_global_state_only_when_configured(dest
 
 
 def test_indices_are_checked_only_once_unassigned_shards_settle(dest, load_config, make_ctx):
-    """Between two batches of a throttled restore nothing initialises for a moment; the costly
+    """Between two batches of a throttled allocation nothing initialises for a moment; the
     per-index check waits until the cluster's unassigned count stops moving."""
     answers = [40, 30, 20, 10, 0]
     dest.recovery_polls = 0
@@ -321,7 +409,7 @@ def test_indices_are_checked_only_once_unassigned_shards_settle(dest, load_confi
         return 200, {"status": "yellow", "timed_out": False, "initializing_shards": 0, "unassigned_shards": left}
 
     dest._cluster_health = cluster_health
-    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    ctx, lines, _ = make_ctx(load_config("[restore]\nwait_for_status = green\n"), side="destination")
     run_restore(ctx)
-    checks = [p for m, p, params, _ in dest.requests if params.get("level") == "indices"]
-    assert len(checks) == 1 and "  logs-b  20 docs" in lines
+    checks = [params["health"] for m, p, params, _ in dest.requests if "health" in params]
+    assert checks == ["red", "yellow"] and "  logs-b  20 docs" in lines
