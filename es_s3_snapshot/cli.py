@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -233,7 +235,6 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
     """
     from .lock import run_lock
-    from .report import ping
 
     side_name = _side(args)
     path = find_config(args.config)
@@ -242,7 +243,10 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     run.config, run.side = config, side_name
     logger.debug("config loaded from %s", path)
     with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
-        ping(config.report.ping_url, "/start")
+        if config.report.ping_url:
+            from .report import ping
+
+            ping(config.report.ping_url, "/start")
         _run_locked(args, redactor, run, config, side_name)
 
 
@@ -319,8 +323,9 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
 
 def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
-    if run.config is None:  # the config could not be read: there is nowhere to report to
-        return
+    settings = run.config.report if run.config is not None else None
+    if settings is None or not (settings.json_file or settings.prometheus_file or settings.ping_url):
+        return  # the config could not be read, or it asks for no report
     from .report import Report, write_reports
 
     repository = run.config.repository_for(run.side or "source").name
@@ -337,7 +342,7 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
         bytes=run.result.bytes,
         deleted_snapshots=list(run.result.deleted),
     )
-    write_reports(run.config.report, report)
+    write_reports(settings, report)
 
 
 def _on_signal(signum: int, frame) -> None:
@@ -382,4 +387,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console entry point: run, then exit without the interpreter's teardown.
+
+    Tearing down the modules of the HTTP stack takes about 35 ms, a tenth of what the tool adds to
+    a restore. Everything is flushed and closed first (log handlers, stdout, stderr; the lock and
+    the report files are closed by then), and the fast way is taken only when no thread is left
+    that a normal exit would wait for (background calls are daemon threads, which it would not).
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    os._exit(code)

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +75,8 @@ class Report:
 def write_atomically(path: str, text: str) -> None:
     """Replace ``path`` by ``text`` in one step (temporary file in the same directory, then rename)."""
     directory = os.path.dirname(os.path.abspath(path))
+    import tempfile  # only runs that write a report pay for it
+
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -238,3 +238,25 @@ def test_two_sided_mode_gives_the_other_side_through_open_cluster(fake, write_co
     monkeypatch.setattr("es_s3_snapshot.actions.get_mode", lambda name: run)
     assert cli.main(["-m", "verify", "-c", write_config()]) == 0
     assert seen == {"main": "source", "other": "destination"}
+
+
+def test_run_exits_without_teardown_after_flushing_unless_a_thread_must_be_waited_for(monkeypatch):
+    import threading
+
+    exits = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(cli.os, "_exit", exits.append)
+    monkeypatch.setattr(cli.logging, "shutdown", lambda: None)
+    cli.run()
+    assert exits == [3]  # flushed, then straight out
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, args=(5,))  # not a daemon: a normal exit waits for it
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.run()
+        assert exited.value.code == 3 and exits == [3]
+    finally:
+        release.set()
+        worker.join()
