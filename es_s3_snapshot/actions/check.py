@@ -106,7 +106,7 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
     rows.append(_existing(ctx, names, dest_indices, ours))
     rows.append(_system(ctx, names, engines["destination"][0]))
     if not gate_only:
-        incoming_bytes, incoming_shards = _incoming(ctx, indices, names, dest_indices)
+        incoming_bytes, incoming_shards, largest = _incoming(ctx, indices, names, dest_indices)
         settings = dst.request(
             "GET",
             "/_cluster/settings",
@@ -118,9 +118,12 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
                 "*.cluster.max_shards_per_node",
             },
         ).body
-        for name, step in (("disk", _disk), ("shards", _shards)):
+        for name, step in (
+            ("disk", lambda: _disk(dst, settings, incoming_bytes, largest)),
+            ("shards", lambda: _shards(dst, settings, incoming_shards)),
+        ):
             try:
-                rows.append(step(dst, settings, incoming_bytes if name == "disk" else incoming_shards))
+                rows.append(step())
             except EngineError as err:
                 rows.append(Row("destination", name, WARN, f"could not be checked: {err}"))
     return rows
@@ -253,16 +256,23 @@ def _compatibility(indices, names, source, dest, writer) -> list[Row]:
 # --- destination room ---------------------------------------------------------------------------------
 
 
-def _incoming(ctx: Context, indices: dict[str, IndexInfo], names, dest_indices) -> tuple[int, int]:
-    """(bytes, shards) the restore adds on the destination, counting its replicas."""
+def _incoming(ctx: Context, indices: dict[str, IndexInfo], names, dest_indices) -> tuple[int, int, int]:
+    """What the restore adds on the destination, replicas counted: (bytes, shards, largest shard's
+    bytes). Existing indices it restores over (close, delete) give their room back."""
     override = ctx.config.restore.index_settings.get("index.number_of_replicas")
-    total_bytes = total_shards = 0
+    total_bytes = total_shards = largest = 0
     for name in names:
         info = indices[name]
         replicas = int(override) if override is not None else info.replicas
         total_bytes += info.bytes * (1 + replicas)
         total_shards += info.primaries * (1 + replicas)
-    return total_bytes, total_shards
+        largest = max(largest, info.bytes // max(1, info.primaries))
+    for target in targets(ctx.config, names).values():
+        old = dest_indices.get(target)
+        if old is not None:  # restored over: its shards and bytes are replaced
+            total_bytes -= old.bytes * (1 + old.replicas)
+            total_shards -= old.primaries * (1 + old.replicas)
+    return max(0, total_bytes), max(0, total_shards), largest
 
 
 def setting(body: dict | None, dotted: str):
@@ -294,36 +304,83 @@ def allowed_used(watermark: str, total: int) -> int:
     return int(total * float(text))
 
 
-def _disk(dst: Cluster, settings: dict, incoming: int) -> Row:
-    stats = dst.get("/_nodes/stats/fs", params={"filter_path": "nodes.*.roles,nodes.*.fs.total"}).body or {}
-    data_nodes = [
-        n
-        for n in (stats.get("nodes") or {}).values()
+def _disk(dst: Cluster, settings: dict, incoming: int, largest: int) -> Row:
+    stats = (
+        dst.get("/_nodes/stats/fs", params={"filter_path": "nodes.*.name,nodes.*.roles,nodes.*.fs.total"}).body or {}
+    )
+    nodes = [
+        DataNode(
+            str(n.get("name", node_id)),
+            int((n.get("fs") or {}).get("total", {}).get("total_in_bytes", 0)),
+            int((n.get("fs") or {}).get("total", {}).get("available_in_bytes", 0)),
+        )
+        for node_id, n in sorted((stats.get("nodes") or {}).items())
         if any(str(r).startswith("data") for r in n.get("roles") or ["data"])
     ]
-    total = sum(int((n.get("fs") or {}).get("total", {}).get("total_in_bytes", 0)) for n in data_nodes)
-    free = sum(int((n.get("fs") or {}).get("total", {}).get("available_in_bytes", 0)) for n in data_nodes)
+    watermarks = None
+    if str(setting(settings, "cluster.routing.allocation.disk.threshold_enabled")).lower() != "false":
+        watermarks = (
+            setting(settings, "cluster.routing.allocation.disk.watermark.low") or "85%",
+            setting(settings, "cluster.routing.allocation.disk.watermark.high") or "90%",
+        )
+    return disk_row(nodes, incoming, largest, watermarks)
+
+
+@dataclass(frozen=True)
+class DataNode:
+    name: str
+    total: int  # bytes of its data path
+    free: int  # bytes available
+
+
+def disk_row(nodes: list[DataNode], incoming: int, largest: int, watermarks: tuple[str, str] | None) -> Row:
+    """Judge the destination's disk, node by node, as the engine's allocation does: a node over the
+    low watermark takes no new shard, one over the high watermark sheds them. The engine spreads
+    shards by count, so each data node is taken to receive an even share of the incoming bytes."""
+    if not nodes:
+        return Row("destination", "disk", WARN, "no data node reported its disk")
+    total, free = sum(n.total for n in nodes), sum(n.free for n in nodes)
     need = (
-        f"{human_bytes(incoming)} incoming (primaries and replicas), {human_bytes(free)} free of {human_bytes(total)}"
+        f"{human_bytes(incoming)} incoming (primaries and replicas), {human_bytes(free)} free of "
+        f"{human_bytes(total)} on {plural(len(nodes), 'data node')}"
     )
     if incoming > free:
         return Row("destination", "disk", FAIL, f"{need}: it does not fit")
-    if str(setting(settings, "cluster.routing.allocation.disk.threshold_enabled")).lower() == "false":
+    roomiest = max(nodes, key=lambda n: n.free)
+    if largest > roomiest.free:
+        return Row(
+            "destination",
+            "disk",
+            FAIL,
+            f"{need}: the largest shard ({human_bytes(largest)}) fits on no data node (most free: "
+            f"{human_bytes(roomiest.free)} on {roomiest.name})",
+        )
+    if watermarks is None:
         return Row("destination", "disk", OK, f"{need}; disk watermarks are off")
-    low = setting(settings, "cluster.routing.allocation.disk.watermark.low") or "85%"
-    high = setting(settings, "cluster.routing.allocation.disk.watermark.high") or "90%"
-    used_after = total - free + incoming
+    low, high = watermarks
+    share = incoming / len(nodes)
     try:
-        low_bytes, high_bytes = allowed_used(low, total), allowed_used(high, total)
+        over_high = [n.name for n in nodes if n.total - n.free + share > allowed_used(high, n.total)]
+        over_low = [n.name for n in nodes if n.total - n.free + share > allowed_used(low, n.total)]
     except ValueError:
         return Row("destination", "disk", WARN, f"{need}; watermarks {low}/{high} not understood")
-    if used_after <= low_bytes:
-        return Row("destination", "disk", OK, f"{need}; stays under the low watermark ({low})")
-    if used_after <= high_bytes:
+    if over_high:
         return Row(
-            "destination", "disk", WARN, f"{need}; goes over the low watermark ({low}): shards may not be allocated"
+            "destination",
+            "disk",
+            FAIL,
+            f"{need}; an even share ({human_bytes(share)} a node) takes {_listed(over_high)} over the high "
+            f"watermark ({high}): free disk or add nodes",
         )
-    return Row("destination", "disk", FAIL, f"{need}; goes over the high watermark ({high}): free disk or add nodes")
+    if over_low:
+        return Row(
+            "destination",
+            "disk",
+            WARN,
+            f"{need}; an even share ({human_bytes(share)} a node) takes {_listed(over_low)} over the low "
+            f"watermark ({low}): shards may not be allocated there",
+        )
+    return Row("destination", "disk", OK, f"{need}; every data node stays under the low watermark ({low})")
 
 
 def _shards(dst: Cluster, settings: dict, incoming: int) -> Row:
@@ -333,7 +390,7 @@ def _shards(dst: Cluster, settings: dict, incoming: int) -> Row:
     current = sum(int(health.get(k, 0) or 0) for k in ("active_shards", "initializing_shards", "unassigned_shards"))
     room = per_node * data_nodes - current
     detail = (
-        f"{plural(incoming, 'shard')} incoming; limit {per_node} per node x {plural(data_nodes, 'data node')}, {current} in use, "
+        f"{plural(incoming, 'shard')} incoming (net of those restored over); limit {per_node} per node x {plural(data_nodes, 'data node')}, {current} in use, "
         f"room for {room}"
     )
     if incoming > room:
