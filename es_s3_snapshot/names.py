@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 MAX_NAME_BYTES = 255
@@ -52,7 +53,7 @@ def index_name_problem(name: str, *, pattern: bool = True) -> str | None:
     """Why no engine would take ``name`` as an index name (with ``pattern``: as an index pattern
     with ``*`` / ``?`` wildcards); None when it is fine.
 
-    Exclusions (``-name`` after another pattern) are not supported: a leading ``-`` is refused.
+    A leading ``-`` is refused here: exclusions are judged in their list (``name_list_problem``).
     """
     problem = _common_problem(name)
     if problem:
@@ -60,9 +61,25 @@ def index_name_problem(name: str, *, pattern: bool = True) -> str | None:
     if name in (".", ".."):
         return f"{name!r} is not an index name"
     if name[0] in "-_+":
-        hint = " (exclusions with a leading - are not supported)" if name[0] == "-" else ""
+        hint = " (an exclusion -pattern must follow the patterns it narrows)" if name[0] == "-" else ""
         return f"{name!r} must not start with {name[0]!r}{hint}"
     return _bad_chars(name, "".join(ch for ch in _BAD_INDEX_CHARS if not (pattern and ch in _WILDCARDS)))
+
+
+def name_list_problem(names: Sequence[str]) -> str | None:
+    """Why a list of index names and patterns is refused; None when it is fine. An exclusion
+    (``-pattern``, as in the engines' multi-target syntax) removes what its pattern matches from
+    what the entries before it selected, so it cannot come first."""
+    for position, name in enumerate(names):
+        if name.startswith("-") and position > 0 and len(name) > 1:
+            problem = index_name_problem(name[1:])
+            if problem:
+                return f"{problem} (in the exclusion {name!r})"
+            continue
+        problem = index_name_problem(name)
+        if problem:
+            return problem
+    return None
 
 
 def snapshot_name_problem(name: str) -> str | None:

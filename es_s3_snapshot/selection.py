@@ -32,20 +32,34 @@ def pattern_matches(pattern: str, name: str, hidden: frozenset[str] | set[str] =
     return pattern.startswith(".") or not (is_system_name(name) or name in hidden)
 
 
+def is_exclusion(pattern: str) -> bool:
+    """``-pattern``: removes what it matches from what the patterns before it selected."""
+    return pattern.startswith("-")
+
+
 def select(
     patterns: Iterable[str], available: Iterable[str], hidden: frozenset[str] | set[str] = frozenset()
 ) -> dict[str, list[str]]:
-    """For each pattern, the available names it selects (sorted); like ``names.match_indices`` but
-    leaving system and hidden indices out of wildcard matches."""
+    """For each pattern (exclusions left out), the available names it selects (sorted); like
+    ``names.match_indices`` but leaving system and hidden indices out of wildcard matches."""
     names = sorted(set(available))
-    return {p: [n for n in names if pattern_matches(p, n, hidden)] for p in patterns}
+    return {p: [n for n in names if pattern_matches(p, n, hidden)] for p in patterns if not is_exclusion(p)}
 
 
 def selected(
     patterns: Iterable[str], available: Iterable[str], hidden: frozenset[str] | set[str] = frozenset()
 ) -> list[str]:
-    """Every name selected by any of the patterns, sorted."""
-    return sorted({n for names in select(patterns, available, hidden).values() for n in names})
+    """Every name the patterns select, sorted, read in order as the engines read a multi-target
+    list: a pattern adds what it selects, an exclusion removes what its pattern matches from what
+    came before it (``logs-*,-logs-debug-*``)."""
+    names = sorted(set(available))
+    chosen: set[str] = set()
+    for pattern in patterns:
+        if is_exclusion(pattern):
+            chosen = {n for n in chosen if not fnmatch.fnmatchcase(n, pattern[1:])}
+        else:
+            chosen |= {n for n in names if pattern_matches(pattern, n, hidden)}
+    return sorted(chosen)
 
 
 def system_selected(names: Iterable[str]) -> list[str]:

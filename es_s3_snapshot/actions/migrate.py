@@ -1,7 +1,7 @@
 """Migrate: one round of backup from the source and restore into the destination; --final cuts over.
 
 A round: the pre-flight gate of ``check`` (reachability, repository, compatibility, existing
-indices, system indices; nothing changes when it FAILs), a snapshot ``migrate-%Y.%m.%d-%H.%M.%S``
+indices, system indices; nothing changes when it FAILs), a snapshot ``migrate-%Y.%m.%d-%H.%M.%S-r<round>``
 of the configured indices (``run_backup``), a restore of it (``run_restore``), then a record of
 what was restored and a report: new bytes, duration and per-index document lag.
 
@@ -42,7 +42,7 @@ from .verify import verify
 logger = logging.getLogger(__name__)
 
 STATE_INDEX = "es-s3-snapshot-migrations"
-SNAPSHOT_PATTERN = "migrate-%Y.%m.%d-%H.%M.%S"
+SNAPSHOT_PATTERN = "migrate-%Y.%m.%d-%H.%M.%S-r{round}"  # the round number: two rounds in one second differ
 MAX_LAG_ROWS = 20
 
 
@@ -138,7 +138,7 @@ def one_round(ctx: Context, source: Cluster, destination: Cluster, migration: st
     config = ctx.config
     started = ctx.clock()
     try:
-        name = expand_snapshot_name(SNAPSHOT_PATTERN, ctx.now())
+        name = expand_snapshot_name(SNAPSHOT_PATTERN.format(round=round_no), ctx.now())
     except ValueError as err:  # pragma: no cover - the pattern is ours
         raise OperationFailed(f"migration snapshot name {err}") from err
 

@@ -35,7 +35,7 @@ from ..errors import (
 )
 from ..names import chunks, expand_snapshot_name, is_pattern, listed, match_indices, pattern_regex, renamed
 from ..repository import ensure_repository
-from ..selection import select
+from ..selection import is_exclusion, select, selected
 from ..wait import Background, human_bytes, joined, plural, rate
 from . import Context
 
@@ -155,7 +155,7 @@ def _choose_snapshot(ctx: Context) -> dict:
         for s in snapshots
         if s.get("state") == "SUCCESS"
         and (name_filter is None or name_filter.fullmatch(s.get("snapshot", "")))
-        and all(select((p,), _names_in(s))[p] for p in patterns if not p.startswith("-"))
+        and all(select((p,), _names_in(s))[p] for p in patterns if not is_exclusion(p))
     ]
     if not candidates:
         named = f" named like {wanted}" if name_filter else ""
@@ -193,13 +193,13 @@ def _plan(ctx: Context) -> Plan:
     missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
     if missing and not restore.ignore_unavailable:
         raise RestoreFailed(f"index not in snapshot {name}: {listed(missing)}")
-    selected = sorted({n for names in matched.values() for n in names})
-    if not selected:
+    chosen = selected(patterns, available)  # exclusions (-pattern) applied in order
+    if not chosen:
         raise RestoreFailed(f"snapshot {name} holds no index matching {listed(list(patterns))}")
     stream_names = set(snapshot.get("data_streams") or [])
     rename = lambda n: renamed(n, restore.rename_pattern, restore.rename_replacement)  # noqa: E731
-    targets = {n: rename(n) for n in selected if n not in stream_names}
-    streams = {n: rename(n) for n in selected if n in stream_names}
+    targets = {n: rename(n) for n in chosen if n not in stream_names}
+    streams = {n: rename(n) for n in chosen if n in stream_names}
     shown = [n if n == t else f"{n} -> {t}" for n, t in sorted({**targets, **streams}.items())]
     logger.info("restoring from %s: %s", name, listed(shown))
     return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..cluster import Cluster
 from ..compat import parse_release
 from ..names import is_pattern, renamed
-from ..selection import selected
+from ..selection import is_exclusion, selected
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def choose(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> tuple[list
     patterns = tuple(patterns)
     hidden = {n for n, i in indices.items() if i.hidden}
     names = selected(patterns, indices, hidden)
-    missing = [p for p in patterns if not is_pattern(p) and p not in indices]
+    missing = [p for p in patterns if not is_pattern(p) and not is_exclusion(p) and p not in indices]
     return names, missing
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from ..names import index_name_problem, snapshot_pattern_problem
+from ..names import name_list_problem, snapshot_pattern_problem
 from ..redact import mask_userinfo
 from .file import (  # noqa: F401
     MAX_CONFIG_BYTES,
@@ -195,10 +195,9 @@ def _read_repository(reader: _Reader) -> RepositoryConfig:
 
 def _check_overrides(overrides: Overrides) -> None:
     """The command line's names follow the same rules as the file's."""
-    for name in overrides.indices or ():
-        problem = index_name_problem(name)
-        if problem:
-            raise ConfigError(mask_userinfo(f"--indices {problem}"))
+    problem = name_list_problem(overrides.indices or ())
+    if problem:
+        raise ConfigError(mask_userinfo(f"--indices {problem}"))
     if overrides.snapshot is not None and overrides.snapshot != LATEST:
         problem = snapshot_pattern_problem(overrides.snapshot)
         if problem:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..names import index_name_problem, snapshot_pattern_problem
+from ..names import name_list_problem, snapshot_pattern_problem
 from ..redact import mask_userinfo
 
 CONFIG_ENV = "ES_S3_SNAPSHOT_CONFIG"
@@ -94,10 +94,9 @@ def _name_list(raw: str) -> tuple[str, ...]:
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not names:
         raise ValueError("names no index")
-    for name in names:
-        problem = index_name_problem(name)
-        if problem:
-            raise ValueError(problem)
+    problem = name_list_problem(names)
+    if problem:
+        raise ValueError(problem)
     return names
 
 

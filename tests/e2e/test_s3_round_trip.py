@@ -41,6 +41,23 @@ def test_backup_and_restore_move_selected_indices_only(stack, src, dest, cli, wr
     assert "access_key" not in source_repo and "secret_key" not in source_repo
 
 
+def test_exclusions_leave_indices_out_of_the_backup_and_the_restore(stack, src, dest, cli, write, unique):
+    """index_names = <unique>-*,-<unique>-debug-*: the engine applies the exclusion to the snapshot,
+    and the restore of the same list brings back what it selected."""
+    kept, left = f"{unique}-app", f"{unique}-debug-1"
+    src.seed(kept, 12)
+    src.seed(left, 5)
+    config = write(
+        s3_config(stack, repo=f"repo-{unique}", base_path=f"ex/{unique}", indices=f"{unique}-*,-{unique}-debug-*")
+    )
+    backup = cli("-m", "backup", "-c", config, "--snapshot", "snap-1")
+    assert backup.code == 0, backup
+    assert src("GET", f"/_snapshot/repo-{unique}/snap-1")["snapshots"][0]["indices"] == [kept]
+    restore = cli("-m", "restore", "-c", config)
+    assert restore.code == 0, restore
+    assert dest.count(kept) == 12 and not dest.exists(left)
+
+
 def test_snapshot_objects_are_in_the_bucket_under_the_base_path(stack, src, cli, write, unique):
     src.seed(f"{unique}-x", 10)
     base = f"objects/{unique}"

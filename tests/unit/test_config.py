@@ -343,7 +343,9 @@ def test_ini_syntax_errors_name_the_line_and_never_quote_it(tmp_path, text, word
     "extra,words",
     [
         ("index_names = Logs\n", "[elasticsearch_config] index_names 'Logs' must be lowercase"),
-        ("index_names = a,-b*\n", "index_names '-b*' must not start with '-' (exclusions with a leading - are not"),
+        ("index_names = -b*,a\n", "index_names '-b*' must not start with '-' (an exclusion -pattern must follow"),
+        ("index_names = a*,-B\n", "index_names 'B' must be lowercase (in the exclusion '-B')"),
+        ("index_names = a*,--b\n", "index_names '-b' must not start with '-'"),
         ("index_names = _a\n", "index_names '_a' must not start with '_'"),
         ("index_names = +a\n", "index_names '+a' must not start with '+'"),
         ("index_names = a:b\n", "index_names 'a:b' must not contain ':'"),
@@ -629,3 +631,8 @@ def test_a_url_given_as_a_name_on_the_command_line_is_masked(load_config):
     with pytest.raises(ConfigError) as err:
         load_config(overrides=Overrides(indices=("ftp://u:Secr3t@h",)))
     assert "Secr3t" not in str(err.value) and "ftp://u:***@h" in str(err.value)
+
+
+def test_exclusions_after_a_pattern_are_taken(load_config):
+    base = BASE.replace("index_names = logs-a,logs-b\n", "index_names = logs-*,-logs-debug-*\n")
+    assert load_config(base=base).snapshot.indices == ("logs-*", "-logs-debug-*")

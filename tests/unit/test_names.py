@@ -43,6 +43,7 @@ def test_match_indices_and_rename():
 
 # --- the engines' naming rules ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "name",
     ["logs-a", "logs-*", "logs-202?", ".hidden", ".ds-logs-2026", "a.b_c+d", "x" * 255, "é" * 127, "*"],
@@ -55,7 +56,7 @@ def test_index_names_engines_accept_pass(name):
     "name,words",
     [
         ("Logs", "must be lowercase"),
-        ("-logs", "must not start with '-' (exclusions with a leading - are not supported)"),
+        ("-logs", "must not start with '-' (an exclusion -pattern must follow the patterns it narrows)"),
         ("_logs", "must not start with '_'"),
         ("+logs", "must not start with '+'"),
         ("a b", "must not contain ' '"),
@@ -120,7 +121,9 @@ def test_snapshot_patterns_with_unusable_directives_are_refused(pattern, words):
     assert words in snapshot_pattern_problem(pattern)
 
 
-@pytest.mark.parametrize("pattern", ["snapshot-%Y_%m_%dt%H-%M-%S", "nightly-%Y.%m.%d", "w-%G-%V-%u", "p-100%%", "plain"])
+@pytest.mark.parametrize(
+    "pattern", ["snapshot-%Y_%m_%dt%H-%M-%S", "nightly-%Y.%m.%d", "w-%G-%V-%u", "p-100%%", "plain"]
+)
 def test_snapshot_patterns_engines_accept_pass(pattern):
     assert snapshot_pattern_problem(pattern) is None
     assert pattern_regex(pattern).fullmatch(expand_snapshot_name(pattern, datetime(2026, 7, 8, 9, 10, 11)))
@@ -129,3 +132,17 @@ def test_snapshot_patterns_engines_accept_pass(pattern):
 def test_expand_snapshot_name_refuses_a_lone_percent():
     with pytest.raises(ValueError, match="ends with a lone %"):
         expand_snapshot_name("snap-%", datetime.now())
+
+
+def test_exclusions_are_read_in_order_as_the_engines_read_a_multi_target_list():
+    from es_s3_snapshot.names import name_list_problem
+    from es_s3_snapshot.selection import select, selected
+
+    available = ["logs-a", "logs-debug-1", "logs-debug-2", "metrics", ".kibana"]
+    assert selected(["logs-*", "-logs-debug-*"], available) == ["logs-a"]
+    assert selected(["logs-*", "-logs-debug-1", "metrics"], available) == ["logs-a", "logs-debug-2", "metrics"]
+    # an exclusion narrows only what came before it
+    assert selected(["-logs-debug-1", "logs-*"], available) == ["logs-a", "logs-debug-1", "logs-debug-2"]
+    assert "-logs-debug-*" not in select(["logs-*", "-logs-debug-*"], available)  # never "matched nothing"
+    assert name_list_problem(["logs-*", "-logs-debug-*"]) is None
+    assert "must follow the patterns it narrows" in name_list_problem(["-logs-debug-*", "logs-*"])

@@ -413,3 +413,17 @@ def test_indices_are_checked_only_once_unassigned_shards_settle(dest, load_confi
     run_restore(ctx)
     checks = [params["health"] for m, p, params, _ in dest.requests if "health" in params]
     assert checks == ["red", "yellow"] and "  logs-b  20 docs" in lines
+
+
+def test_exclusions_narrow_the_restore_to_what_the_patterns_before_them_select(engine, load_config, make_ctx):
+    for name in ("logs-a", "logs-debug-1", "metrics"):
+        engine.add_index(name, 2)
+    engine.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    engine.add_snapshot("repo1", "s", ["logs-a", "logs-debug-1", "metrics"])
+    engine.indices.clear()
+    ctx, lines, _ = make_ctx(
+        load_config(overrides=Overrides(snapshot="s", indices=("logs-*", "-logs-debug-*"))), side="destination"
+    )
+    run_restore(ctx)
+    assert engine.sent("POST", "/_snapshot/repo1/s/_restore")[0]["indices"] == "logs-a"
+    assert sorted(engine.indices) == ["logs-a"]
