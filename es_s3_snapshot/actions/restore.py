@@ -103,9 +103,11 @@ def run_restore(ctx: Context) -> None:
     if cluster.dry_run or not ctx.wait:
         try:
             _start(ctx, plan, existing, blocking=False)
-        except BaseException as err:  # refused, or cut with nothing begun: undo what we closed
+        except RestoreFailed as err:  # refused, or cut with nothing begun: undo what we closed
             _reopen(ctx, closed, err)
             raise
+        except KeyboardInterrupt as err:
+            raise _interrupted_before_answer(ctx, plan, existing, closed, err) from None
         ctx.echo(
             f"DRY RUN: nothing was changed; would restore {listed(plan.request_names)} from {plan.snapshot}"
             if cluster.dry_run

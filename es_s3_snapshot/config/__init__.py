@@ -24,12 +24,12 @@ from ..names import name_list_problem, snapshot_pattern_problem
 from ..redact import mask_userinfo
 from .file import (  # noqa: F401
     MAX_CONFIG_BYTES,
-    _read_ini,
-    _Reader,
-    _warn_unknown,
+    Reader,
     decode_config,
     find_config,
+    read_ini,
     warn_if_readable,
+    warn_unknown,
 )
 from .keys import (  # noqa: F401
     AUTH_KINDS,
@@ -41,10 +41,10 @@ from .keys import (  # noqa: F401
     REPOSITORY_PASSTHROUGH,
     SEED_PREFIX,
     SIDES,
-    _seed_number,
     api_key_problem,
     parse_duration,
     parse_seed,
+    seed_number,
 )
 from .settings import (  # noqa: F401
     RETENTION_RULES,
@@ -69,13 +69,13 @@ logger = logging.getLogger(__name__)
 NO_OVERRIDES = Overrides()
 
 
-def _read_seeds(reader: _Reader, side: str) -> tuple[str, ...]:
+def _read_seeds(reader: Reader, side: str) -> tuple[str, ...]:
     section = "elasticsearch_config"
     if not reader.parser.has_section(section):
         return ()
     numbered = []
     for key in reader.parser.options(section):
-        found = _seed_number(key)
+        found = seed_number(key)
         if found and found[0] == side:
             raw = reader.parser.get(section, key)
             try:
@@ -99,7 +99,7 @@ def _read_seeds(reader: _Reader, side: str) -> tuple[str, ...]:
     return tuple(unique)
 
 
-def _read_side(reader: _Reader, side: str, active: bool = True) -> SideConfig | UnloadedSide:
+def _read_side(reader: Reader, side: str, active: bool = True) -> SideConfig | UnloadedSide:
     """The settings of one side. For a side the run does not work on (``active`` false) every key
     is still checked, but no environment variable, CA file or pairing of credentials is: it gives
     an UnloadedSide."""
@@ -163,13 +163,13 @@ def _read_side(reader: _Reader, side: str, active: bool = True) -> SideConfig | 
     )
 
 
-def _section_values(reader: _Reader, section: str) -> dict[str, Any]:
+def _section_values(reader: Reader, section: str) -> dict[str, Any]:
     if not reader.parser.has_section(section):
         return {key: spec.default for key, spec in KEYS[section].items()}
     return {key: reader.get(section, key) for key in KEYS[section]}
 
 
-def _read_repository(reader: _Reader) -> RepositoryConfig:
+def _read_repository(reader: Reader) -> RepositoryConfig:
     es = "elasticsearch_config"
     if not reader.parser.has_section(es):
         raise ConfigError(f"{reader.path}: section [{es}] is missing")
@@ -204,7 +204,7 @@ def _check_overrides(overrides: Overrides) -> None:
             raise ConfigError(mask_userinfo(f"--snapshot {problem}"))
 
 
-def _read_destination_repository(reader: _Reader, source: RepositoryConfig) -> RepositoryConfig | None:
+def _read_destination_repository(reader: Reader, source: RepositoryConfig) -> RepositoryConfig | None:
     """[destination_repository]: the keys it sets, over the source's repository for the rest."""
     section = "destination_repository"
     if not reader.parser.has_section(section):
@@ -231,7 +231,7 @@ def _read_destination_repository(reader: _Reader, source: RepositoryConfig) -> R
     )
 
 
-def _read_store(reader: _Reader, side: str, repository: RepositoryConfig, secrets: bool) -> StoreConfig | None:
+def _read_store(reader: Reader, side: str, repository: RepositoryConfig, secrets: bool) -> StoreConfig | None:
     """[<side>_store]; bucket and base_path default to the side's repository. Its keys' environment
     variables are read only when ``secrets`` (the modes that copy between stores)."""
     section = f"{side}_store"
@@ -290,11 +290,11 @@ def load(
     unknown = set(sides) - set(SIDES)
     if unknown:
         raise ValueError(f"sides must be some of {SIDES}, not {sides!r}")
-    parser = _read_ini(path)
-    _warn_unknown(path, parser)
+    parser = read_ini(path)
+    warn_unknown(path, parser)
     warn_if_readable(path, parser)
     _check_overrides(overrides)
-    reader = _Reader(path, parser, environ)
+    reader = Reader(path, parser, environ)
     for section in parser.sections():  # every key's syntax, whichever side or mode uses it
         for key in KEYS.get(section, {}):
             reader.get(section, key)

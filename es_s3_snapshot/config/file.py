@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..redact import Redactor
-from .keys import CONFIG_ENV, DEFAULT_LOCATIONS, KEYS, SEED_PREFIX, _seed_number
+from .keys import CONFIG_ENV, DEFAULT_LOCATIONS, KEYS, SEED_PREFIX, seed_number
 
 logger = logging.getLogger("es_s3_snapshot.config")
 
@@ -43,7 +43,7 @@ def find_config(explicit: str | None, environ: Mapping[str, str] = os.environ) -
     raise ConfigError(f"no config file given with -c and none found; looked at: {', '.join(tried)}")
 
 
-class _Reader:
+class Reader:
     """Reads values out of a parsed INI file, naming file, section and key in every error."""
 
     def __init__(self, path: str, parser: configparser.ConfigParser, environ: Mapping[str, str]):
@@ -138,7 +138,7 @@ def _ini_problem(err: configparser.Error) -> str:
     return type(err).__name__
 
 
-def _read_ini(path: str) -> configparser.ConfigParser:
+def read_ini(path: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(
         inline_comment_prefixes=("#", ";"), interpolation=None, strict=True, empty_lines_in_values=False
     )
@@ -178,7 +178,7 @@ def warn_if_readable(path: str, parser: configparser.ConfigParser) -> None:
         )
 
 
-def _warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
+def warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
     for section in parser.sections():
         if section not in KEYS:
             hint = difflib.get_close_matches(section, KEYS, n=1)
@@ -188,7 +188,7 @@ def _warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
         for key in parser.options(section):
             if key in KEYS[section]:
                 continue
-            if section == "elasticsearch_config" and _seed_number(key) is not None:
+            if section == "elasticsearch_config" and seed_number(key) is not None:
                 continue
             known = list(KEYS[section]) + (
                 [f"{p}1" for p in SEED_PREFIX.values()] if section == "elasticsearch_config" else []

@@ -408,7 +408,7 @@ REPOSITORY_PASSTHROUGH = (
 )
 
 
-def _seed_number(key: str) -> tuple[str, int] | None:
+def seed_number(key: str) -> tuple[str, int] | None:
     for side, prefix in SEED_PREFIX.items():
         match = re.fullmatch(re.escape(prefix) + r"(\d+)", key)
         if match:
