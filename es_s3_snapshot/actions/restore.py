@@ -9,10 +9,9 @@ The restore is started with ``wait_for_completion=true`` in a background call: t
 when every restored primary has recovered or failed, so the end is noticed at once and the answer
 is the verdict (its shard counts). Meanwhile progress is read from the cluster's health (constant
 size) only as often as it is shown. If that call is cut (a proxy's idle timeout, a node restart),
-or green is wanted, the end is long-polled on the cluster's health instead. No request carries a
-list of index names in its URL, and no check grows with the cluster: per-index health is asked
-only as the list of the cluster's indices below the wanted health, and the final check reads
-every restored index in two requests whatever their number.
+or green is wanted, the end is long-polled on the cluster's health instead (see ``_wait``). No
+request carries a list of index names in its URL, and the final check reads every restored index
+in two requests whatever their number.
 """
 
 from __future__ import annotations
@@ -44,6 +43,9 @@ logger = logging.getLogger(__name__)
 RED_CHECKS_TO_FAIL = 3  # a restored index red this many still checks in a row, over 2 poll intervals, has failed
 HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
 RANK = {"red": 0, "yellow": 1, "green": 2}
+INDEX_HEALTH_FILTER = (
+    "indices.*.status,indices.*.number_of_shards,indices.*.active_primary_shards,indices.*.initializing_shards"
+)
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
@@ -367,7 +369,14 @@ def _start(ctx: Context, plan: Plan, existing: Existing, *, blocking: bool) -> d
         if not cluster.dry_run and not blocking:
             logger.info("restore from %s/%s started", repo, plan.snapshot)
         return answer.body if isinstance(answer.body, dict) else {}
-    if not _restore_began(cluster, plan, existing):
+    try:
+        began = _restore_began(cluster, plan, existing)
+    except (ClusterUnreachable, UnexpectedAnswer) as err:  # still cut off: say what cannot be known
+        raise ClusterUnreachable(
+            f"{err}; the answer to the restore from {plan.snapshot} was lost ({lost}) and whether it began cannot "
+            f"be told now: check with {FOLLOW}"
+        ) from err
+    if not began:
         raise RestoreFailed(
             f"the restore from {plan.snapshot} was not started ({lost}); nothing was restored"
         ) from lost
@@ -449,7 +458,7 @@ def _restore_and_wait(ctx: Context, plan: Plan, existing: Existing, closed: list
     finally:
         progress.close()
     if answer is None:
-        _wait(ctx, plan)
+        _wait(ctx, plan, primaries_known=False)
     return answer
 
 
@@ -497,17 +506,20 @@ def _verdict(ctx: Context, plan: Plan, answer: dict | None) -> None:
             "/_cluster/allocation/explain on the destination; close or delete those indices to restore them again"
         )
     if answer is not None and ctx.config.restore.wait_for_status == "green":
-        _wait(ctx, plan)
+        _wait(ctx, plan, primaries_known=True)
 
 
-def _wait(ctx: Context, plan: Plan) -> None:
+def _wait(ctx: Context, plan: Plan, *, primaries_known: bool) -> None:
     """Wait until nothing initialises and every restored index reached the wanted health.
 
     The end is long-polled (``_cluster/health?wait_for_no_initializing_shards``, answered at once
-    when it holds, or 408 at its timeout), and its answer is the progress. The cluster's own status
-    settles most cases (at the wanted health or better, so is every index); otherwise the restored
-    indices among those below it are named (a list that follows the unhealthy indices, not the
-    cluster's size). Restored primaries that are unassigned or recovering are red.
+    when it holds, or 408 at its timeout), and its answer is the progress. A cluster with no
+    unassigned shard left and at the wanted health is done (constant size). Otherwise: once the
+    blocking restore has said that every primary recovered (``primaries_known``), the restored
+    indices among those below the wanted health are named (a list that follows the unhealthy
+    indices, not the cluster's size); after a lost answer, each restored index's active primaries
+    are counted (``_target_health``), because engines report a restored primary that waits for
+    allocation or is still recovering as yellow, not red.
     """
     config, cluster = ctx.config, ctx.cluster
     wanted = config.restore.wait_for_status
@@ -543,12 +555,19 @@ def _wait(ctx: Context, plan: Plan) -> None:
                     ctx.sleep(min(backoff, config.wait.poll_interval, progress.every))
                     backoff = min(backoff * 2, config.wait.poll_interval)
                 continue
-            if RANK.get(health.get("status", "red"), 0) >= RANK[wanted]:
-                return  # every index in the cluster is at the wanted health or better
-            below = _below(cluster, plan, wanted)
-            if not below:
+            if not unassigned and RANK.get(health.get("status", "red"), 0) >= RANK[wanted]:
+                return  # every shard of the cluster is active, and every index at the wanted health
+            if primaries_known:
+                below = _below(cluster, plan, wanted)
+                red = _below(cluster, plan, "yellow") if wanted == "green" and below else below
+                done = not below
+            else:
+                indices = _target_health(cluster, plan)
+                below = sorted(n for n, h in (indices or {}).items() if not _ready(h, wanted))
+                red = sorted(n for n, h in (indices or {}).items() if h.get("status") == "red")
+                done = indices is not None and not below
+            if done:
                 return
-            red = _below(cluster, plan, "yellow") if wanted == "green" else below
             if red:
                 red_since = ctx.clock() if red_since is None else red_since
                 red_checks += 1
@@ -564,6 +583,34 @@ def _wait(ctx: Context, plan: Plan) -> None:
             backoff = min(backoff * 2, config.wait.poll_interval)
     finally:
         progress.close()
+
+
+def _ready(health: dict, wanted: str) -> bool:
+    """One restored index's health: every primary active, nothing initialising, at the wanted health."""
+    return (
+        RANK.get(health.get("status", "red"), 0) >= RANK[wanted]
+        and health.get("active_primary_shards", 0) >= health.get("number_of_shards", 1)
+        and not health.get("initializing_shards", 0)
+    )
+
+
+def _target_health(cluster: Cluster, plan: Plan) -> dict[str, dict] | None:
+    """Health of every restored index (data streams: their backing indices), or None while some
+    are not there yet. One request for the whole cluster, filtered to the fields needed: it grows
+    with the cluster's indices, so it is asked only after a lost answer, once allocation settles."""
+    answer = cluster.get(
+        "/_cluster/health",
+        params={"level": "indices", "filter_path": INDEX_HEALTH_FILTER, "expand_wildcards": "all"},
+        ok=(408,),
+        timeout=cluster.long_request_timeout,
+    )
+    indices = answer.get("indices") or {}
+    mine = {name: h for name, h in indices.items() if plan.owns(name)}
+    if not set(plan.targets.values()) <= set(mine):
+        return None
+    if any(not any(n.startswith(f".ds-{s}-") for n in mine) for s in plan.streams.values()):
+        return None
+    return mine
 
 
 def _below(cluster: Cluster, plan: Plan, wanted: str) -> list[str]:

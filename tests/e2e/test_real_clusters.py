@@ -49,9 +49,11 @@ def test_lost_restore_answer_is_not_reported_as_a_failure(stack, src, dest, cli,
     src.seed(index, 3000)
     config = write(restore_config(stack, unique, index))
     assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
-    # a restore of a few seconds: the destination reads the repository at 20 KB/s
+    # a restore of a few seconds: the destination reads the repository at 20 KB/s; a replica its
+    # single node never takes keeps an unassigned shard, so the wait counts the active primaries
     throttled = restore_config(stack, unique, index, dest_url="GATEWAY") + (
         "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n"
+        '[restore]\nindex_settings = {"index.number_of_replicas": 1}\n'
     )
     with SlowProxy(stack.nodes["destination"].url, cuts=[("POST", r"/_restore$", 1.0)]) as gateway:
         lost = write(throttled.replace("GATEWAY", gateway.url), "lost.conf")
@@ -59,6 +61,7 @@ def test_lost_restore_answer_is_not_reported_as_a_failure(stack, src, dest, cli,
     assert result.code == 0, result
     assert "504" in result.err and "the restore has begun" in result.err
     assert dest.count(index) == 3000
+    dest("DELETE", f"/{index}")  # its unassigned replica would hold the cluster's health for other tests
 
 
 def test_silent_first_seed_fails_over_to_the_live_one(stack, src, cli, write, unique):
@@ -263,3 +266,40 @@ def test_sigterm_while_waiting_says_the_snapshot_goes_on(stack, src, write, uniq
     state = src("GET", f"/_snapshot/repo-{unique}/sig")["snapshots"][0]["state"]
     assert state in ("IN_PROGRESS", "SUCCESS")  # it went on
     src("DELETE", f"/_snapshot/repo-{unique}/sig", ok=(200, 404))  # do not slow the other tests down
+
+
+def test_sigterm_during_a_restore_says_it_goes_on_and_how_to_follow_it(stack, src, dest, cli, write, unique):
+    index = f"{unique}-rsig"
+    src.seed(index, 3000)
+    config = write(restore_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    throttled = write(  # a restore of several seconds: the destination reads the repository at 20 KB/s
+        restore_config(stack, unique, index) + "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n",
+        "throttled.conf",
+    )
+    process = subprocess.Popen(
+        [CLI, "-m", "restore", "-c", throttled, "--snapshot", "s1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not dest.exists(index):  # until the restore runs
+            time.sleep(0.2)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert "terminated (SIGTERM)" in last and "goes on in the destination cluster" in last, last
+    assert "GET /_cat/recovery?active_only=true" in last and "Traceback" not in err
+    # it went on to the end without the tool (a restoring primary shows yellow: green means recovered)
+    health = dest("GET", f"/_cluster/health/{index}?wait_for_status=green&timeout=60s")
+    assert health["status"] == "green"
+    assert dest.count(index) == 3000
+    dest("DELETE", f"/{index}")

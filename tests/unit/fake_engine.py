@@ -38,6 +38,9 @@ class FakeEngine:
         self.failures: list[dict] = []
         self.recovery_polls = 1  # health polls that still show initializing shards after a restore
         self.recovered = threading.Event()  # set when recovery_polls run out: a blocking restore answers
+        self.unallocated_checks = 0  # per-index checks that still show the restored primaries waiting (yellow)
+        self.unassigned = 0  # unassigned shards the cluster's health reports (e.g. replicas a single node never takes)
+        self.restored: set[str] = set()
         self.data_streams: list[str] = []
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
         self.restore_error = None  # (status, body) answered to POST _restore
@@ -109,6 +112,8 @@ class FakeEngine:
                 ]
             return 200, []
         if seg[0] == "_cluster" and seg[1] == "health":
+            if params.get("level") == "indices":
+                return self._index_health()
             return self._cluster_health()
         if seg[0] == "_msearch" and method == "POST":
             responses = []
@@ -143,6 +148,23 @@ class FakeEngine:
     def _health_of(self, name):
         return "red" if name in self.red_after_restore else "yellow" if name in self.yellow_after_restore else "green"
 
+    def _index_health(self):
+        """Per-index health; a restored primary that waits for allocation is yellow, as engines say."""
+        indices = {}
+        for name, info in self.indices.items():
+            if info.get("alias_of_stream"):
+                continue
+            waiting = self.unallocated_checks > 0 and name in self.restored
+            health = self._health_of(name)
+            indices[name] = {
+                "status": "yellow" if waiting else health,
+                "number_of_shards": 1,
+                "active_primary_shards": 0 if waiting or health == "red" else 1,
+                "initializing_shards": 0,
+            }
+        self.unallocated_checks = max(0, self.unallocated_checks - 1)
+        return 200, {"indices": indices}
+
     def _cluster_health(self):
         """The cluster's health: initialising while recovery_polls last (each call uses one); its
         status is that of its worst index."""
@@ -154,7 +176,7 @@ class FakeEngine:
         self.recovered.set()
         healths = {self._health_of(n) for n in self.indices}
         status = "red" if "red" in healths else "yellow" if "yellow" in healths else "green"
-        return 200, {"status": status, "timed_out": False, "initializing_shards": 0}
+        return 200, {"status": status, "timed_out": False, "initializing_shards": 0, "unassigned_shards": self.unassigned}
 
     def _snapshot_api(self, method, seg, params, body):
         repo = seg[0]
@@ -301,6 +323,7 @@ class FakeEngine:
             targets[name] = target
         for name, target in targets.items():
             self.indices[target] = {"status": "open", "count": snap["counts"].get(name, 0)}
+            self.restored.add(target)
         for stream in streams:
             self.data_streams.append(stream)
             self.indices[stream] = {  # searchable by its name, as a data stream is

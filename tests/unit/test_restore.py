@@ -4,7 +4,7 @@ import pytest
 
 from es_s3_snapshot.actions.restore import run_restore
 from es_s3_snapshot.config import Overrides
-from es_s3_snapshot.errors import IndexConflict, Interrupted, RestoreFailed, WaitTimeout
+from es_s3_snapshot.errors import ClusterUnreachable, IndexConflict, Interrupted, RestoreFailed, WaitTimeout
 
 
 @pytest.fixture
@@ -427,3 +427,54 @@ def test_exclusions_narrow_the_restore_to_what_the_patterns_before_them_select(e
     run_restore(ctx)
     assert engine.sent("POST", "/_snapshot/repo1/s/_restore")[0]["indices"] == "logs-a"
     assert sorted(engine.indices) == ["logs-a"]
+
+
+def test_lost_answer_while_the_destination_stays_unreachable_says_it_cannot_tell(dest, load_config, make_ctx):
+    dest.recovery_polls, dest.block_limit = 5, 0.01  # the blocking call is cut...
+    real = dest._route
+
+    def cut_off_after_the_restore(method, path, params, body):  # ...and the destination stays out of reach
+        if path == "/_cat/indices" and dest.sent("POST", "/_snapshot/repo1/new/_restore"):
+            return 502, "<html><title>502 Bad Gateway</title></html>"
+        return real(method, path, params, body)
+
+    dest._route = cut_off_after_the_restore
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(ClusterUnreachable, match="whether it began cannot be told now: check with GET /_cat/recovery"):
+        run_restore(ctx)
+
+
+def test_after_a_lost_answer_a_yellow_restored_index_is_not_taken_for_recovered(dest, load_config, make_ctx):
+    """Engines report a restored primary that waits for allocation as yellow, not red: after a lost
+    answer, on a cluster that keeps unassigned shards, the wait counts each restored index's active
+    primaries (and only once allocation settles)."""
+    dest.recovery_polls, dest.unassigned, dest.unallocated_checks = 0, 2, 2
+    real = dest._restore
+
+    def lose_the_answer(snap, body, params=None):
+        real(snap, body, {})
+        return 504, {"message": "Endpoint request timed out"}
+
+    dest._restore = lose_the_answer
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    checks = [params for m, p, params, _ in dest.requests if params.get("level") == "indices"]
+    assert len(checks) == 3  # twice the primaries still waited (yellow); the third time they were active
+    assert "  logs-b  20 docs" in lines
+
+
+def test_after_a_lost_answer_a_cluster_with_nothing_unassigned_is_done_without_per_index_checks(
+    dest, load_config, make_ctx
+):
+    dest.recovery_polls = 2
+    real = dest._restore
+
+    def lose_the_answer(snap, body, params=None):
+        real(snap, body, {})
+        return 504, {"message": "Endpoint request timed out"}
+
+    dest._restore = lose_the_answer
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert not [params for m, p, params, _ in dest.requests if params.get("level") == "indices"]
+    assert "  logs-b  20 docs" in lines
