@@ -8,8 +8,14 @@ The matrix runs on the session's `versions` stack (conftest.py), which the migra
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 
 import pytest
+
+from es_s3_snapshot.cli import _build_cluster as build_cluster
+from es_s3_snapshot.config import load
+from es_s3_snapshot.redact import Redactor
+from es_s3_snapshot.snapshots import list_snapshots, paginates
 
 from .conftest import Api, fs_config
 
@@ -53,6 +59,10 @@ def test_list_and_a_prune_of_several_snapshots_at_once(versions, name, cli, writ
     assert listed.code == 0, f"{node.engine} {node.version}: {listed!r}"
     snapshots = json.loads(listed.out)
     assert len(snapshots) == 3 and all(s["taken_by_us"] and s["state"] == "SUCCESS" for s in snapshots)
+    # the listing in pages of 2 (Elasticsearch 7.14+ pages it; OpenSearch answers at once) finds the same
+    cluster = build_cluster(load(config), "source", Namespace(dry_run=False), print, Redactor())
+    paged = list_snapshots(cluster, f"fs-{unique}", paginate=paginates(cluster.info()), page_size=2)
+    assert sorted(p.name for p in paged) == sorted(s["name"] for s in snapshots)
     pruned = cli("-m", "prune", "-c", config)
     assert pruned.code == 0, f"{node.engine} {node.version}: {pruned!r}"
     assert "deleted 2 snapshots, kept 1" in pruned.out
