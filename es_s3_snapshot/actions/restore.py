@@ -429,7 +429,7 @@ def _shards_progress(health: dict) -> str:
 
 def _restore_and_wait(ctx: Context, plan: Plan, existing: Existing, closed: list[str]) -> dict | None:
     """Start the restore with a blocking call and wait for its answer; returns it, or None when
-    the answer was lost and the end was followed by long-polling the cluster's health instead.
+    the answer was lost but the restore has begun.
 
     The indices this run closed are reopened when the restore did not start, and also after
     Ctrl-C or SIGTERM when it had not begun yet.
@@ -457,8 +457,6 @@ def _restore_and_wait(ctx: Context, plan: Plan, existing: Existing, closed: list
         raise _interrupted_before_answer(ctx, plan, existing, closed, err) from None
     finally:
         progress.close()
-    if answer is None:
-        _wait(ctx, plan, primaries_known=False)
     return answer
 
 
@@ -495,8 +493,14 @@ def _timeout_message(ctx: Context) -> str:
 def _verdict(ctx: Context, plan: Plan, answer: dict | None) -> None:
     """Judge the blocking restore's answer: every primary recovered, or RestoreFailed naming the
     restored indices left red. Then wait for green if that is wanted (yellow: all primaries active,
-    which the answer has just said)."""
+    which the answer has just said). A lost answer, or one without the restore's shard counts,
+    proves nothing: the end is then followed in the cluster itself."""
     shards = ((answer or {}).get("snapshot") or {}).get("shards") or {}
+    if "total" not in shards:
+        if answer is not None:
+            logger.warning("the restore's answer holds no shard counts; checking the restored indices instead")
+        _wait(ctx, plan, primaries_known=False)
+        return
     failed = int(shards.get("failed") or 0)
     if failed:
         red = _below(ctx.cluster, plan, "yellow")
@@ -505,7 +509,7 @@ def _verdict(ctx: Context, plan: Plan, answer: dict | None) -> None:
             f"could not be restored" + (f"; red: {listed(red)}" if red else "") + ". See GET "
             "/_cluster/allocation/explain on the destination; close or delete those indices to restore them again"
         )
-    if answer is not None and ctx.config.restore.wait_for_status == "green":
+    if ctx.config.restore.wait_for_status == "green":
         _wait(ctx, plan, primaries_known=True)
 
 

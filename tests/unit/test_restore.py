@@ -478,3 +478,19 @@ def test_after_a_lost_answer_a_cluster_with_nothing_unassigned_is_done_without_p
     run_restore(ctx)
     assert not [params for m, p, params, _ in dest.requests if params.get("level") == "indices"]
     assert "  logs-b  20 docs" in lines
+
+
+def test_an_answer_without_shard_counts_is_not_taken_as_success(dest, load_config, make_ctx):
+    real = dest._restore
+
+    def accepted_only(snap, body, params=None):  # e.g. a proxy that answers for the engine
+        real(snap, body, {})
+        return 200, {"accepted": True}
+
+    dest._restore = accepted_only
+    dest.recovery_polls = 2
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    polls = [params for m, p, params, _ in dest.requests if p == "/_cluster/health"]
+    assert polls and all(p.get("wait_for_no_initializing_shards") == "true" for p in polls)  # followed in the cluster
+    assert "  logs-b  20 docs" in lines
