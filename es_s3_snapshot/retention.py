@@ -91,7 +91,14 @@ def iso(seconds: float | None) -> str | None:
 
 
 def newest_first(snapshots: list[Snapshot]) -> list[Snapshot]:
-    return sorted(snapshots, key=lambda s: (s.start or 0.0, s.name), reverse=True)
+    """By start time, then end time (one still running last ended, so newest): engines stamp times
+    from a clock they refresh only every 200 ms or so, so two snapshots taken one after the other
+    can share a start time."""
+    return sorted(
+        snapshots,
+        key=lambda s: (s.start or 0.0, s.end if s.end is not None else float("inf"), s.name),
+        reverse=True,
+    )
 
 
 def plan(snapshots: list[Snapshot], retention, snapshot_name: str, now: datetime) -> list[Decision]:

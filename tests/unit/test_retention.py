@@ -153,3 +153,16 @@ def test_plan_is_newest_first():
         "nightly-d2",
         "nightly-d3",
     ]
+
+
+def test_newest_first_breaks_a_shared_start_time_by_the_end_time():
+    """Engines stamp snapshot times from a clock refreshed every 200 ms or so: a snapshot taken just
+    after another can share its start time (seen on OpenSearch 3.3.2)."""
+    from dataclasses import replace
+
+    from es_s3_snapshot.retention import newest_first
+
+    first = snap(NOW, name="zzz-first")
+    second = replace(snap(NOW, name="aaa-second", ours=False), end=first.end + 0.1)
+    running = replace(snap(NOW, name="mmm-running"), end=None)
+    assert [s.name for s in newest_first([first, second, running])] == ["mmm-running", "aaa-second", "zzz-first"]
