@@ -23,6 +23,25 @@ def restore_config(stack, unique, indices, extra="", dest_url=None):
     return text
 
 
+def signalled(args, ready, signum, *, settle=0.5, limit=120):
+    """Run the CLI with ``args``, send ``signum`` once ``ready()`` holds and ``settle`` seconds more
+    have passed; returns (exit code, stderr)."""
+    process = subprocess.Popen(
+        [CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and not ready():
+            time.sleep(0.2)
+        time.sleep(settle)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, err
+
+
 # --- time -----------------------------------------------------------------------------------------
 
 
@@ -239,27 +258,13 @@ def test_sigterm_while_waiting_says_the_snapshot_goes_on(stack, src, write, uniq
     config = write(
         restore_config(stack, unique, index) + "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n[wait]\npoll_interval = 1\n"
     )
-    process = subprocess.Popen(
-        [CLI, "-m", "backup", "-c", config, "--snapshot", "sig"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # until the snapshot runs in the cluster
-            status = src("GET", f"/_snapshot/repo-{unique}/sig/_status", ok=(200, 404))
-            if status and status.get("snapshots"):
-                break
-            time.sleep(0.5)
-        time.sleep(1)
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == code, err
+
+    def running():
+        status = src("GET", f"/_snapshot/repo-{unique}/sig/_status", ok=(200, 404))
+        return bool(status and status.get("snapshots"))
+
+    returncode, err = signalled(["-m", "backup", "-c", config, "--snapshot", "sig"], running, signum, settle=1.0)
+    assert returncode == code, err
     last = err.strip().splitlines()[-1]
     assert word in last and "goes on in the source cluster" in last and f"/_snapshot/repo-{unique}/sig" in last
     assert "Traceback" not in err
@@ -277,24 +282,10 @@ def test_sigterm_during_a_restore_says_it_goes_on_and_how_to_follow_it(stack, sr
         restore_config(stack, unique, index) + "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n",
         "throttled.conf",
     )
-    process = subprocess.Popen(
-        [CLI, "-m", "restore", "-c", throttled, "--snapshot", "s1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
+    returncode, err = signalled(
+        ["-m", "restore", "-c", throttled, "--snapshot", "s1"], lambda: dest.exists(index), signal.SIGTERM
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not dest.exists(index):  # until the restore runs
-            time.sleep(0.2)
-        time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 143, err
+    assert returncode == 143, err
     last = err.strip().splitlines()[-1]
     assert "terminated (SIGTERM)" in last and "goes on in the destination cluster" in last, last
     assert "GET /_cat/recovery?active_only=true" in last and "Traceback" not in err

@@ -43,7 +43,8 @@ class FakeEngine:
         self.restored: set[str] = set()
         self.data_streams: list[str] = []
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
-        self.restore_error = None  # (status, body) answered to POST _restore
+        self.restore_error = None  # (status, body) answered to POST _restore, which is refused
+        self.restore_answer = None  # (status, body) answered to POST _restore after it began (a lost answer)
         self.index_templates: list[dict] = []
         self.red_after_restore: set[str] = set()  # restored, but their primaries failed: red, "failed" shards
         self.yellow_after_restore: set[str] = set()  # restored, replicas unassigned
@@ -331,6 +332,8 @@ class FakeEngine:
                 "count": sum(snap["counts"].get(n, 0) for n in wanted if n.startswith(f".ds-{stream}-")),
                 "alias_of_stream": True,
             }
+        if self.restore_answer:
+            return self.restore_answer
         if (params or {}).get("wait_for_completion") != "true":
             return 200, {"accepted": True}
         # as engines do: answer once every restored primary has recovered (here: after recovery_polls

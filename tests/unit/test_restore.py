@@ -201,13 +201,7 @@ def test_failed_shards_in_the_restore_answer_fail_the_run_naming_the_red_indices
 
 def test_index_that_stays_red_fails_a_followed_restore(dest, load_config, make_ctx):
     dest.red_after_restore, dest.recovery_polls = {"logs-b"}, 0
-    real = dest._restore
-
-    def lose_the_answer(snap, body, params=None):
-        real(snap, body, {})
-        return 504, {"message": "Endpoint request timed out"}
-
-    dest._restore = lose_the_answer
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
     ctx, _, _ = make_ctx(load_config(), side="destination")
     with pytest.raises(RestoreFailed, match="logs-b stayed red; see GET /_cluster/allocation/explain"):
         run_restore(ctx)
@@ -321,13 +315,7 @@ def test_close_then_refused_restore_reopens_what_it_closed_and_says_so(dest, loa
 
 
 def test_lost_restore_answer_is_checked_not_guessed(dest, load_config, make_ctx):
-    real = dest._restore
-
-    def restore_then_lose_the_answer(snap, body, params=None):
-        real(snap, body, params)
-        return 504, "<html><head><title>504 Gateway Time-out</title></head><body>...</body></html>"
-
-    dest._restore = restore_then_lose_the_answer
+    dest.restore_answer = (504, "<html><head><title>504 Gateway Time-out</title></head><body>...</body></html>")
     ctx, lines, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)  # the restore did begin: the run follows it to the end
     assert "  logs-b  20 docs" in lines
@@ -449,13 +437,7 @@ def test_after_a_lost_answer_a_yellow_restored_index_is_not_taken_for_recovered(
     answer, on a cluster that keeps unassigned shards, the wait counts each restored index's active
     primaries (and only once allocation settles)."""
     dest.recovery_polls, dest.unassigned, dest.unallocated_checks = 0, 2, 2
-    real = dest._restore
-
-    def lose_the_answer(snap, body, params=None):
-        real(snap, body, {})
-        return 504, {"message": "Endpoint request timed out"}
-
-    dest._restore = lose_the_answer
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
     ctx, lines, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)
     checks = [params for m, p, params, _ in dest.requests if params.get("level") == "indices"]
@@ -467,13 +449,7 @@ def test_after_a_lost_answer_a_cluster_with_nothing_unassigned_is_done_without_p
     dest, load_config, make_ctx
 ):
     dest.recovery_polls = 2
-    real = dest._restore
-
-    def lose_the_answer(snap, body, params=None):
-        real(snap, body, {})
-        return 504, {"message": "Endpoint request timed out"}
-
-    dest._restore = lose_the_answer
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
     ctx, lines, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)
     assert not [params for m, p, params, _ in dest.requests if params.get("level") == "indices"]
@@ -481,13 +457,7 @@ def test_after_a_lost_answer_a_cluster_with_nothing_unassigned_is_done_without_p
 
 
 def test_an_answer_without_shard_counts_is_not_taken_as_success(dest, load_config, make_ctx):
-    real = dest._restore
-
-    def accepted_only(snap, body, params=None):  # e.g. a proxy that answers for the engine
-        real(snap, body, {})
-        return 200, {"accepted": True}
-
-    dest._restore = accepted_only
+    dest.restore_answer = (200, {"accepted": True})
     dest.recovery_polls = 2
     ctx, lines, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)
