@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 NDJSON_HEADERS = {"accept": "application/json", "content-type": "application/x-ndjson"}
 RETRY_STATUSES = (429, 502, 503, 504)
+# said of a 502/503/504 that did not come from the engine
+GATEWAY_GAVE_UP = "; a proxy or load balancer in front of the cluster may have given up: the request may still run"
 
 
 def _short_path(path: str, limit: int = 80) -> str:
@@ -235,7 +237,7 @@ class Cluster:
         said = one_line(text)
         hint = ""
         if status in (502, 503, 504):
-            hint = "; a proxy or load balancer in front of the cluster may have given up: the request may still run"
+            hint = GATEWAY_GAVE_UP
         return UnexpectedAnswer(
             self.redact(
                 f"the {self.side} cluster answered {method} {_short_path(path)} with {status} and {what}"
@@ -288,7 +290,7 @@ class Cluster:
                 self.redact(
                     f"the {self.side} cluster answered {method} {_short_path(path)} with {status}"
                     + (f": {one_line(reason)}" if reason else "")
-                    + "; a proxy or load balancer in front of the cluster may have given up: the request may still run"
+                    + GATEWAY_GAVE_UP
                 ),
                 status=status,
             )

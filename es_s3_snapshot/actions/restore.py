@@ -40,7 +40,7 @@ from . import Context
 
 logger = logging.getLogger(__name__)
 
-RED_CHECKS_TO_FAIL = 3  # a restored index red this many still checks in a row, over 2 poll intervals, has failed
+RED_CHECKS_TO_FAIL = 3  # a restored index red in this many checks of a still cluster, over 2 poll intervals, has failed
 HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
 RANK = {"red": 0, "yellow": 1, "green": 2}
 INDEX_HEALTH_FILTER = (
