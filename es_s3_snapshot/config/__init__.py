@@ -18,8 +18,8 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..names import name_list_problem, snapshot_pattern_problem
@@ -181,7 +181,9 @@ def warn_clear_credentials(path: str, side: SideConfig) -> None:
     seed on another host, naming the side and those seeds (never the secret). SigV4 sends none."""
     if side.auth not in ("basic", "api_key"):
         return
-    clear = [seed for seed in side.seeds if seed.startswith("http://") and not is_loopback(urlsplit(seed).hostname or "")]
+    clear = [
+        seed for seed in side.seeds if seed.startswith("http://") and not is_loopback(urlsplit(seed).hostname or "")
+    ]
     if clear:
         what = "basic-auth password" if side.auth == "basic" else "API key"
         logger.warning(

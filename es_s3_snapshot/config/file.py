@@ -179,11 +179,11 @@ def check_permissions(path: str, euid: int | None = None) -> None:
             f"chown {user_name(euid)} {path} (or copy it to a file of your own)"
         )
     if mode & stat.S_IWOTH:
-        raise ConfigError(f"{path} is writable by others (mode {mode:04o}): anyone on this host {why}: chmod o-w {path}")
-    if mode & stat.S_IWGRP:
-        logger.warning(
-            "%s is writable by its group (mode %04o): every member %s: chmod g-w %s", path, mode, why, path
+        raise ConfigError(
+            f"{path} is writable by others (mode {mode:04o}): anyone on this host {why}: chmod o-w {path}"
         )
+    if mode & stat.S_IWGRP:
+        logger.warning("%s is writable by its group (mode %04o): every member %s: chmod g-w %s", path, mode, why, path)
 
 
 def warn_if_readable(path: str, parser: configparser.ConfigParser) -> None:
