@@ -21,12 +21,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import __version__
 from .actions import MODES, SIDE, TWO_SIDED, RunResult
 from .config import SIDES, Config, Overrides, find_config, load, require_seeds
-from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
+from .errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    EsS3SnapshotError,
+    Interrupted,
+    Signalled,
+    UnsafeFile,
+)
 from .redact import RedactingFormatter, Redactor
 
 logger = logging.getLogger("es_s3_snapshot")
@@ -214,6 +223,7 @@ class Run:
     side: str | None = None
     result: RunResult = field(default_factory=RunResult)
     last_line: str | None = None  # the last line echoed, the message of a successful run
+    report_files_refused: bool = False  # said once before the run: not tried again after it
 
 
 def _side(args: argparse.Namespace) -> str | None:
@@ -246,7 +256,11 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     if config.report.json_file or config.report.prometheus_file:
         from .report import check_targets
 
-        check_targets(config.report)
+        try:
+            check_targets(config.report)
+        except UnsafeFile:
+            run.report_files_refused = True
+            raise
     with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
         if config.report.ping_url:
             from .report import ping
@@ -329,6 +343,8 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
 def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
     settings = run.config.report if run.config is not None else None
+    if settings is not None and run.report_files_refused:
+        settings = replace(settings, json_file=None, prometheus_file=None)
     if settings is None or not (settings.json_file or settings.prometheus_file or settings.ping_url):
         return  # the config could not be read, or it asks for no report
     from .report import Report, write_reports

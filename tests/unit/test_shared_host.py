@@ -234,8 +234,8 @@ def test_cli_refuses_a_report_path_that_is_a_symlink_before_the_run_exit_3(tmp_p
     os.symlink(target, tmp_path / "r.json")
     path = write_config(f"[report]\njson_file = {tmp_path / 'r.json'}\n")
     assert cli.main(["-m", "list", "-c", path]) == 3
-    err = capsys.readouterr().err
-    assert "refusing to write the run report there" in err and "could not connect" not in err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to write the run report there" in err[0], err  # not said again after the run
     assert target.read_text() == "root's own data\n"
 
 
