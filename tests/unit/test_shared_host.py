@@ -352,3 +352,24 @@ def test_snapshot_listing_gets_the_long_request_timeout(engine):
     cluster = Cluster("source", ("http://127.0.0.1:1",), engine, request_timeout=7, long_request_timeout=321)
     assert [s.name for s in list_snapshots(cluster, "repo1", paginate=False)] == ["s1"]
     assert [o["request_timeout"] for o in engine.options] == [321]
+
+
+@pytest.mark.parametrize("signum,outcome", [(15, "terminated"), (1, "hung_up")])
+def test_a_run_ended_by_sigterm_or_sighup_is_reported_as_its_own_outcome(
+    monkeypatch, write_config, tmp_path, signum, outcome
+):
+    import json
+
+    from es_s3_snapshot.config import load as load_config
+    from es_s3_snapshot.errors import Signalled
+
+    path = write_config(f"[report]\njson_file = {tmp_path / 'r.json'}\n")
+
+    def ended(args, redactor, run):
+        run.config = load_config(path, environ={})
+        raise Signalled(signum)
+
+    monkeypatch.setattr(cli, "run_mode", ended)
+    assert cli.main(["-m", "backup", "-c", path]) == 128 + signum
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["outcome"] == outcome and report["exit_code"] == 128 + signum
