@@ -190,10 +190,15 @@ class Cluster:
         except ConnectionTimeout as err:
             # each try waits up to ``seconds``: the transport tries once, then up to ``tries`` more times
             made = (self._failures - failures_before) or tries + 1
+            key = (
+                "long_request_timeout"
+                if timeout is not None and seconds == self.long_request_timeout
+                else "request_timeout"
+            )
             raise ClusterUnreachable(
                 f"the {self.side} cluster did not answer {method} {_short_path(path)} in "
                 f"{made} {'try' if made == 1 else 'tries'} of {seconds:g}s ({made * seconds:g}s) "
-                f"({self._tried()}); it may be busy: raise request_timeout in [{self.side}]"
+                f"({self._tried()}); it may be busy: raise {key} in [{self.side}]"
             ) from err
         except TransportConnectionError as err:
             raise ClusterUnreachable(f"could not connect to the {self.side} cluster ({self._tried()})") from err

@@ -95,6 +95,14 @@ def test_timeout_message_gives_the_tries_and_the_whole_wait():
             cluster.get("/")
 
 
+def test_timeout_of_a_long_call_says_to_raise_long_request_timeout():
+    with Upstream(delay=1.5) as up:
+        cluster = cluster_on(up.url, timeout=5)
+        cluster.long_request_timeout = 0.3
+        with pytest.raises(ClusterUnreachable, match=r"in 1 try of 0.3s \(0.3s\).*raise long_request_timeout in"):
+            cluster.get("/_snapshot/r/_all", timeout=cluster.long_request_timeout, retries=0)
+
+
 def test_timeout_message_counts_the_tries_over_several_silent_seeds():
     with Upstream(delay=1.5) as one, Upstream(delay=1.5) as two, Upstream(delay=1.5) as three:
         cluster = cluster_on(one.url, two.url, three.url, timeout=0.3)  # 3 seeds: 3 retries, 4 tries
