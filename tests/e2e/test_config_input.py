@@ -145,4 +145,5 @@ def test_config_readable_by_others_with_a_password_warns_once(cli, conf):
     assert warnings[0].endswith(f"chmod 600 {path}")
     assert "Pw-in-the-file" not in result.err
     os.chmod(path, 0o600)
-    assert "holds secrets" not in cli("-m", "backup", "-c", path).err
+    private = cli("-m", "backup", "-c", path)
+    assert private.code == 2 and "holds secrets" not in private.err, private  # loaded, then the closed port
