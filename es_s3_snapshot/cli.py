@@ -230,9 +230,10 @@ def _side(args: argparse.Namespace) -> str | None:
 
 
 def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
-    """Load the config, take the run lock, build the side's cluster and run the mode.
+    """Load the config, check the report files, take the run lock, build the side's cluster and run the mode.
 
-    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
+    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock,
+    UnsafeFile when the lock or a report file could be another user's).
     """
     from .lock import run_lock
 
@@ -242,6 +243,10 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     redactor.add(config.secrets)
     run.config, run.side = config, side_name
     logger.debug("config loaded from %s", path)
+    if config.report.json_file or config.report.prometheus_file:
+        from .report import check_targets
+
+        check_targets(config.report)
     with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
         if config.report.ping_url:
             from .report import ping
@@ -342,7 +347,7 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
         bytes=run.result.bytes,
         deleted_snapshots=list(run.result.deleted),
     )
-    write_reports(settings, report)
+    write_reports(settings, report, run.config.lock.dir)
 
 
 def _on_signal(signum: int, frame) -> None:

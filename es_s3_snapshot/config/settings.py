@@ -157,7 +157,7 @@ RETENTION_RULES = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "kee
 
 @dataclass(frozen=True)
 class LockConfig:
-    dir: str | None = None  # None: tempfile.gettempdir()
+    dir: str | None = None  # None: the runner's private directory (ownfiles.default_dir)
     wait: int = 0  # seconds to wait for the holder
 
 
