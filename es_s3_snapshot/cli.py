@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from . import __version__
 from .actions import MODES, SIDE, TWO_SIDED, RunResult
-from .config import SIDES, Config, Overrides, find_config, load, require_seeds
+from .config import LATEST, SIDES, Config, Overrides, find_config, load, require_seeds
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
 from .redact import RedactingFormatter, Redactor
 
@@ -49,6 +49,9 @@ through a snapshot repository in S3, as set in the config file.
   migrate  one round of a migration (backup, sync when two stores are set, restore, lag);
            --final [--block-writes] is the cutover, then verify.
   verify   compares every index on both sides: counts, fields, aliases, primaries.
+  drill    a restore test: restores the latest snapshot under new names (drill-*) on the
+           destination (--on source), checks every copy answers, prints the time to restore,
+           and deletes the copies again.
   sync     copies the repository from [source_store] to [destination_store] (two object stores,
            e.g. two clouds), only what is missing; no cluster is contacted.
 """
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         action=_Once,
         type=_nonempty,
-        help="snapshot name (restore: a name or 'latest'), overriding the config",
+        help="snapshot name (restore: a name or 'latest'; drill: default latest), overriding the config",
     )
     parser.add_argument(
         "--indices",
@@ -148,7 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="list, check, verify: print the result as JSON")
     parser.add_argument(
-        "--on", choices=("source", "destination"), help="list: the cluster whose repository to list (default: source)"
+        "--on",
+        choices=("source", "destination"),
+        help="list: the cluster whose repository to list (default: source); drill: the cluster to restore on "
+        "(default: destination)",
     )
     parser.add_argument("--final", action="store_true", help="migrate: the cutover round, then verify")
     parser.add_argument(
@@ -184,7 +190,7 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         if not indices:
             raise ConfigError("--indices names no index")
     return Overrides(
-        snapshot=args.snapshot,
+        snapshot=args.snapshot or (LATEST if args.mode == "drill" else None),  # a drill: the latest by default
         indices=indices,
         existing_indices=args.existing,
         confirm_delete=args.confirm_delete,
@@ -220,8 +226,8 @@ def _side(args: argparse.Namespace) -> str | None:
     """The side the mode works on: SIDE's, or --on for list."""
     if args.on and args.mode == "prune" and args.on != "source":
         raise ConfigError("prune runs on the source only: the destination registers the repository read-only")
-    if args.on and args.mode not in ("list", "prune"):
-        raise ConfigError(f"--on is for list only, not for {args.mode}")
+    if args.on and args.mode not in ("list", "prune", "drill"):
+        raise ConfigError(f"--on is for list and drill only, not for {args.mode}")
     if args.json and args.mode not in ("list", "check", "verify"):
         raise ConfigError(f"--json is for list, check and verify, not for {args.mode}")
     if args.block_writes and not (args.mode == "migrate" and args.final):
@@ -346,6 +352,10 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
         indices=list(run.result.indices),
         bytes=run.result.bytes,
         deleted_snapshots=list(run.result.deleted),
+        documents=run.result.documents,
+        restore_seconds=run.result.restore_seconds,
+        snapshots_checked=run.result.snapshots_checked,
+        snapshots_damaged=run.result.snapshots_damaged,
     )
     write_reports(settings, report, run.config.lock.dir)
 

@@ -52,6 +52,7 @@ from .keys import (  # noqa: F401
 from .settings import (  # noqa: F401
     RETENTION_RULES,
     Config,
+    DrillConfig,
     LockConfig,
     Overrides,
     ReportConfig,
@@ -415,6 +416,7 @@ def load(
         source_store=source_store,
         destination_store=destination_store,
         sync=sync,
+        drill=DrillConfig(**_section_values(reader, "drill")),
     )
 
 
