@@ -55,6 +55,7 @@ from .settings import (  # noqa: F401
     RepositoryConfig,
     RestoreConfig,
     RetentionConfig,
+    ScrubConfig,
     SideConfig,
     SideNotLoaded,
     SnapshotConfig,
@@ -377,6 +378,7 @@ def load(
         source_store=source_store,
         destination_store=destination_store,
         sync=sync,
+        scrub=ScrubConfig(**_section_values(reader, "scrub")),
     )
 
 

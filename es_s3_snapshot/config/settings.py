@@ -134,6 +134,11 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class ScrubConfig:
+    workers: int = 8  # blobs read at once (and shard folders worked on at once)
+
+
+@dataclass(frozen=True)
 class RetentionConfig:
     """[retention]: which of this tool's snapshots prune keeps (None: the rule is not set)."""
 
@@ -186,6 +191,7 @@ class Config:
     source_store: StoreConfig | None = None  # [source_store], when present
     destination_store: StoreConfig | None = None  # [destination_store], when present
     sync: SyncConfig = field(default_factory=SyncConfig)
+    scrub: ScrubConfig = field(default_factory=ScrubConfig)
 
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination
