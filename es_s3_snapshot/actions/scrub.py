@@ -621,11 +621,13 @@ def _with(template: Problem, kind: str, detail: str = "") -> Problem:
 
 def select_snapshots(repo: RepositoryData, patterns: Iterable[str]) -> list[SnapshotEntry]:
     """The snapshots whose names match any of ``patterns`` (fnmatch wildcards; exact names match
-    only themselves), in the repository's order; all of them without patterns."""
+    only themselves), oldest first (the repository's order when it keeps no start times); all of
+    them without patterns."""
     patterns = tuple(patterns)
+    ordered = sorted(repo.snapshots, key=lambda s: (s.start_millis is None, s.start_millis or 0))  # oldest first
     if not patterns:
-        return list(repo.snapshots)
-    return [s for s in repo.snapshots if any(s.name == p or fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+        return ordered
+    return [s for s in ordered if any(s.name == p or fnmatch.fnmatchcase(s.name, p) for p in patterns)]
 
 
 def scrub(
