@@ -24,7 +24,6 @@ state, and a rerun copies what is still missing. Nothing is deleted on the desti
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import re
 import sys
@@ -32,6 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import repoformat
 from ..errors import ConfigError, Interrupted, StoreError
 from ..store import SOURCE_ETAG, Blob, Store
 from ..wait import human_bytes, plural
@@ -196,16 +196,10 @@ def list_repository(
 def _shard_paths(store: Store, key: str) -> list[str]:
     """The shard folders a ``snapshot_shard_paths`` blob names, moved onto this store's base path."""
     try:
-        paths = json.loads(store.read_small(key)).get("paths", [])
-    except (ValueError, AttributeError) as err:
-        raise StoreError(f"{key} on the {store} is not the JSON OpenSearch writes: {err}") from None
-    moved = []
-    for path in paths:
-        head, _, rest = path.partition("/")
-        at = rest.find("indices/")
-        if at >= 0:  # <hash>/<their base>/indices/... -> <hash>/<our base>/indices/...
-            moved.append(store.key(head, store.base, rest[at:]) + "/")
-    return moved
+        paths = repoformat.shard_paths(store.read_small(key))
+    except repoformat.FormatError as err:
+        raise StoreError(f"{key} on the {store} is {err}") from None
+    return [p for p in (repoformat.rebase(path, store.base) for path in paths) if p]
 
 
 def _hashed_paths(found: dict[Name, Blob], other: Store) -> list[str]:

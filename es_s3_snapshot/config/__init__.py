@@ -59,6 +59,7 @@ from .settings import (  # noqa: F401
     RepositoryConfig,
     RestoreConfig,
     RetentionConfig,
+    ScrubConfig,
     SideConfig,
     SideNotLoaded,
     SnapshotConfig,
@@ -417,6 +418,7 @@ def load(
         destination_store=destination_store,
         sync=sync,
         drill=DrillConfig(**_section_values(reader, "drill")),
+        scrub=ScrubConfig(**_section_values(reader, "scrub")),
     )
 
 
