@@ -44,9 +44,17 @@ METRICS = {
     "last_success_timestamp_seconds": ("gauge", "Unix time the last successful run finished."),
     "last_duration_seconds": ("gauge", "Duration of the last run in seconds."),
     "last_exit_code": ("gauge", "Exit code of the last run (0 is success)."),
-    "last_bytes": ("gauge", "Bytes the last run added to the repository (backup)."),
+    "last_bytes": ("gauge", "Bytes the last run added to the repository (backup) or restored (drill)."),
     "snapshots_deleted_total": ("counter", "Snapshots deleted by prune, over all runs."),
+    # drill and scrub figures, set by the runs of those modes that got as far
+    "last_indices": ("gauge", "Indices the last drill restored and read back."),
+    "last_documents": ("gauge", "Documents the last drill restored and read back."),
+    "last_restore_seconds": ("gauge", "Time to restore of the last drill: restore sent to every primary active."),
+    "last_snapshots_checked": ("gauge", "Snapshots the last scrub checked."),
+    "last_snapshots_damaged": ("gauge", "Snapshots the last scrub found damaged (not restorable)."),
 }
+# Figures of a drill or a scrub: in the JSON report when the run has them, and as gauges.
+FIGURES = ("documents", "restore_seconds", "snapshots_checked", "snapshots_damaged")
 _LINE = re.compile(r'^(\w+)\{mode="([^"]*)",repository="([^"]*)"\}\s+(\S+)')
 
 
@@ -65,6 +73,10 @@ class Report:
     indices: list[str] = field(default_factory=list)
     bytes: int | None = None
     deleted_snapshots: list[str] = field(default_factory=list)
+    documents: int | None = None  # drill
+    restore_seconds: float | None = None  # drill
+    snapshots_checked: int | None = None  # scrub
+    snapshots_damaged: int | None = None  # scrub
 
     @property
     def outcome(self) -> str:
@@ -85,6 +97,7 @@ class Report:
             "indices": self.indices,
             "bytes": self.bytes,
             "deleted_snapshots": self.deleted_snapshots,
+            **{name: getattr(self, name) for name in FIGURES if getattr(self, name) is not None},
         }
 
 
@@ -137,6 +150,11 @@ def prometheus_text(previous: str, report: Report) -> str:
         ours["last_success_timestamp_seconds"] = f"{report.finished:.3f}"
     if report.bytes is not None:
         ours["last_bytes"] = str(report.bytes)
+    if report.mode == "drill" and report.documents is not None:  # a drill that read its copies back
+        ours["last_indices"] = str(len(report.indices))
+    for name in FIGURES:
+        if getattr(report, name) is not None:
+            ours[f"last_{name}"] = str(getattr(report, name))
     previous_deleted = float(series["snapshots_deleted_total"].get(key, "0"))
     ours["snapshots_deleted_total"] = str(int(previous_deleted) + len(report.deleted_snapshots))
     for name, value in ours.items():

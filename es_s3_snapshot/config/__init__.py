@@ -52,12 +52,14 @@ from .keys import (  # noqa: F401
 from .settings import (  # noqa: F401
     RETENTION_RULES,
     Config,
+    DrillConfig,
     LockConfig,
     Overrides,
     ReportConfig,
     RepositoryConfig,
     RestoreConfig,
     RetentionConfig,
+    ScrubConfig,
     SideConfig,
     SideNotLoaded,
     SnapshotConfig,
@@ -415,6 +417,8 @@ def load(
         source_store=source_store,
         destination_store=destination_store,
         sync=sync,
+        drill=DrillConfig(**_section_values(reader, "drill")),
+        scrub=ScrubConfig(**_section_values(reader, "scrub")),
     )
 
 
