@@ -24,7 +24,15 @@ from dataclasses import replace
 
 from ..cluster import Cluster, path_of
 from ..config import Config
-from ..errors import ConfigError, EsS3SnapshotError, IndexConflict, Interrupted, OperationFailed, RestoreFailed
+from ..errors import (
+    ConfigError,
+    EsS3SnapshotError,
+    IndexConflict,
+    Interrupted,
+    OperationFailed,
+    RestoreFailed,
+    WaitTimeout,
+)
 from ..names import chunks, listed
 from ..repository import ensure_repository
 from ..wait import Background, human_bytes, joined, plural
@@ -123,6 +131,11 @@ def run_drill(ctx: Context) -> None:
         note = copies.delete()
         if isinstance(err, KeyboardInterrupt):
             raise Interrupted.of(err, f"the drill of {plan.snapshot} was stopped; {note}") from None
+        if isinstance(err, WaitTimeout):  # restore's message says the restore goes on: not after a drill
+            err.args = (
+                f"the copies from {plan.snapshot} did not recover within {ctx.config.wait.max_wait:.0f}s "
+                "(max_wait in [wait])",
+            )
         if isinstance(err, EsS3SnapshotError) and err.args:
             err.args = (f"{err.args[0]}; {note}",) + err.args[1:]
         else:

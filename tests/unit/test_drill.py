@@ -9,7 +9,7 @@ import pytest
 from es_s3_snapshot import cli
 from es_s3_snapshot.actions.drill import run_drill
 from es_s3_snapshot.config import Overrides
-from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, RestoreFailed
+from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, RestoreFailed, WaitTimeout
 from es_s3_snapshot.report import Report, prometheus_text
 
 from .fake_engine import FakeEngine
@@ -111,6 +111,17 @@ def test_a_refused_restore_deletes_nothing(dest, load_config, make_ctx):
     with pytest.raises(RestoreFailed, match="was refused.*; nothing was restored$"):
         run_drill(ctx)
     assert [m for m, _ in dest.changed() if m == "DELETE"] == []
+
+
+def test_copies_that_do_not_recover_within_max_wait_time_out_and_are_deleted(dest, load_config, make_ctx):
+    dest.recovery_polls = 1000
+    ctx, _, _ = make_ctx(load_config("[wait]\npoll_interval = 5\nmax_wait = 12\n"), side="destination")
+    with pytest.raises(WaitTimeout) as err:
+        run_drill(ctx)
+    assert str(err.value) == (
+        "the copies from new did not recover within 12s (max_wait in [wait]); deleted the 2 indices it restored"
+    )
+    assert drill_names(dest) == []
 
 
 def test_ctrl_c_while_the_copies_recover_deletes_them_then_says_interrupted(dest, load_config, make_ctx):
