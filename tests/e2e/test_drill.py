@@ -125,3 +125,23 @@ def test_sigterm_mid_drill_deletes_the_copy_then_exits_143(stack, src, dest, cli
     assert not dest("GET", "/_cat/recovery?active_only=true&format=json&h=index") or all(
         r["index"] != f"drill-{index}" for r in dest("GET", "/_cat/recovery?active_only=true&format=json&h=index")
     )
+
+
+def test_copies_of_a_killed_drill_are_deleted_by_the_next_drill(stack, src, dest, cli, write, unique):
+    index = f"{unique}-dkill"
+    src.seed(index, 3000)
+    config = write(drill_config(stack, unique, index))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    throttled = write(
+        drill_config(stack, unique, index, "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n"),
+        "throttled.conf",
+    )
+    returncode, _ = signalled(["-m", "drill", "-c", throttled], lambda: dest.exists(f"drill-{index}"), signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
+    assert dest.exists(f"drill-{index}")  # a killed run cannot clean up
+
+    result = cli("-m", "drill", "-c", config)
+    assert result.code == 0, result
+    assert "an earlier drill of s1 did not end (killed?): deleted the 1 index it restored" in result.err
+    assert f"  drill-{index}  3000 docs" in result.out
+    assert not dest.exists(f"drill-{index}")

@@ -294,3 +294,43 @@ def test_scrub_figures_in_the_json_report_and_prometheus():
     text = prometheus_text("", report)
     assert 'es_s3_snapshot_last_snapshots_checked{mode="scrub",repository="repo1"} 5' in text
     assert 'es_s3_snapshot_last_snapshots_damaged{mode="scrub",repository="repo1"} 1' in text
+
+
+RECORD = ("es-s3-snapshot-drills", "drill-")
+
+
+def test_the_copies_are_recorded_on_the_cluster_while_they_exist(dest, load_config, make_ctx):
+    ctx, _, clock = make_ctx(load_config(), side="destination")
+    seen = []
+
+    def look(seconds):
+        recorded = dest.docs.get(RECORD, {}).get("indices") or {}
+        seen.append(recorded == {n: dest.uuids[n] for n in ("drill-logs-a", "drill-logs-b")})
+        clock.sleep(seconds)
+
+    ctx.sleep = look
+    dest.recovery_polls = 2
+    run_drill(ctx)
+    assert seen and all(seen)
+    assert dest.docs[RECORD]["indices"] == {} and dest.docs[RECORD]["snapshot"] == "new"
+
+
+def test_copies_a_killed_drill_left_are_deleted_by_the_next_when_their_uuid_matches(
+    dest, load_config, make_ctx, caplog
+):
+    dest.add_index("drill-logs-a", 10)  # left by a killed drill: recorded with this UUID
+    dest.add_index("drill-logs-b", 4)  # someone's index of a copy's name: recorded UUID differs
+    dest.docs[RECORD] = {
+        "snapshot": "old",
+        "indices": {"drill-logs-a": dest.uuids["drill-logs-a"], "drill-logs-b": "x"},
+    }
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(IndexConflict, match="with a copy's name: drill-logs-b; nothing was changed"):
+        run_drill(ctx)
+    assert "an earlier drill of old did not end (killed?): deleted the 1 index it restored" in caplog.text
+    assert drill_names(dest) == ["drill-logs-b"] and dest.indices["drill-logs-b"]["count"] == 4
+    assert dest.docs[RECORD]["indices"] == {}
+
+    dest.indices.pop("drill-logs-b")
+    run_drill(ctx)  # nothing left over: the drill runs
+    assert drill_names(dest) == []
