@@ -43,7 +43,7 @@ from ..repository import ensure_repository
 from ..wait import Background, human_bytes, joined, plural
 from . import Context
 from .migrate import read_state, write_state
-from .restoring.existing import Existing, find_existing, handle_existing, list_indices
+from .restoring.existing import Existing, find_existing, list_indices
 from .restoring.plan import Plan, make_plan, repository_registered
 from .restoring.readback import read_back
 from .restoring.recovery import index_ready, target_health, wait_for_recovery
@@ -120,7 +120,6 @@ def run_drill(ctx: Context) -> None:
             f"{listed(names)}; nothing was changed. A drill never touches an index it did not restore: delete "
             "a leftover of an earlier drill yourself, or choose another prefix in [drill]"
         )
-    handle_existing(ctx, plan, existing)
     shown = [f"{n} -> {t}" for n, t in sorted(plan.targets.items())]
     if cluster.dry_run:
         start_restore(ctx, plan, existing, blocking=False)  # prints the request
@@ -154,6 +153,8 @@ def run_drill(ctx: Context) -> None:
     ctx.result.indices, ctx.result.bytes = sorted(plan.targets), size
     ctx.result.documents, ctx.result.restore_seconds = documents, round(seconds, 3)
     note = copies.delete()
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise Interrupted.of(copies.error, f"drill of {plan.snapshot} passed, but {note}") from None
     if copies.left:
         raise OperationFailed(f"drill of {plan.snapshot}: every copy restored and answered, but {note}")
     (logger.warning if copies.others else logger.info)("%s", note)
@@ -194,6 +195,8 @@ def delete_leftovers(cluster: Cluster, prefix: str) -> None:
     copies.began, copies.owned = True, dict(record["indices"])
     note = copies.delete()
     logger.warning("an earlier drill of %s did not end (killed?): %s", snapshot, note)
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise copies.error
 
 
 class Copies:
@@ -206,6 +209,7 @@ class Copies:
         self.owned: dict[str, str] = {}  # name -> UUID of each copy this drill restored
         self.left: list[str] = []  # copies that could not be deleted
         self.others: list[str] = []  # copies' names that another index (another UUID) has now: left alone
+        self.error: BaseException | None = None  # what stopped the deletion (a second Ctrl-C, the cluster)
 
     def restore(self, ctx: Context, existing: Existing) -> None:
         """Start the restore (the engine answers once it has created the copies, before they
@@ -287,6 +291,7 @@ class Copies:
                 )
             still = {r["index"] for r in list_indices(self.cluster, "index")}
         except (EsS3SnapshotError, KeyboardInterrupt) as err:
+            self.error = err
             self.left = sorted(self.owned or self.plan.targets.values())
             why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
             return (

@@ -9,7 +9,7 @@ import pytest
 from es_s3_snapshot import cli
 from es_s3_snapshot.actions.drill import run_drill
 from es_s3_snapshot.config import Overrides
-from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, RestoreFailed, WaitTimeout
+from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, OperationFailed, RestoreFailed, WaitTimeout
 from es_s3_snapshot.report import Report, prometheus_text
 
 from .fake_engine import FakeEngine
@@ -334,3 +334,22 @@ def test_copies_a_killed_drill_left_are_deleted_by_the_next_when_their_uuid_matc
     dest.indices.pop("drill-logs-b")
     run_drill(ctx)  # nothing left over: the drill runs
     assert drill_names(dest) == []
+
+
+def test_copies_that_cannot_be_deleted_fail_the_drill_naming_them(dest, load_config, make_ctx):
+    route = dest._route
+
+    def refusing_delete(method, path, params, body):
+        if method == "DELETE":
+            return 500, {"error": {"type": "process_cluster_event_timeout_exception", "reason": "busy"}, "status": 500}
+        return route(method, path, params, body)
+
+    dest._route = refusing_delete
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(OperationFailed) as err:
+        run_drill(ctx)
+    message = str(err.value)
+    assert message.startswith("drill of new: every copy restored and answered, but could NOT delete the copies")
+    assert message.endswith("check and delete drill-logs-a, drill-logs-b with DELETE /<index>")
+    assert drill_names(dest) == ["drill-logs-a", "drill-logs-b"]
+    assert set(dest.docs[RECORD]["indices"]) == {"drill-logs-a", "drill-logs-b"}  # the next drill deletes them
