@@ -357,6 +357,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "multipart_chunksize": Key(_size, 8 * 1024**2),
         "server_side_copy": Key(_choice("auto", "never"), "auto"),
     },
+    "scrub": {
+        "workers": Key(_positive_int, 8),
+    },
     "snapshot": {
         "include_global_state": Key(_boolean, False),
         "partial": Key(_boolean, False),

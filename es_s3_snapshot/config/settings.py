@@ -135,6 +135,11 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class ScrubConfig:
+    workers: int = 8  # blobs read at once (and shard folders worked on at once)
+
+
+@dataclass(frozen=True)
 class RetentionConfig:
     """[retention]: which of this tool's snapshots prune keeps (None: the rule is not set)."""
 
@@ -163,7 +168,7 @@ class DrillConfig:
 
 @dataclass(frozen=True)
 class LockConfig:
-    dir: str | None = None  # None: tempfile.gettempdir()
+    dir: str | None = None  # None: the runner's private directory (ownfiles.default_dir)
     wait: int = 0  # seconds to wait for the holder
 
 
@@ -193,6 +198,7 @@ class Config:
     destination_store: StoreConfig | None = None  # [destination_store], when present
     sync: SyncConfig = field(default_factory=SyncConfig)
     drill: DrillConfig = field(default_factory=DrillConfig)
+    scrub: ScrubConfig = field(default_factory=ScrubConfig)
 
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination

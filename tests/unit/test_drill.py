@@ -248,7 +248,7 @@ def test_cli_drill_defaults_to_the_latest_snapshot_and_takes_on(load_config):
     assert cli._overrides(args).snapshot == "latest" and cli._side(args) == "source"
     args = parser.parse_args(["-m", "drill", "--snapshot", "s1"])
     assert cli._overrides(args).snapshot == "s1" and cli._side(args) == "destination"
-    with pytest.raises(ConfigError, match="--on is for list and drill only, not for restore"):
+    with pytest.raises(ConfigError, match="--on is for list, scrub and drill only, not for restore"):
         cli._side(parser.parse_args(["-m", "restore", "--on", "source"]))
 
 
