@@ -23,11 +23,13 @@ from ..errors import (
     UnexpectedAnswer,
     WaitTimeout,
 )
-from ..names import expand_snapshot_name, listed, match_indices
+from ..names import expand_snapshot_name, listed
 from ..repository import advice, ensure_repository, is_repository_failure
+from ..selection import Selection
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
 from .prune import prune_after_backup
+from .sides import inventory, selection_of
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +55,11 @@ def run_backup(ctx: Context) -> None:
 
     logger.info("source: %s at %s", cluster.info(), ", ".join(cluster.seeds))
     ensure_repository(cluster, repo, readonly=False, writes=True)
+    indices = choose_indices(ctx).names
     ctx.result.snapshot = name
     follow = f"GET /_snapshot/{repo.name}/{name}/_status"
     if cluster.dry_run or not ctx.wait:
-        _create(ctx, name, blocking=False)
+        _create(ctx, name, indices, blocking=False)
         ctx.echo(
             f"DRY RUN: nothing was changed; the snapshot would be {repo.name}/{name}"
             if cluster.dry_run
@@ -65,7 +68,7 @@ def run_backup(ctx: Context) -> None:
         return
     stats: dict = {}
     try:
-        snapshot = _create_and_wait(ctx, name, follow, stats)
+        snapshot = _create_and_wait(ctx, name, indices, follow, stats)
     except KeyboardInterrupt as err:
         raise Interrupted.of(
             err, f"snapshot {repo.name}/{name} goes on in the source cluster; follow it with: {follow}"
@@ -77,10 +80,41 @@ def run_backup(ctx: Context) -> None:
         prune_after_backup(ctx)
 
 
-def _body(ctx: Context) -> dict:
+def choose_indices(ctx: Context) -> Selection:
+    """What the configured patterns select on the source now, by the one rule of selection.py:
+    wildcards never take hidden or system indices (the engines' own expansion would take hidden
+    ones), exact names and dot patterns do; data streams by name. The snapshot is asked for these
+    names exactly, so that every engine takes the same set.
+
+    Raises SnapshotFailed, before anything is created, when an exact name is missing (unless
+    ignore_unavailable) or nothing is selected."""
+    config, cluster = ctx.config, ctx.cluster
+    patterns = config.snapshot.indices
+    chosen = selection_of(patterns, inventory(cluster))
+    if chosen.missing and not config.snapshot.ignore_unavailable:
+        raise SnapshotFailed(
+            f"index not found on the source cluster: {listed(chosen.missing)} "
+            "(set ignore_unavailable = true in [snapshot] to skip missing indices); no snapshot was taken"
+        )
+    for entry in chosen.unmatched:
+        logger.warning("index pattern %s matched nothing on the source cluster", entry)
+    if not chosen.names:
+        raise SnapshotFailed(
+            f"nothing on the source cluster matches {listed(list(patterns))} (wildcards never take hidden or "
+            "system indices: name those exactly, or with a pattern that starts with a dot); no snapshot was taken"
+        )
+    logger.info(
+        "selected %s on the source cluster",
+        plural(len(chosen.indices), "index", "indices")
+        + (f" and {plural(len(chosen.streams), 'data stream')}" if chosen.streams else ""),
+    )
+    return chosen
+
+
+def _body(ctx: Context, indices: list[str]) -> dict:
     snap = ctx.config.snapshot
     return {
-        "indices": ",".join(snap.indices),  # names and patterns, in the body: data streams are taken as they are
+        "indices": ",".join(indices),  # exact names, in the body: data streams bring their backing indices
         "ignore_unavailable": snap.ignore_unavailable,
         "include_global_state": snap.include_global_state,
         "partial": snap.partial,
@@ -88,7 +122,7 @@ def _body(ctx: Context) -> dict:
     }
 
 
-def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
+def _create(ctx: Context, name: str, indices: list[str], *, blocking: bool) -> dict | None:
     """Send the create request once; returns the finished snapshot for a blocking call, else None.
 
     Returns ``None`` too when the engine is busy with other snapshot operations (the caller waits
@@ -100,7 +134,7 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
         answer = cluster.request(
             "PUT",
             path_of("_snapshot", repo, name),
-            _body(ctx),
+            _body(ctx, indices),
             params={"wait_for_completion": "true" if blocking else "false"},
             changes=True,
             # never resent: a second create of the same name would be refused as "already exists"
@@ -137,7 +171,7 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
     return answer.get("snapshot") or {}
 
 
-def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
+def _create_and_wait(ctx: Context, name: str, indices: list[str], follow: str, stats: dict) -> dict:
     """Create the snapshot with a blocking call and wait for it; returns the finished snapshot.
 
     ``stats`` receives the last progress figures. Retries while the engine is busy with other
@@ -164,7 +198,7 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
     )
     try:
         while True:
-            call = Background(lambda: _create(ctx, name, blocking=True))
+            call = Background(lambda: _create(ctx, name, indices, blocking=True))
             try:
                 snapshot = ctx.wait_for_call(
                     call, poll=show, every=progress.every, first_poll=FIRST_PROGRESS, timeout_message=timeout_message
@@ -240,7 +274,6 @@ def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
             f"{listed(list(config.snapshot.indices))} (the empty snapshot is left in the repository)"
         )
     if state == "SUCCESS":
-        _warn_unmatched(config.snapshot.indices, indices + streams)
         logger.info("backed up %s", listed(sorted(streams + indices)))
         seconds = snapshot.get("duration_in_millis", 0) / 1000
         ctx.echo(f"snapshot {repo}/{name}: SUCCESS, {summary}{_size_text(ctx, name, stats, seconds)}")
@@ -257,12 +290,6 @@ def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
         + (f"; failed shards: {failed}{more}" if failed else "")
         + (f"; reason: {reason}" if reason and not failed else "")
     )
-
-
-def _warn_unmatched(patterns: tuple[str, ...], taken: list[str]) -> None:
-    for pattern, names in match_indices(patterns, taken).items():
-        if not names and not pattern.startswith("-"):
-            logger.warning("index pattern %s matched nothing on the source cluster", pattern)
 
 
 def _size_text(ctx: Context, name: str, stats: dict, seconds: float) -> str:

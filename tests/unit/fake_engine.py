@@ -58,8 +58,8 @@ class FakeEngine:
         self._clock = 1_000
 
     # --- helpers for tests ------------------------------------------------------------------------
-    def add_index(self, name, count=3, status="open"):
-        self.indices[name] = {"status": status, "count": count}
+    def add_index(self, name, count=3, status="open", hidden=False):
+        self.indices[name] = {"status": status, "count": count, **({"hidden": True} if hidden else {})}
 
     def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None, metadata=None):
         self._clock += 1
@@ -105,6 +105,12 @@ class FakeEngine:
                 for n, i in sorted(self.indices.items())
                 if not i.get("alias_of_stream") and params.get("health", self._health_of(n)) == self._health_of(n)
             ]
+        if seg[0] == "_all" and seg[1:] == ["_settings"]:
+            return 200, {
+                n: {"settings": {"index": {"hidden": str(bool(i.get("hidden"))).lower()}}}
+                for n, i in self.indices.items()
+                if not i.get("alias_of_stream")
+            }
         if seg[0] == "_cat" and seg[1] == "recovery":
             if self.recovery_polls > 0:
                 return 200, [
@@ -278,10 +284,14 @@ class FakeEngine:
         patterns = body["indices"].split(",")
         selected = sorted(n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in patterns))
         for p in patterns:
-            if "*" not in p and p not in self.indices and not body.get("ignore_unavailable"):
+            known = p in self.indices or p in self.data_streams
+            if "*" not in p and not known and not body.get("ignore_unavailable"):
                 return _error(404, "index_not_found_exception", f"no such index [{p}]")
         self.add_snapshot(repo, name, selected, state=self.final_state, metadata=body.get("metadata"))
         snap = self.snapshots[(repo, name)]
+        streams = [d for d in self.data_streams if any(fnmatch.fnmatchcase(d, p) for p in patterns)]
+        if streams:
+            snap["data_streams"] = streams
         snap["polls"] = self.polls_until_done
         snap["finalising"] = self.finalising_polls
         snap["ready"] = threading.Event()

@@ -204,12 +204,47 @@ def test_missing_index_is_named_and_nothing_is_snapshotted(source, load_config, 
     assert source.snapshots == {}
 
 
-def test_pattern_matching_nothing_fails(source, load_config, make_ctx):
+def test_pattern_matching_nothing_fails_before_any_snapshot_is_taken(source, load_config, make_ctx):
     from es_s3_snapshot.config import Overrides
 
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("zzz-*",))))
-    with pytest.raises(SnapshotFailed, match="holds no index: nothing on the source cluster matches zzz-\\*"):
+    with pytest.raises(SnapshotFailed, match="nothing on the source cluster matches zzz-\\*.*no snapshot was taken"):
         run_backup(ctx)
+    assert not source.snapshots
+
+
+@pytest.mark.parametrize(
+    "indices,taken",
+    [
+        (("logs-*",), "logs-a,logs-b"),  # a wildcard skips the hidden logs-hidden and the dot index
+        (("logs-*", "logs-hidden"), "logs-a,logs-b,logs-hidden"),  # named exactly: taken
+        (("*",), "logs-a,logs-b,other,stream-a"),
+        (("*", "-logs-b"), "logs-a,other,stream-a"),
+        ((".sys*",), ".sys-1"),  # a pattern that starts with a dot takes dot indices
+        (("logs-*", "stream-*"), "logs-a,logs-b,stream-a"),  # data streams by name
+    ],
+)
+def test_hidden_means_hidden_wildcards_never_take_hidden_or_system_indices(
+    source, load_config, make_ctx, indices, taken
+):
+    from es_s3_snapshot.config import Overrides
+
+    source.add_index("logs-hidden", hidden=True)
+    source.add_index(".sys-1")
+    source.data_streams.append("stream-a")
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=indices)))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert create[0]["indices"] == taken  # exact names in the body: every engine takes the same set
+
+
+def test_a_missing_exact_name_fails_before_any_snapshot_is_taken(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-a", "logs-gone"))))
+    with pytest.raises(SnapshotFailed, match="index not found on the source cluster: logs-gone"):
+        run_backup(ctx)
+    assert not source.snapshots and source.changed() == [("PUT", "/_snapshot/repo1")]
 
 
 def test_dry_run_changes_nothing_and_prints_the_requests(source, load_config, make_ctx):
