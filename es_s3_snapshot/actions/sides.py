@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from ..cluster import Cluster
+from ..cluster import Cluster, path_of
 from ..compat import parse_release
 from ..names import renamed
 from ..selection import Selection, resolve
@@ -137,6 +138,42 @@ def choose(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> tuple[list
     """(selected indices and data streams, exact names not found) for the configured patterns."""
     chosen = selection_of(patterns, indices)
     return chosen.names, chosen.missing
+
+
+# --- the migration's record ------------------------------------------------------------------------
+
+STATE_INDEX = "es-s3-snapshot-migrations"
+
+
+def read_state(destination: Cluster, migration: str) -> dict:
+    """The record of this migration on the destination ({} when none)."""
+    answer = destination.get(path_of(STATE_INDEX, "_doc", migration), ok=(404,))
+    return (answer.get("_source") or {}) if answer.status == 200 else {}
+
+
+def write_state(destination: Cluster, migration: str, record: dict) -> None:
+    """Write the record of this migration (creating its hidden index the first time)."""
+    if destination.get(path_of(STATE_INDEX), ok=(404,)).status == 404:
+        destination.request(
+            "PUT",
+            path_of(STATE_INDEX),
+            {
+                "settings": {"index.hidden": True, "index.number_of_shards": 1, "index.number_of_replicas": 0},
+                "mappings": {"dynamic": False},  # a record, not searched: no field per index name
+            },
+            changes=True,
+        )
+    record = dict(record, migration=migration, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    destination.request(
+        "PUT", path_of(STATE_INDEX, "_doc", migration), record, params={"refresh": "true"}, changes=True
+    )
+
+
+def restored_by_migration(state: dict, destination_indices: dict[str, IndexInfo]) -> set[str]:
+    """The destination indices and data streams the record says this migration restored, and that
+    are still those very ones (same name and UUID: one deleted and re-created is not)."""
+    recorded = state.get("indices") or {}
+    return {t for t, uuid in recorded.items() if t in destination_indices and destination_indices[t].uuid == uuid}
 
 
 def targets(config, names: Iterable[str]) -> dict[str, str]:
