@@ -8,11 +8,12 @@ cut (a proxy's idle timeout, a node restart), the wait goes on by polling the sn
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
 from .. import __version__
-from ..cluster import path_of
+from ..cluster import one_line, path_of
 from ..errors import (
     ClusterUnreachable,
     ConfigError,
@@ -37,6 +38,7 @@ RUNNING_STATES = ("INIT", "STARTED", "IN_PROGRESS")
 MAX_LISTED_FAILURES = 10
 STATUS_FILTER = "snapshots.state,snapshots.shards_stats,snapshots.stats"  # constant size, whatever the shards
 FIRST_PROGRESS = 1.0  # seconds: learn the snapshot's size early, whatever the progress interval
+NOT_STARTED_AFTER = 3  # poll intervals a snapshot is looked for after an answer without a verdict
 
 
 def run_backup(ctx: Context) -> None:
@@ -168,7 +170,15 @@ def _create(ctx: Context, name: str, indices: list[str], *, blocking: bool) -> d
         if not cluster.dry_run:
             logger.info("snapshot %s/%s started", repo, name)
         return {}
-    return answer.get("snapshot") or {}
+    snapshot = answer.get("snapshot")
+    if not isinstance(snapshot, dict) or not snapshot.get("state"):
+        # a gateway or proxy that answered for the engine ({"accepted": true}): no verdict in it
+        raise UnexpectedAnswer(
+            f"the answer to the blocking create of {repo}/{name} holds no snapshot: "
+            + one_line(json.dumps(answer.body, default=str)),
+            status=answer.status,
+        )
+    return snapshot
 
 
 def _create_and_wait(ctx: Context, name: str, indices: list[str], follow: str, stats: dict) -> dict:
@@ -204,7 +214,8 @@ def _create_and_wait(ctx: Context, name: str, indices: list[str], follow: str, s
                     call, poll=show, every=progress.every, first_poll=FIRST_PROGRESS, timeout_message=timeout_message
                 )
             except (ClusterUnreachable, UnexpectedAnswer) as err:
-                # The blocking call was cut; whether the snapshot started is read from the repository.
+                # The blocking call was cut, or answered without the snapshot: whether it started and
+                # how it ends is read from the snapshot itself, before any verdict.
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:
                 return snapshot
@@ -220,9 +231,11 @@ def _create_and_wait(ctx: Context, name: str, indices: list[str], follow: str, s
 
 
 def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_message: str) -> dict:
-    """After the blocking create was cut: follow the snapshot by polling it, if it exists."""
+    """After the blocking create was cut or answered without a verdict: follow the snapshot by
+    polling it, if it exists (a gateway may answer before the engine has the request: the snapshot
+    is looked for during a few poll intervals before it is called not started)."""
     cluster, repo = ctx.cluster, ctx.config.repository_for("source").name
-    logger.warning("the blocking snapshot call was cut (%s); following the snapshot by polling instead", cut)
+    logger.warning("the blocking snapshot call gave no verdict (%s); following the snapshot by polling instead", cut)
 
     def snapshot_now():
         try:
@@ -233,8 +246,9 @@ def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_mess
             ) from err
         return (answer.get("snapshots") or [None])[0] if answer.status == 200 else None
 
-    first = snapshot_now()
-    if first is None:
+    try:
+        ctx.wait_for(snapshot_now, timeout_message="", max_wait=NOT_STARTED_AFTER * ctx.config.wait.poll_interval)
+    except WaitTimeout:
         raise SnapshotFailed(f"snapshot {repo}/{name} was not started: {cut}") from cut
 
     def check():

@@ -53,6 +53,8 @@ class FakeEngine:
         self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
         self.block_limit = 2.0  # real seconds a blocking create waits for its polls before it is "cut"
         self.cut_answer = None  # (status, body) answered when a blocking create is cut
+        self.stand_in_answer = None  # (status, body) a gateway answers at once for a blocking create
+        self.create_lost = False  # the gateway answered, but the create never reached the engine
         self.delete_busy_answers = 0  # how many snapshot deletes answer 503 concurrent_snapshot_execution_exception
         self.single_delete_only = False  # refuse DELETE of several names at once, as old engines do
         self._clock = 1_000
@@ -275,6 +277,8 @@ class FakeEngine:
                 "concurrent_snapshot_execution_exception",
                 "cannot snapshot while a snapshot deletion is in-progress",
             )
+        if self.create_lost:
+            return self.stand_in_answer
         if (repo, name) in self.snapshots:
             return _error(
                 400,
@@ -301,6 +305,8 @@ class FakeEngine:
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)
+        if params.get("wait_for_completion") == "true" and self.stand_in_answer:
+            return self.stand_in_answer  # the engine goes on; the answer holds no snapshot
         if params.get("wait_for_completion") == "true":
             # as engines do: answer when the snapshot is done (here: after polls_until_done progress polls)
             if not snap["ready"].wait(self.block_limit):

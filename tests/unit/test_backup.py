@@ -169,6 +169,38 @@ def test_cut_blocking_call_with_no_snapshot_fails_saying_it_was_not_started(sour
         run_backup(ctx)
 
 
+@pytest.mark.parametrize("final_state", ["SUCCESS", "FAILED"])
+def test_a_blocking_answer_without_the_snapshot_is_followed_in_the_cluster_before_any_verdict(
+    source, load_config, make_ctx, final_state
+):
+    """A gateway answering {"accepted": true} for the engine: the snapshot itself is read, and its
+    own state is the verdict (never "finished UNKNOWN: 0 indices")."""
+    source.stand_in_answer = (200, {"accepted": True})
+    source.final_state = final_state
+    ctx, lines, _ = make_ctx(load_config())
+    if final_state == "SUCCESS":
+        run_backup(ctx)
+        assert lines[-1].startswith("snapshot repo1/snapshot-") and ": SUCCESS, 2 indices, 2/2 shards" in lines[-1]
+    else:
+        with pytest.raises(SnapshotFailed, match="finished FAILED: 2 indices") as err:
+            run_backup(ctx)
+        assert "UNKNOWN" not in str(err.value)
+    gets = [p for m, p, _, _ in source.requests if m == "GET" and p.startswith("/_snapshot/repo1/snapshot-")]
+    assert any("/_status" not in p for p in gets)  # the snapshot itself was read
+
+
+def test_a_blocking_answer_without_the_snapshot_and_no_snapshot_says_it_was_not_started(
+    source, load_config, make_ctx
+):
+    source.stand_in_answer = (200, {"accepted": True})
+    source.create_lost = True
+    ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"))
+    with pytest.raises(SnapshotFailed, match='was not started: the answer to the blocking create .* holds no snapshot: {"accepted": true}'):
+        run_backup(ctx)
+    assert sum(clock.sleeps) == 6  # looked for during three poll intervals first
+    assert not source.snapshots
+
+
 def test_snapshot_that_outlasts_max_wait_times_out_with_follow_hint(source, load_config, make_ctx):
     source.polls_until_done = 100
     ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 10\nmax_wait = 25\n"))
