@@ -171,14 +171,10 @@ def _new_bytes(source: Cluster, repo: str, name: str) -> int:
 
 
 def lag_report(ctx: Context, source: Cluster, destination: Cluster, names: list[str]) -> dict[str, int]:
-    """Per-index document lag (source minus destination), from one ``_cat/indices`` per side."""
-    patterns = ",".join(ctx.config.snapshot.indices)
-    src_path = path_of("_cat", "indices", patterns) if len(patterns) < 3000 else "/_cat/indices"
-    params = {"format": "json", "h": "index,docs.count"}
-    src = {r["index"]: int(r.get("docs.count") or 0) for r in source.get(src_path, params=params).body or []}
-    dst = {
-        r["index"]: int(r.get("docs.count") or 0) for r in destination.get("/_cat/indices", params=params).body or []
-    }
+    """Per-index (and per-data-stream) document lag (source minus destination), from each side's
+    ``inventory``; no names in URLs."""
+    src = {n: i.docs or 0 for n, i in inventory(source, settings=False).items()}
+    dst = {n: i.docs or 0 for n, i in inventory(destination, settings=False).items()}
     lag = {}
     rows = []
     for name, target in targets(ctx.config, names).items():
