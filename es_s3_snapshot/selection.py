@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class Selection:
     streams: list[str]  # the selected data streams (also in names)
     missing: list[str]  # names given exactly (no wildcard, not an exclusion) that are not there
     unmatched: list[str]  # entries (exact names and patterns, exclusions left out) that select nothing
+    hidden: list[str] = field(default_factory=list)  # selected hidden indices (named exactly, or by a dot pattern)
 
     @property
     def indices(self) -> list[str]:
@@ -57,6 +58,7 @@ def resolve(
         streams=[n for n in names if n in stream_names],
         missing=[p for p, found in per_entry.items() if not found and not is_pattern(p)],
         unmatched=[p for p, found in per_entry.items() if not found],
+        hidden=[n for n in names if n in hidden],
     )
 
 

@@ -38,6 +38,7 @@ RUNNING_STATES = ("INIT", "STARTED", "IN_PROGRESS")
 MAX_LISTED_FAILURES = 10
 STATUS_FILTER = "snapshots.state,snapshots.shards_stats,snapshots.stats"  # constant size, whatever the shards
 FIRST_PROGRESS = 1.0  # seconds: learn the snapshot's size early, whatever the progress interval
+METADATA_LIMIT = 1000  # bytes of snapshot metadata JSON (engines refuse more than 1024)
 NOT_STARTED_AFTER = 3  # poll intervals a snapshot is looked for after an answer without a verdict
 
 
@@ -57,7 +58,7 @@ def run_backup(ctx: Context) -> None:
 
     logger.info("source: %s at %s", cluster.info(), ", ".join(cluster.seeds))
     ensure_repository(cluster, repo, readonly=False, writes=True)
-    indices = choose_indices(ctx).names
+    indices = choose_indices(ctx)
     ctx.result.snapshot = name
     follow = f"GET /_snapshot/{repo.name}/{name}/_status"
     if cluster.dry_run or not ctx.wait:
@@ -113,18 +114,33 @@ def choose_indices(ctx: Context) -> Selection:
     return chosen
 
 
-def _body(ctx: Context, indices: list[str]) -> dict:
+def _body(ctx: Context, indices: Selection) -> dict:
     snap = ctx.config.snapshot
     return {
-        "indices": ",".join(indices),  # exact names, in the body: data streams bring their backing indices
+        "indices": ",".join(indices.names),  # exact names, in the body: data streams bring their backing indices
         "ignore_unavailable": snap.ignore_unavailable,
         "include_global_state": snap.include_global_state,
         "partial": snap.partial,
-        "metadata": {"taken_by": "es-s3-snapshot", "version": __version__},
+        "metadata": _metadata(indices.hidden),
     }
 
 
-def _create(ctx: Context, name: str, indices: list[str], *, blocking: bool) -> dict | None:
+def _metadata(hidden: list[str]) -> dict:
+    """The snapshot's metadata: who took it, and which of its indices are hidden (the listing does not
+    say, and restore's wildcards skip them). Engines refuse metadata over 1024 bytes: a list that does
+    not fit is left out (restore then knows only the dot-prefixed ones)."""
+    metadata: dict = {"taken_by": "es-s3-snapshot", "version": __version__}
+    if hidden and len(json.dumps({**metadata, "hidden": hidden})) < METADATA_LIMIT:
+        metadata["hidden"] = hidden
+    elif hidden:
+        logger.warning(
+            "the names of the %s in the snapshot do not fit its metadata: a restore by wildcard may take them",
+            plural(len(hidden), "hidden index", "hidden indices"),
+        )
+    return metadata
+
+
+def _create(ctx: Context, name: str, indices: Selection, *, blocking: bool) -> dict | None:
     """Send the create request once; returns the finished snapshot for a blocking call, else None.
 
     Returns ``None`` too when the engine is busy with other snapshot operations (the caller waits
@@ -181,7 +197,7 @@ def _create(ctx: Context, name: str, indices: list[str], *, blocking: bool) -> d
     return snapshot
 
 
-def _create_and_wait(ctx: Context, name: str, indices: list[str], follow: str, stats: dict) -> dict:
+def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, stats: dict) -> dict:
     """Create the snapshot with a blocking call and wait for it; returns the finished snapshot.
 
     ``stats`` receives the last progress figures. Retries while the engine is busy with other

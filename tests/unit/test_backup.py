@@ -189,13 +189,14 @@ def test_a_blocking_answer_without_the_snapshot_is_followed_in_the_cluster_befor
     assert any("/_status" not in p for p in gets)  # the snapshot itself was read
 
 
-def test_a_blocking_answer_without_the_snapshot_and_no_snapshot_says_it_was_not_started(
-    source, load_config, make_ctx
-):
+def test_a_blocking_answer_without_the_snapshot_and_no_snapshot_says_it_was_not_started(source, load_config, make_ctx):
     source.stand_in_answer = (200, {"accepted": True})
     source.create_lost = True
     ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"))
-    with pytest.raises(SnapshotFailed, match='was not started: the answer to the blocking create .* holds no snapshot: {"accepted": true}'):
+    with pytest.raises(
+        SnapshotFailed,
+        match='was not started: the answer to the blocking create .* holds no snapshot: {"accepted": true}',
+    ):
         run_backup(ctx)
     assert sum(clock.sleeps) == 6  # looked for during three poll intervals first
     assert not source.snapshots
@@ -407,9 +408,7 @@ def test_final_line_gives_bytes_duration_and_rate_and_right_plurals(engine, load
     assert "1000 B new of 4.9 KiB in 1.5s (0.0 MB/s)" in lines[-1]
 
 
-def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(
-    source, load_config, make_ctx
-):
+def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(source, load_config, make_ctx):
     """Someone registered the repository read-only on the source on purpose (another cluster writes
     it): backup refuses (exit 1), names the registration and how to change it, and changes nothing."""
     source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
@@ -444,3 +443,25 @@ def test_modes_that_only_read_use_a_read_only_registration_as_it_is(source, load
     run_list(ctx)
     assert source.changed() == [] and source.repos["repo1"]["settings"]["readonly"] == "true"
     assert lines[-1] == "0 snapshots in repository repo1 on the source cluster"
+
+
+def test_hidden_indices_named_exactly_are_recorded_in_the_snapshot_metadata(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.add_index("logs-hidden", hidden=True)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "logs-hidden"))))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert create[0]["metadata"]["hidden"] == ["logs-hidden"]
+
+
+def test_a_hidden_list_too_long_for_the_metadata_is_left_out(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    names = [f"hidden-{n:03d}-{'x' * 30}" for n in range(40)]
+    for name in names:
+        source.add_index(name, hidden=True)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=tuple(names))))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert "hidden" not in create[0]["metadata"] and create[0]["metadata"]["taken_by"] == "es-s3-snapshot"

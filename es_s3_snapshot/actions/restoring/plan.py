@@ -103,10 +103,12 @@ def names_in(snapshot: dict) -> list[str]:
 
 def selection_in(snapshot: dict, patterns) -> Selection:
     """What the patterns select in a snapshot, by the one rule of selection.py. The listing does not
-    say which indices are hidden: wildcards skip dot-prefixed ones, and a snapshot taken by this
-    tool holds a hidden index only when it was named exactly."""
+    say which indices are hidden: this tool's backups name them in their metadata (``hidden``),
+    and wildcards skip those and every dot-prefixed one."""
     streams = snapshot.get("data_streams") or []
-    return resolve(patterns, [n for n in names_in(snapshot) if n not in streams], streams)
+    metadata = snapshot.get("metadata") if isinstance(snapshot.get("metadata"), dict) else {}
+    hidden = set(metadata.get("hidden") or [])
+    return resolve(patterns, [n for n in names_in(snapshot) if n not in streams], streams, hidden)
 
 
 def make_plan(ctx: Context) -> Plan:
