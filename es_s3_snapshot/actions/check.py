@@ -172,7 +172,11 @@ def _repository(cluster: Cluster, repo, *, readonly: bool) -> tuple[Row, list[st
     except EngineError as err:
         return Row(side, "repository", FAIL, f"{repo.name} cannot be listed: {err.error_type}: {err.reason}"), []
     state = "read-only" if registered_readonly else "writable"
-    note = "" if (not readonly or registered_readonly) else " (restore re-registers it read-only)"
+    note = (
+        ""
+        if (not readonly or registered_readonly)
+        else " (restore uses it as it is: if another cluster writes this repository, register it read-only here)"
+    )
     written = f"; snapshots written by {', '.join(versions)}" if versions else ""
     return Row(
         side, "repository", OK, f"{repo.name} registered {state} at {_where(have_settings)}, verified{note}{written}"
