@@ -41,14 +41,19 @@ def test_wildcards_leave_hidden_indices_out_at_backup_and_restore_exact_names_ta
     engine.seed(f"{unique}-app-a", 5)
     engine("PUT", f"/{unique}-app-hidden", {"settings": {"index.hidden": True, "number_of_replicas": 0}})
     engine("POST", f"/{unique}-app-hidden/_doc?refresh=true", {"n": 1}, ok=(201,))
+    engine.seed(f"{unique}-app-closed", 2)
+    engine("POST", f"/{unique}-app-closed/_close")
     repo = f"fs-{unique}"
     config = write(fs_config(node, unique, f"{unique}-app-*"))
 
     wild = cli("-m", "backup", "-c", config, "--snapshot", "wild")
     assert wild.code == 0, f"{node.engine} {node.version}: {wild!r}"
-    assert snapshot(engine, repo, "wild")["indices"] == [f"{unique}-app-a"]
+    # a closed index is an index like any other; a hidden one is left out
+    assert sorted(snapshot(engine, repo, "wild")["indices"]) == [f"{unique}-app-a", f"{unique}-app-closed"]
+    closed = cli("-m", "restore", "-c", config, "--snapshot", "wild", "--indices", f"{unique}-app-closed")
+    print(f"{node.engine} {node.version} restore of a closed index: {closed!r}")
 
-    named = cli("-m", "backup", "-c", config, "--snapshot", "named", "--indices", f"{unique}-app-*,{unique}-app-hidden")
+    named = cli("-m", "backup", "-c", config, "--snapshot", "named", "--indices", f"{unique}-app-a,{unique}-app-hidden")
     assert named.code == 0, f"{node.engine} {node.version}: {named!r}"
     taken = snapshot(engine, repo, "named")
     assert sorted(taken["indices"]) == [f"{unique}-app-a", f"{unique}-app-hidden"]
