@@ -51,7 +51,8 @@ def test_wildcards_leave_hidden_indices_out_at_backup_and_restore_exact_names_ta
     # a closed index is an index like any other; a hidden one is left out
     assert sorted(snapshot(engine, repo, "wild")["indices"]) == [f"{unique}-app-a", f"{unique}-app-closed"]
     closed = cli("-m", "restore", "-c", config, "--snapshot", "wild", "--indices", f"{unique}-app-closed")
-    print(f"{node.engine} {node.version} restore of a closed index: {closed!r}")
+    assert closed.code == 0, f"{node.engine} {node.version}: {closed!r}"
+    assert engine.count(f"back-{unique}-app-closed") == 2  # restored open, with its documents
 
     named = cli("-m", "backup", "-c", config, "--snapshot", "named", "--indices", f"{unique}-app-a,{unique}-app-hidden")
     assert named.code == 0, f"{node.engine} {node.version}: {named!r}"
