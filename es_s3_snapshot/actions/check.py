@@ -160,13 +160,18 @@ def _repository(cluster: Cluster, repo, *, readonly: bool) -> tuple[Row, list[st
         return Row(side, "repository", FAIL, problem), []
     registered_readonly = is_readonly(have)
     try:
-        cluster.request("POST", path_of("_snapshot", repo.name, "_verify"))
+        cluster.request("POST", path_of("_snapshot", repo.name, "_verify"), timeout=cluster.long_request_timeout)
     except EngineError as err:
         return Row(side, "repository", FAIL, advice(repo, side, err)), []
     versions = []
     try:
         listing = (
-            cluster.get(path_of("_snapshot", repo.name, "_all"), params={"filter_path": "snapshots.version"}).body or {}
+            cluster.get(
+                path_of("_snapshot", repo.name, "_all"),
+                params={"filter_path": "snapshots.version"},
+                timeout=cluster.long_request_timeout,
+            ).body
+            or {}
         )
         versions = sorted({s["version"] for s in listing.get("snapshots") or [] if s.get("version")})
     except EngineError as err:
