@@ -3,14 +3,15 @@ indices left out of wildcards at backup and restore time, a read-only registrati
 writable, a blocking answer without the snapshot followed in the cluster, and a migration with a
 data stream that check, migrate and verify all find.
 
-Runs on the session's ``versions`` stack (conftest.py): Elasticsearch 7.17 and 8.19, OpenSearch 1.3
-and 3.3 (``source``), with one shared fs path.repo. Alone:
-``E2E_VERSION_NODES=es7,es8,os1,source pytest tests/e2e/test_one_rule.py``.
+Runs on the session's ``versions`` stack (conftest.py): Elasticsearch 7.17 and 8.19, OpenSearch 1.3,
+2.19 and 3.3 (``source``), with one shared fs path.repo. Alone:
+``E2E_VERSION_NODES=es7,es8,os1,os2,source pytest tests/e2e/test_one_rule.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import time
 
@@ -107,6 +108,7 @@ def test_a_read_only_registration_is_never_made_writable(versions, name, cli, wr
     engine = api(versions, name)
     engine.seed(f"{unique}-ro", 2)
     repo = f"fs-{unique}"
+    os.makedirs(f"{node.repo_path}/{unique}", exist_ok=True)  # a read-only registration creates nothing
     registration = {"type": "fs", "settings": {"location": f"{node.repo_path}/{unique}", "readonly": True}}
     engine("PUT", f"/_snapshot/{repo}", registration)
     config = write(fs_config(node, unique, f"{unique}-ro"))
@@ -166,9 +168,9 @@ def fails(result):
 
 
 def test_a_migration_with_a_data_stream_checks_clean_between_rounds_and_verifies(versions, cli, write, unique):
-    """OpenSearch 1.3 -> 3.3: a configured data stream is found by check, migrate and verify; what
+    """OpenSearch 1.3 -> 2.19: a configured data stream is found by check, migrate and verify; what
     round 1 restored (the data stream included) is no conflict for check nor for round 2."""
-    src, dst = api(versions, "os1"), api(versions, "source")
+    src, dst = api(versions, "os1"), api(versions, "os2")
     stream = f"{unique}-ds"
     src(
         "PUT",
@@ -185,7 +187,7 @@ def test_a_migration_with_a_data_stream_checks_clean_between_rounds_and_verifies
     for n in range(6):
         lines += [{"create": {"_index": stream}}, {"@timestamp": f"2026-12-07T00:00:{n:02d}Z", "n": n}]
     assert not src("POST", "/_bulk?refresh=true", ndjson=lines)["errors"]
-    path = write(migration_config(versions, "os1", "source", unique, f"{unique}-plain,{stream}"))
+    path = write(migration_config(versions, "os1", "os2", unique, f"{unique}-plain,{stream}"))
 
     check = cli("-m", "check", "-c", path, "--json")
     assert check.code == 0 and not fails(check), repr(check)
