@@ -116,8 +116,12 @@ def collect(ctx: Context, ours: set[str] | None = None, gate_only: bool = False)
         rows.append(Row("source", "indices", OK, f"{len(names)} selected, {human_bytes(total)} of primaries"))
     rows += _compatibility(indices, names, engines["source"], engines["destination"], writer)
     dest_indices = inventory(dst, settings=False)
-    if ours is None:
-        ours = restored_by_migration(read_state(dst, config.repository_for("destination").name), dest_indices)
+    if ours is None:  # check run on its own: what the migration's record says it restored
+        try:
+            ours = restored_by_migration(read_state(dst, config.repository_for("destination").name), dest_indices)
+        except EngineError as err:  # e.g. a user who may not read the record: every existing index counts
+            logger.warning("the migration's record could not be read on the destination: %s", err)
+            ours = set()
     rows.append(_existing(ctx, names, indices, dest_indices, ours))
     rows.append(_system(ctx, names, engines["destination"][0]))
     if not gate_only:
