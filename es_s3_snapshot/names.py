@@ -7,10 +7,11 @@ name no engine accepts is refused when the config is loaded, not halfway through
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Sequence
 from datetime import datetime
+
+from .selection import is_exclusion
 
 MAX_NAME_BYTES = 255
 _BAD_INDEX_CHARS = '\\/*?"<>| ,#:'  # ':' is refused for new indices since Elasticsearch 7 (and by OpenSearch)
@@ -91,7 +92,7 @@ def name_list_problem(names: Sequence[str]) -> str | None:
     (``-pattern``, as in the engines' multi-target syntax) removes what its pattern matches from
     what the entries before it selected, so it cannot come first."""
     for position, name in enumerate(names):
-        if name.startswith("-") and position > 0 and len(name) > 1:
+        if is_exclusion(name) and position > 0 and len(name) > 1:
             problem = index_name_problem(name[1:])
             if problem:
                 return f"{problem} (in the exclusion {name!r})"
@@ -185,15 +186,6 @@ def pattern_regex(pattern: str) -> re.Pattern:
         else:
             regex.append(re.escape(part))
     return re.compile("".join(regex))
-
-
-def is_pattern(name: str) -> bool:
-    return any(ch in name for ch in "*?")
-
-
-def match_indices(patterns: tuple[str, ...], available: list[str]) -> dict[str, list[str]]:
-    """For each pattern, the available index names it matches (exact names match themselves)."""
-    return {p: sorted(n for n in available if fnmatch.fnmatchcase(n, p)) for p in patterns}
 
 
 def renamed(index: str, pattern: str | None, replacement: str | None) -> str:

@@ -134,10 +134,12 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
     """Register the repository on ``cluster`` (read-only if asked), verified in the same call.
 
     A repository already registered as configured is left as it is (the snapshot or restore that
-    follows reads it, and its failures get the same advice). One registered read-only stays
-    read-only: a mode that only reads uses it so, a mode that ``writes`` (backup, prune) is refused
-    (``registration_problem``). A repository of that name that points elsewhere is refused, never
-    re-pointed. One that points at the same place with other settings is updated. Raises
+    follows reads it, and its failures get the same advice). A registration's read-only flag is
+    never flipped: one registered read-only stays so (a mode that only reads uses it, a mode that
+    ``writes``, backup or prune, is refused: ``registration_problem``), and one registered writable
+    is not made read-only by a mode that only reads (it may be the very cluster that writes it: a
+    restore into the source cluster). A repository of that name that points elsewhere is refused,
+    never re-pointed. One that points at the same place with other settings is updated. Raises
     RepositoryError with advice.
     """
     if cluster.auth == "sigv4" and repo.name.startswith("cs-"):
@@ -150,10 +152,11 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
         if problem:
             raise RepositoryError(problem)
         have_settings = have.get("settings", {})
-        if is_readonly(have) and not readonly:
+        if is_readonly(have) != readonly:
             logger.info(
-                "repository %s is registered read-only on the %s cluster; used read-only as it is",
+                "repository %s is registered %s on the %s cluster; used as it is",
                 repo.name,
+                "read-only" if is_readonly(have) else "writable (this cluster may be the one that writes it)",
                 cluster.side,
             )
             return None

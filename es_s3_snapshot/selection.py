@@ -1,6 +1,10 @@
-"""Which indices a restore (or a check, a migration, a verify) selects: pure functions.
+"""Which indices and data streams a selection means: the one rule, pure, for every mode (backup,
+restore, check, migrate, verify, drill). ``resolve`` is the entry point.
 
-System and hidden indices are never picked up by a wildcard: a pattern such as ``*`` or ``logs-*``
+The entries are read in order as the engines read a multi-target list: an entry adds what it
+selects, an exclusion (``-pattern``) removes what its pattern matches from what came before it.
+Data streams are selected by name like indices (their backing indices follow them). System and
+hidden indices are never picked up by a wildcard: a pattern such as ``*`` or ``logs-*``
 matches only names that do not start with a dot and are not in ``hidden``. A dot-prefixed index is
 selected only when it is named exactly, or by a pattern that itself starts with a dot
 (``.kibana*``). Reasons: Elasticsearch 8+ refuses to restore system indices outside
@@ -14,6 +18,53 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a list of index patterns selects among the indices and data streams at hand."""
+
+    names: list[str]  # every selected index and data stream, sorted
+    streams: list[str]  # the selected data streams (also in names)
+    missing: list[str]  # names given exactly (no wildcard, not an exclusion) that are not there
+    unmatched: list[str]  # entries (exact names and patterns, exclusions left out) that select nothing
+    hidden: list[str] = field(default_factory=list)  # selected hidden indices (named exactly, or by a dot pattern)
+
+    @property
+    def indices(self) -> list[str]:
+        """The selected plain indices (data streams left out)."""
+        streams = set(self.streams)
+        return [n for n in self.names if n not in streams]
+
+
+def resolve(
+    patterns: Iterable[str],
+    indices: Iterable[str],
+    streams: Iterable[str] = (),
+    hidden: frozenset[str] | set[str] = frozenset(),
+) -> Selection:
+    """What ``patterns`` mean among ``indices`` and data ``streams`` (give indices without the
+    streams' backing indices), ``hidden`` naming the hidden ones: exact names select themselves,
+    wildcards skip system (dot) and hidden indices unless the pattern starts with a dot, and
+    exclusions remove what came before them."""
+    patterns = tuple(patterns)
+    stream_names = set(streams)
+    available = set(indices) | stream_names
+    per_entry = select(patterns, available, hidden)
+    names = selected(patterns, available, hidden)
+    return Selection(
+        names=names,
+        streams=[n for n in names if n in stream_names],
+        missing=[p for p, found in per_entry.items() if not found and not is_pattern(p)],
+        unmatched=[p for p, found in per_entry.items() if not found],
+        hidden=[n for n in names if n in hidden],
+    )
+
+
+def is_pattern(name: str) -> bool:
+    """Whether an entry has wildcards (``*`` or ``?``)."""
+    return any(ch in name for ch in "*?")
 
 
 def is_system_name(name: str) -> bool:
@@ -41,7 +92,7 @@ def select(
     patterns: Iterable[str], available: Iterable[str], hidden: frozenset[str] | set[str] = frozenset()
 ) -> dict[str, list[str]]:
     """For each pattern (exclusions left out), the available names it selects (sorted); like
-    ``names.match_indices`` but leaving system and hidden indices out of wildcard matches."""
+    plain globbing but leaving system and hidden indices out of wildcard matches."""
     names = sorted(set(available))
     return {p: [n for n in names if pattern_matches(p, n, hidden)] for p in patterns if not is_exclusion(p)}
 

@@ -58,6 +58,9 @@ class Context:
     block_writes: bool = False  # migrate --final --block-writes: write-block the source indices first
     keep_blocked: bool = False  # migrate: leave the write block in place on a failure
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
+    # migrate: destination indices and data streams its earlier rounds restored (its record), which a
+    # restore restores over whatever existing_indices says (restoring/existing.py judge_existing)
+    ours: frozenset[str] = frozenset()
     snapshot_patterns: tuple[str, ...] = ()  # scrub --snapshot: names, wildcards allowed
     read_data: float = 0.0  # scrub --read-data (1.0) / --read-data-subset P% (P / 100)
     scrub_on: str = "source"  # scrub --on: whose repository

@@ -8,11 +8,12 @@ cut (a proxy's idle timeout, a node restart), the wait goes on by polling the sn
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
 from .. import __version__
-from ..cluster import path_of
+from ..cluster import one_line, path_of
 from ..errors import (
     ClusterUnreachable,
     ConfigError,
@@ -23,11 +24,13 @@ from ..errors import (
     UnexpectedAnswer,
     WaitTimeout,
 )
-from ..names import expand_snapshot_name, listed, match_indices
+from ..names import expand_snapshot_name, listed
 from ..repository import advice, ensure_repository, is_repository_failure
+from ..selection import Selection
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
 from .prune import prune_after_backup
+from .sides import inventory, selection_of
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ RUNNING_STATES = ("INIT", "STARTED", "IN_PROGRESS")
 MAX_LISTED_FAILURES = 10
 STATUS_FILTER = "snapshots.state,snapshots.shards_stats,snapshots.stats"  # constant size, whatever the shards
 FIRST_PROGRESS = 1.0  # seconds: learn the snapshot's size early, whatever the progress interval
+METADATA_LIMIT = 1000  # bytes of snapshot metadata JSON (engines refuse more than 1024)
+NOT_STARTED_AFTER = 3  # poll intervals a snapshot is looked for after an answer without a verdict
 
 
 def run_backup(ctx: Context) -> None:
@@ -53,10 +58,11 @@ def run_backup(ctx: Context) -> None:
 
     logger.info("source: %s at %s", cluster.info(), ", ".join(cluster.seeds))
     ensure_repository(cluster, repo, readonly=False, writes=True)
+    indices = choose_indices(ctx)
     ctx.result.snapshot = name
     follow = f"GET /_snapshot/{repo.name}/{name}/_status"
     if cluster.dry_run or not ctx.wait:
-        _create(ctx, name, blocking=False)
+        _create(ctx, name, indices, blocking=False)
         ctx.echo(
             f"DRY RUN: nothing was changed; the snapshot would be {repo.name}/{name}"
             if cluster.dry_run
@@ -65,7 +71,7 @@ def run_backup(ctx: Context) -> None:
         return
     stats: dict = {}
     try:
-        snapshot = _create_and_wait(ctx, name, follow, stats)
+        snapshot = _create_and_wait(ctx, name, indices, follow, stats)
     except KeyboardInterrupt as err:
         raise Interrupted.of(
             err, f"snapshot {repo.name}/{name} goes on in the source cluster; follow it with: {follow}"
@@ -77,18 +83,64 @@ def run_backup(ctx: Context) -> None:
         prune_after_backup(ctx)
 
 
-def _body(ctx: Context) -> dict:
+def choose_indices(ctx: Context) -> Selection:
+    """What the configured patterns select on the source now, by the one rule of selection.py:
+    wildcards never take hidden or system indices (the engines' own expansion would take hidden
+    ones), exact names and dot patterns do; data streams by name. The snapshot is asked for these
+    names exactly, so that every engine takes the same set.
+
+    Raises SnapshotFailed, before anything is created, when an exact name is missing (unless
+    ignore_unavailable) or nothing is selected."""
+    config, cluster = ctx.config, ctx.cluster
+    patterns = config.snapshot.indices
+    chosen = selection_of(patterns, inventory(cluster))
+    if chosen.missing and not config.snapshot.ignore_unavailable:
+        raise SnapshotFailed(
+            f"index not found on the source cluster: {listed(chosen.missing)} "
+            "(set ignore_unavailable = true in [snapshot] to skip missing indices); no snapshot was taken"
+        )
+    for entry in chosen.unmatched:
+        logger.warning("index pattern %s matched nothing on the source cluster", entry)
+    if not chosen.names:
+        raise SnapshotFailed(
+            f"nothing on the source cluster matches {listed(list(patterns))} (wildcards never take hidden or "
+            "system indices: name those exactly, or with a pattern that starts with a dot); no snapshot was taken"
+        )
+    logger.info(
+        "selected %s on the source cluster",
+        plural(len(chosen.indices), "index", "indices")
+        + (f" and {plural(len(chosen.streams), 'data stream')}" if chosen.streams else ""),
+    )
+    return chosen
+
+
+def _body(ctx: Context, indices: Selection) -> dict:
     snap = ctx.config.snapshot
     return {
-        "indices": ",".join(snap.indices),  # names and patterns, in the body: data streams are taken as they are
+        "indices": ",".join(indices.names),  # exact names, in the body: data streams bring their backing indices
         "ignore_unavailable": snap.ignore_unavailable,
         "include_global_state": snap.include_global_state,
         "partial": snap.partial,
-        "metadata": {"taken_by": "es-s3-snapshot", "version": __version__},
+        "metadata": _metadata(indices.hidden),
     }
 
 
-def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
+def _metadata(hidden: list[str]) -> dict:
+    """The snapshot's metadata: who took it, and which of its indices are hidden (the listing does not
+    say, and restore's wildcards skip them). Engines refuse metadata over 1024 bytes: a list that does
+    not fit is left out (restore then knows only the dot-prefixed ones)."""
+    metadata: dict = {"taken_by": "es-s3-snapshot", "version": __version__}
+    if hidden and len(json.dumps({**metadata, "hidden": hidden})) < METADATA_LIMIT:
+        metadata["hidden"] = hidden
+    elif hidden:
+        logger.warning(
+            "the names of the %s in the snapshot do not fit its metadata: a restore by wildcard may take them",
+            plural(len(hidden), "hidden index", "hidden indices"),
+        )
+    return metadata
+
+
+def _create(ctx: Context, name: str, indices: Selection, *, blocking: bool) -> dict | None:
     """Send the create request once; returns the finished snapshot for a blocking call, else None.
 
     Returns ``None`` too when the engine is busy with other snapshot operations (the caller waits
@@ -100,7 +152,7 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
         answer = cluster.request(
             "PUT",
             path_of("_snapshot", repo, name),
-            _body(ctx),
+            _body(ctx, indices),
             params={"wait_for_completion": "true" if blocking else "false"},
             changes=True,
             # never resent: a second create of the same name would be refused as "already exists"
@@ -134,10 +186,18 @@ def _create(ctx: Context, name: str, *, blocking: bool) -> dict | None:
         if not cluster.dry_run:
             logger.info("snapshot %s/%s started", repo, name)
         return {}
-    return answer.get("snapshot") or {}
+    snapshot = answer.get("snapshot")
+    if not isinstance(snapshot, dict) or not snapshot.get("state"):
+        # a gateway or proxy that answered for the engine ({"accepted": true}): no verdict in it
+        raise UnexpectedAnswer(
+            f"the answer to the blocking create of {repo}/{name} holds no snapshot: "
+            + one_line(json.dumps(answer.body, default=str)),
+            status=answer.status,
+        )
+    return snapshot
 
 
-def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
+def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, stats: dict) -> dict:
     """Create the snapshot with a blocking call and wait for it; returns the finished snapshot.
 
     ``stats`` receives the last progress figures. Retries while the engine is busy with other
@@ -164,13 +224,14 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
     )
     try:
         while True:
-            call = Background(lambda: _create(ctx, name, blocking=True))
+            call = Background(lambda: _create(ctx, name, indices, blocking=True))
             try:
                 snapshot = ctx.wait_for_call(
                     call, poll=show, every=progress.every, first_poll=FIRST_PROGRESS, timeout_message=timeout_message
                 )
             except (ClusterUnreachable, UnexpectedAnswer) as err:
-                # The blocking call was cut; whether the snapshot started is read from the repository.
+                # The blocking call was cut, or answered without the snapshot: whether it started and
+                # how it ends is read from the snapshot itself, before any verdict.
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:
                 return snapshot
@@ -186,9 +247,11 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
 
 
 def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_message: str) -> dict:
-    """After the blocking create was cut: follow the snapshot by polling it, if it exists."""
+    """After the blocking create was cut or answered without a verdict: follow the snapshot by
+    polling it, if it exists (a gateway may answer before the engine has the request: the snapshot
+    is looked for during a few poll intervals before it is called not started)."""
     cluster, repo = ctx.cluster, ctx.config.repository_for("source").name
-    logger.warning("the blocking snapshot call was cut (%s); following the snapshot by polling instead", cut)
+    logger.warning("the blocking snapshot call gave no verdict (%s); following the snapshot by polling instead", cut)
 
     def snapshot_now():
         try:
@@ -199,8 +262,9 @@ def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_mess
             ) from err
         return (answer.get("snapshots") or [None])[0] if answer.status == 200 else None
 
-    first = snapshot_now()
-    if first is None:
+    try:
+        ctx.wait_for(snapshot_now, timeout_message="", max_wait=NOT_STARTED_AFTER * ctx.config.wait.poll_interval)
+    except WaitTimeout:
         raise SnapshotFailed(f"snapshot {repo}/{name} was not started: {cut}") from cut
 
     def check():
@@ -240,7 +304,6 @@ def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
             f"{listed(list(config.snapshot.indices))} (the empty snapshot is left in the repository)"
         )
     if state == "SUCCESS":
-        _warn_unmatched(config.snapshot.indices, indices + streams)
         logger.info("backed up %s", listed(sorted(streams + indices)))
         seconds = snapshot.get("duration_in_millis", 0) / 1000
         ctx.echo(f"snapshot {repo}/{name}: SUCCESS, {summary}{_size_text(ctx, name, stats, seconds)}")
@@ -257,12 +320,6 @@ def _verdict(ctx: Context, name: str, snapshot: dict, stats: dict) -> None:
         + (f"; failed shards: {failed}{more}" if failed else "")
         + (f"; reason: {reason}" if reason and not failed else "")
     )
-
-
-def _warn_unmatched(patterns: tuple[str, ...], taken: list[str]) -> None:
-    for pattern, names in match_indices(patterns, taken).items():
-        if not names and not pattern.startswith("-"):
-            logger.warning("index pattern %s matched nothing on the source cluster", pattern)
 
 
 def _size_text(ctx: Context, name: str, stats: dict, seconds: float) -> str:

@@ -21,7 +21,19 @@ from ..repository import _where, advice, is_readonly, registration_problem
 from ..selection import system_selected
 from ..wait import human_bytes, plural
 from . import Context
-from .sides import IndexInfo, choose, engine_of, inventory, newer, print_json, print_table, targets
+from .restoring.existing import judge_existing
+from .sides import (
+    IndexInfo,
+    choose,
+    engine_of,
+    inventory,
+    newer,
+    print_json,
+    print_table,
+    read_state,
+    restored_by_migration,
+    targets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +74,11 @@ def report(ctx: Context, rows: list[Row]) -> None:
         )
 
 
-def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False) -> list[Row]:
+def collect(ctx: Context, ours: set[str] | None = None, gate_only: bool = False) -> list[Row]:
     """Every check's row. ``ours``: destination indices restored by earlier rounds of this migration
-    (restored over, whatever the policy). ``gate_only``: only what must hold before a migration
-    round (reachability, repository, compatibility, existing indices, system indices)."""
+    (restored over, whatever the policy; None: read from the migration's record on the destination).
+    ``gate_only``: only what must hold before a migration round (reachability, repository,
+    compatibility, existing indices, system indices)."""
     config = ctx.config
     rows: list[Row] = []
     clusters = {"source": ctx.cluster, "destination": ctx.open_cluster("destination")}
@@ -103,7 +116,13 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
         rows.append(Row("source", "indices", OK, f"{len(names)} selected, {human_bytes(total)} of primaries"))
     rows += _compatibility(indices, names, engines["source"], engines["destination"], writer)
     dest_indices = inventory(dst, settings=False)
-    rows.append(_existing(ctx, names, dest_indices, ours))
+    if ours is None:  # check run on its own: what the migration's record says it restored
+        try:
+            ours = restored_by_migration(read_state(dst, config.repository_for("destination").name), dest_indices)
+        except EngineError as err:  # e.g. a user who may not read the record: every existing index counts
+            logger.warning("the migration's record could not be read on the destination: %s", err)
+            ours = set()
+    rows.append(_existing(ctx, names, indices, dest_indices, ours))
     rows.append(_system(ctx, names, engines["destination"][0]))
     if not gate_only:
         incoming_bytes, incoming_shards, largest = _incoming(ctx, indices, names, dest_indices)
@@ -162,7 +181,11 @@ def _repository(cluster: Cluster, repo, *, readonly: bool) -> tuple[Row, list[st
     except EngineError as err:
         return Row(side, "repository", FAIL, f"{repo.name} cannot be listed: {err.error_type}: {err.reason}"), []
     state = "read-only" if registered_readonly else "writable"
-    note = "" if (not readonly or registered_readonly) else " (restore re-registers it read-only)"
+    note = (
+        ""
+        if (not readonly or registered_readonly)
+        else " (restore uses it as it is: if another cluster writes this repository, register it read-only here)"
+    )
     written = f"; snapshots written by {', '.join(versions)}" if versions else ""
     return Row(
         side, "repository", OK, f"{repo.name} registered {state} at {_where(have_settings)}, verified{note}{written}"
@@ -392,49 +415,20 @@ def _shards(dst: Cluster, settings: dict, incoming: int) -> Row:
 # --- policy ------------------------------------------------------------------------------------------
 
 
-def _existing(ctx: Context, names, dest_indices: dict[str, IndexInfo], ours) -> Row:
-    restore = ctx.config.restore
+def _existing(ctx: Context, names, indices: dict[str, IndexInfo], dest_indices: dict[str, IndexInfo], ours) -> Row:
+    """The existing-indices row: the rule restore applies (``judge_existing``), on what exists now."""
     mapped = targets(ctx.config, names)
-    existing = sorted(t for t in mapped.values() if t in dest_indices)
-    theirs = [t for t in existing if t not in ours]
-    mine = [t for t in existing if t in ours]
-    note = f"; {len(mine)} restored by an earlier round of this migration are restored over" if mine else ""
-    if not theirs:
-        return Row(
-            "destination",
-            "existing indices",
-            OK,
-            f"{len(mapped) - len(existing)} of {plural(len(mapped), 'target')} are new{note}",
-        )
-    policy = restore.existing_indices
-    listed = _listed(theirs)
-    if policy == "close":
-        return Row(
-            "destination",
-            "existing indices",
-            WARN,
-            f"{listed} exist: existing_indices = close closes them and restores over them{note}",
-        )
-    if policy == "delete":
-        if restore.confirm_delete:
-            return Row(
-                "destination",
-                "existing indices",
-                WARN,
-                f"{listed} exist: existing_indices = delete deletes them first{note}",
-            )
-        return Row(
-            "destination",
-            "existing indices",
-            FAIL,
-            f"{listed} exist: existing_indices = delete needs confirm_delete = true",
-        )
-    return Row(
-        "destination",
-        "existing indices",
-        FAIL,
-        f"{listed} exist (existing_indices = {policy}): choose close, rename or delete in [restore] (or --existing)",
+    there = {t: dest_indices[t] for t in mapped.values() if t in dest_indices}
+    primaries = {t: indices[n].primaries for n, t in mapped.items() if n in indices}
+    verdict = judge_existing(
+        ctx.config.restore,
+        {t: (i.status, i.primaries) for t, i in there.items() if not i.is_stream},
+        [t for t, i in there.items() if i.is_stream],
+        ours,
+        lambda: primaries,
+        targets=len(mapped),
     )
+    return Row("destination", "existing indices", verdict.level, verdict.detail)
 
 
 def _system(ctx: Context, names, dest_engine: str) -> Row:

@@ -42,12 +42,12 @@ from ..names import chunks, listed
 from ..repository import ensure_repository
 from ..wait import Background, human_bytes, joined, plural
 from . import Context
-from .migrate import read_state, write_state
 from .restoring.existing import Existing, find_existing, list_indices
 from .restoring.plan import Plan, make_plan, repository_registered
 from .restoring.readback import read_back
 from .restoring.recovery import index_ready, target_health, wait_for_recovery
 from .restoring.start import start_restore
+from .sides import read_state, write_state
 
 logger = logging.getLogger(__name__)
 

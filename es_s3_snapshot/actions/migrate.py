@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
 
 from ..cluster import Cluster, path_of
 from ..compat import FAIL
@@ -35,13 +34,12 @@ from . import Context
 from .backup import run_backup
 from .check import collect, report
 from .restore import run_restore
-from .sides import choose, inventory, print_table, targets
+from .sides import choose, inventory, print_table, read_state, restored_by_migration, targets, write_state
 from .sync import sync_configured, sync_repository
 from .verify import verify
 
 logger = logging.getLogger(__name__)
 
-STATE_INDEX = "es-s3-snapshot-migrations"
 SNAPSHOT_PATTERN = "migrate-%Y.%m.%d-%H.%M.%S-r{round}"  # the round number: two rounds in one second differ
 MAX_LAG_ROWS = 20
 
@@ -60,9 +58,8 @@ def run_migrate(ctx: Context) -> None:
     ctx = replace(ctx, open_cluster=lambda side: destination if side == "destination" else source)
     migration = config.repository_for("destination").name
 
-    state = read_state(destination, migration)
-    now = inventory(destination, settings=False)
-    ours = {t for t, uuid in (state.get("indices") or {}).items() if t in now and now[t].uuid == uuid}
+    state = read_state(destination, migration)  # the record (sides.py): what earlier rounds restored
+    ours = restored_by_migration(state, inventory(destination, settings=False))
     rows = collect(ctx, ours=ours, gate_only=True)
     failed = [r for r in rows if r.result == FAIL]
     if failed:
@@ -151,15 +148,11 @@ def one_round(ctx: Context, source: Cluster, destination: Cluster, migration: st
         sync_repository(replace(ctx, cluster=None, dry_run=source.dry_run))
 
     names, _ = choose(config.snapshot.indices, inventory(source))
-    existing = inventory(destination, settings=False)
-    theirs = [t for t in targets(config, names).values() if t in existing and t not in ours]
     restore = replace(
-        config.restore,
-        snapshot=name,
-        existing_indices="close" if not theirs else config.restore.existing_indices,
-        index_settings={**config.restore.index_settings, "index.blocks.write": False},
+        config.restore, snapshot=name, index_settings={**config.restore.index_settings, "index.blocks.write": False}
     )
-    run_restore(replace(ctx, cluster=destination, config=replace(config, restore=restore)))
+    # what an earlier round restored is restored over; anything else existing follows the policy
+    run_restore(replace(ctx, cluster=destination, config=replace(config, restore=restore), ours=frozenset(ours)))
 
     after = inventory(destination, settings=False)
     restored = {t: after[t].uuid for t in targets(config, names).values() if t in after}
@@ -178,14 +171,10 @@ def _new_bytes(source: Cluster, repo: str, name: str) -> int:
 
 
 def lag_report(ctx: Context, source: Cluster, destination: Cluster, names: list[str]) -> dict[str, int]:
-    """Per-index document lag (source minus destination), from one ``_cat/indices`` per side."""
-    patterns = ",".join(ctx.config.snapshot.indices)
-    src_path = path_of("_cat", "indices", patterns) if len(patterns) < 3000 else "/_cat/indices"
-    params = {"format": "json", "h": "index,docs.count"}
-    src = {r["index"]: int(r.get("docs.count") or 0) for r in source.get(src_path, params=params).body or []}
-    dst = {
-        r["index"]: int(r.get("docs.count") or 0) for r in destination.get("/_cat/indices", params=params).body or []
-    }
+    """Per-index (and per-data-stream) document lag (source minus destination), from each side's
+    ``inventory``; no names in URLs."""
+    src = {n: i.docs or 0 for n, i in inventory(source, settings=False).items()}
+    dst = {n: i.docs or 0 for n, i in inventory(destination, settings=False).items()}
     lag = {}
     rows = []
     for name, target in targets(ctx.config, names).items():
@@ -200,26 +189,3 @@ def lag_report(ctx: Context, source: Cluster, destination: Cluster, names: list[
         + (f" ({len(behind or rows) - len(shown)} more rows not shown)" if len(behind or rows) > len(shown) else "")
     )
     return lag
-
-
-def read_state(destination: Cluster, migration: str, index: str = STATE_INDEX) -> dict:
-    """The record of this migration on the destination ({} when none); ``index``: the record's index
-    (drill keeps its own records the same way)."""
-    answer = destination.get(path_of(index, "_doc", migration), ok=(404,))
-    return (answer.get("_source") or {}) if answer.status == 200 else {}
-
-
-def write_state(destination: Cluster, migration: str, record: dict, index: str = STATE_INDEX) -> None:
-    """Write the record (one document, id ``migration``) into ``index``, created hidden when absent."""
-    if destination.get(path_of(index), ok=(404,)).status == 404:
-        destination.request(
-            "PUT",
-            path_of(index),
-            {
-                "settings": {"index.hidden": True, "index.number_of_shards": 1, "index.number_of_replicas": 0},
-                "mappings": {"dynamic": False},  # a record, not searched: no field per index name
-            },
-            changes=True,
-        )
-    record = dict(record, migration=migration, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    destination.request("PUT", path_of(index, "_doc", migration), record, params={"refresh": "true"}, changes=True)

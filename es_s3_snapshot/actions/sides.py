@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
-from ..cluster import Cluster
+from ..cluster import Cluster, path_of
 from ..compat import parse_release
-from ..names import is_pattern, renamed
-from ..selection import is_exclusion, selected
+from ..names import renamed
+from ..selection import Selection, resolve
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class IndexInfo:
     hidden: bool = False
     uuid: str = ""
     write_blocked: bool = False
+    is_stream: bool = False  # a data stream, its figures summed over its backing indices
+    backing: tuple[str, ...] = ()  # a data stream's backing indices, oldest first
 
 
 def _int(value, default=0) -> int:
@@ -38,7 +41,9 @@ def _int(value, default=0) -> int:
 
 
 def inventory(cluster: Cluster, *, settings: bool = True) -> dict[str, IndexInfo]:
-    """Every index of the cluster (hidden and closed included): two requests, no names in URLs."""
+    """Every index of the cluster (hidden and closed included), and every data stream as one entry
+    summing its backing indices (which keep their own entries): three requests (two without
+    ``settings``), no names in URLs."""
     rows = (
         cluster.get(
             "/_cat/indices",
@@ -81,17 +86,93 @@ def inventory(cluster: Cluster, *, settings: bool = True) -> dict[str, IndexInfo
             uuid=row.get("uuid") or "",
             write_blocked=str((index_settings.get("blocks") or {}).get("write", "false")).lower() == "true",
         )
+    for name, stream in data_streams(cluster).items():
+        found[name] = stream_info(name, stream, found)
     return found
 
 
-def choose(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> tuple[list[str], list[str]]:
-    """(selected names, exact names not found) for the configured patterns, leaving system and hidden
-    indices out of wildcard matches (selection.py)."""
-    patterns = tuple(patterns)
+def data_streams(cluster: Cluster) -> dict[str, dict]:
+    """The cluster's data streams as ``GET _data_stream`` describes them (name -> entry); none on an
+    engine without data streams (Elasticsearch before 7.9, or without the data-streams module, answers
+    400 or 404)."""
+    answer = cluster.get("/_data_stream", ok=(400, 404, 405))
+    if answer.status != 200:
+        return {}
+    return {d["name"]: d for d in answer.get("data_streams") or [] if d.get("name")}
+
+
+def stream_info(name: str, stream: dict, indices: dict[str, IndexInfo]) -> IndexInfo:
+    """One entry for a data stream: the sums of its backing indices (the oldest one's uuid and
+    created version: the stream keeps them through rollovers)."""
+    backing = tuple(i.get("index_name") for i in stream.get("indices") or [] if i.get("index_name"))
+    parts = [indices[b] for b in backing if b in indices]
+    docs = [p.docs for p in parts]
+    created = [p.created for p in parts if p.created]
+    return IndexInfo(
+        name=name,
+        status="open",
+        docs=None if None in docs else sum(docs),  # type: ignore[arg-type]
+        bytes=sum(p.bytes for p in parts),
+        primaries=sum(p.primaries for p in parts),
+        replicas=max((p.replicas for p in parts), default=0),
+        created=min(created, key=_int) if created else None,
+        hidden=bool(stream.get("hidden")),
+        uuid=parts[0].uuid if parts else "",
+        write_blocked=bool(parts) and all(p.write_blocked for p in parts),
+        is_stream=True,
+        backing=backing,
+    )
+
+
+def selection_of(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> Selection:
+    """What the configured patterns select on a cluster (``indices``: its ``inventory``), by the one
+    rule of selection.py: data streams by name, their backing indices never on their own."""
+    backing = {b for i in indices.values() if i.is_stream for b in i.backing}
+    plain = [n for n, i in indices.items() if not i.is_stream and n not in backing]
+    streams = [n for n, i in indices.items() if i.is_stream]
     hidden = {n for n, i in indices.items() if i.hidden}
-    names = selected(patterns, indices, hidden)
-    missing = [p for p in patterns if not is_pattern(p) and not is_exclusion(p) and p not in indices]
-    return names, missing
+    return resolve(patterns, plain, streams, hidden)
+
+
+def choose(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> tuple[list[str], list[str]]:
+    """(selected indices and data streams, exact names not found) for the configured patterns."""
+    chosen = selection_of(patterns, indices)
+    return chosen.names, chosen.missing
+
+
+# --- the migration's record ------------------------------------------------------------------------
+
+STATE_INDEX = "es-s3-snapshot-migrations"
+
+
+def read_state(destination: Cluster, migration: str, index: str = STATE_INDEX) -> dict:
+    """The record of this migration on the destination ({} when none); ``index``: the record's index
+    (drill keeps its own records the same way)."""
+    answer = destination.get(path_of(index, "_doc", migration), ok=(404,))
+    return (answer.get("_source") or {}) if answer.status == 200 else {}
+
+
+def write_state(destination: Cluster, migration: str, record: dict, index: str = STATE_INDEX) -> None:
+    """Write the record of this migration into ``index`` (creating it hidden the first time)."""
+    if destination.get(path_of(index), ok=(404,)).status == 404:
+        destination.request(
+            "PUT",
+            path_of(index),
+            {
+                "settings": {"index.hidden": True, "index.number_of_shards": 1, "index.number_of_replicas": 0},
+                "mappings": {"dynamic": False},  # a record, not searched: no field per index name
+            },
+            changes=True,
+        )
+    record = dict(record, migration=migration, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    destination.request("PUT", path_of(index, "_doc", migration), record, params={"refresh": "true"}, changes=True)
+
+
+def restored_by_migration(state: dict, destination_indices: dict[str, IndexInfo]) -> set[str]:
+    """The destination indices and data streams the record says this migration restored, and that
+    are still those very ones (same name and UUID: one deleted and re-created is not)."""
+    recorded = state.get("indices") or {}
+    return {t for t, uuid in recorded.items() if t in destination_indices and destination_indices[t].uuid == uuid}
 
 
 def targets(config, names: Iterable[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ from ..cluster import Cluster
 from ..errors import OperationFailed
 from ..wait import plural
 from . import Context
-from .sides import choose, inventory, print_json, print_table, targets
+from .sides import IndexInfo, choose, inventory, print_json, print_table, targets
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,13 @@ def _aliases(cluster: Cluster) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in found.items()}
 
 
+def fields_of(fields: dict[str, int], info: IndexInfo) -> int | None:
+    """Mapped fields of an index, or of a data stream's write index (its newest backing index)."""
+    if info.is_stream:
+        return fields.get(info.backing[-1]) if info.backing else None
+    return fields.get(info.name)
+
+
 def compare(ctx: Context, source: Cluster, destination: Cluster) -> list[Comparison]:
     """One Comparison per selected source index."""
     src = inventory(source, settings=True)
@@ -80,7 +87,7 @@ def compare(ctx: Context, source: Cluster, destination: Cluster) -> list[Compari
             index=name,
             target=target,
             docs=(a.docs, b.docs if b else None),
-            fields=(src_fields.get(name), dst_fields.get(target) if b else None),
+            fields=(fields_of(src_fields, a), fields_of(dst_fields, b) if b else None),
             primaries=(a.primaries, b.primaries if b else None),
             aliases=(src_aliases.get(name, []), dst_aliases.get(target, []) if b else []),
         )

@@ -162,14 +162,15 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     index = f"{unique}-auth"
     es.seed(index, 1)
     config_text = fs_config(node, unique, index, f"username = {node.username}\npassword = {node.password}")
-    config_text += "[elasticsearch_config]\nsnapshot_name = bulk-%H\n"
+    config_text += "[elasticsearch_config]\nsnapshot_name = bulk-%j\n"  # bulk-001 to bulk-300 fit it exactly
     config = write(config_text)
     assert cli("-m", "backup", "-c", config, "--snapshot", "first").code == 0
     repo = f"fs-{unique}"
     began = time.time()
     for n in range(300):  # started without waiting: the engine runs them concurrently
         metadata = {"taken_by": "es-s3-snapshot"} if n % 2 else {}
-        es("PUT", f"/_snapshot/{repo}/bulk-{n:03d}?wait_for_completion=false", {"indices": index, "metadata": metadata})
+        name = f"bulk-{n + 1:03d}"  # 001 to 300: days of the year, as %j gives them
+        es("PUT", f"/_snapshot/{repo}/{name}?wait_for_completion=false", {"indices": index, "metadata": metadata})
     while es("GET", f"/_snapshot/{repo}/_current")["snapshots"]:
         time.sleep(0.5)
     made = time.time() - began
@@ -178,7 +179,7 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     took = time.time() - began
     assert listed.code == 0, listed
     data = json.loads(listed.out)
-    assert len(data) == 301 and {d["name"] for d in data} == {"first"} | {f"bulk-{n:03d}" for n in range(300)}
+    assert len(data) == 301 and {d["name"] for d in data} == {"first"} | {f"bulk-{n + 1:03d}" for n in range(300)}
     starts = [d["start"] for d in data]
     assert starts == sorted(starts, reverse=True)  # newest first (to the second; ties in any order)
     assert sum(s["taken_by_us"] for s in data) == 151
@@ -201,8 +202,8 @@ def test_list_json_of_300_snapshots_on_elasticsearch_pages_and_stays_fast(stack,
     deletes = [line for line in pruned.err.splitlines() if "DELETE " in line and "[status:200" in line]
     assert len(deletes) == 1, deletes  # one batch
     left = snapshots(es, repo)
-    assert len(left) == 156 and "first" in left and all(f"bulk-{n:03d}" in left for n in range(0, 300, 2))
-    assert {f"bulk-{n}" for n in (299, 297, 295, 293, 291)} <= set(left)
+    assert len(left) == 156 and "first" in left and all(f"bulk-{n + 1:03d}" in left for n in range(0, 300, 2))
+    assert {f"bulk-{n + 1:03d}" for n in (299, 297, 295, 293, 291)} <= set(left)
 
 
 class Pings(BaseHTTPRequestHandler):

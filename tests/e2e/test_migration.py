@@ -82,10 +82,18 @@ def test_check_migrate_verify_across_versions_converges_and_verifies(
     assert first.code == 0, repr(first)
     assert "round 1 of migration" in first.out
     src.seed(f"{unique}-a", 7, start=DOCS)  # writes go on between rounds
+    between = cli("-m", "check", "-c", path, "--json")  # the runbook: check until nothing FAILs
+    assert between.code == 0, repr(between)
+    assert [c for c in rows(between) if c["result"] == "FAIL"] == []
+    assert "restored by an earlier round of this migration" in next(
+        c["detail"] for c in rows(between) if c["check"] == "existing indices"
+    )
     second = cli("-m", "migrate", "-c", path)
     assert second.code == 0, repr(second)
     assert "round 2 of migration" in second.out and "lag: 0 documents" in second.out
     assert dst.count(f"{unique}-a") == DOCS + 7
+    after = cli("-m", "check", "-c", path, "--json")
+    assert after.code == 0 and [c for c in rows(after) if c["result"] == "FAIL"] == [], repr(after)
 
     verify = cli("-m", "verify", "-c", path, "--json")
     assert verify.code == 0, repr(verify)

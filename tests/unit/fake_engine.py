@@ -53,6 +53,8 @@ class FakeEngine:
         self.on_poll = None  # called on each _status poll (e.g. to raise KeyboardInterrupt)
         self.block_limit = 2.0  # real seconds a blocking create waits for its polls before it is "cut"
         self.cut_answer = None  # (status, body) answered when a blocking create is cut
+        self.stand_in_answer = None  # (status, body) a gateway answers at once for a blocking create
+        self.create_lost = False  # the gateway answered, but the create never reached the engine
         self.delete_busy_answers = 0  # how many snapshot deletes answer 503 concurrent_snapshot_execution_exception
         self.single_delete_only = False  # refuse DELETE of several names at once, as old engines do
         self._clock = 1_000
@@ -61,8 +63,8 @@ class FakeEngine:
         self.docs: dict[tuple[str, str], dict] = {}  # (index, id) -> source, of the records the tool keeps
 
     # --- helpers for tests ------------------------------------------------------------------------
-    def add_index(self, name, count=3, status="open"):
-        self.indices[name] = {"status": status, "count": count}
+    def add_index(self, name, count=3, status="open", hidden=False):
+        self.indices[name] = {"status": status, "count": count, **({"hidden": True} if hidden else {})}
         self.uuids[name] = self._new_uuid()
 
     def _new_uuid(self):
@@ -119,6 +121,12 @@ class FakeEngine:
                 for n, i in sorted(self.indices.items())
                 if not i.get("alias_of_stream") and params.get("health", self._health_of(n)) == self._health_of(n)
             ]
+        if seg[0] == "_all" and seg[1:] == ["_settings"]:
+            return 200, {
+                n: {"settings": {"index": {"hidden": str(bool(i.get("hidden"))).lower()}}}
+                for n, i in self.indices.items()
+                if not i.get("alias_of_stream")
+            }
         if seg[0] == "_cat" and seg[1] == "recovery" and len(seg) == 3:  # where named indices recover from
             return 200, [
                 {
@@ -316,6 +324,8 @@ class FakeEngine:
                 "concurrent_snapshot_execution_exception",
                 "cannot snapshot while a snapshot deletion is in-progress",
             )
+        if self.create_lost:
+            return self.stand_in_answer
         if (repo, name) in self.snapshots:
             return _error(
                 400,
@@ -325,10 +335,14 @@ class FakeEngine:
         patterns = body["indices"].split(",")
         selected = sorted(n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in patterns))
         for p in patterns:
-            if "*" not in p and p not in self.indices and not body.get("ignore_unavailable"):
+            known = p in self.indices or p in self.data_streams
+            if "*" not in p and not known and not body.get("ignore_unavailable"):
                 return _error(404, "index_not_found_exception", f"no such index [{p}]")
         self.add_snapshot(repo, name, selected, state=self.final_state, metadata=body.get("metadata"))
         snap = self.snapshots[(repo, name)]
+        streams = [d for d in self.data_streams if any(fnmatch.fnmatchcase(d, p) for p in patterns)]
+        if streams:
+            snap["data_streams"] = streams
         snap["polls"] = self.polls_until_done
         snap["finalising"] = self.finalising_polls
         snap["ready"] = threading.Event()
@@ -338,6 +352,8 @@ class FakeEngine:
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)
+        if params.get("wait_for_completion") == "true" and self.stand_in_answer:
+            return self.stand_in_answer  # the engine goes on; the answer holds no snapshot
         if params.get("wait_for_completion") == "true":
             # as engines do: answer when the snapshot is done (here: after polls_until_done progress polls)
             if not snap["ready"].wait(self.block_limit):

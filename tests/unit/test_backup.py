@@ -169,6 +169,39 @@ def test_cut_blocking_call_with_no_snapshot_fails_saying_it_was_not_started(sour
         run_backup(ctx)
 
 
+@pytest.mark.parametrize("final_state", ["SUCCESS", "FAILED"])
+def test_a_blocking_answer_without_the_snapshot_is_followed_in_the_cluster_before_any_verdict(
+    source, load_config, make_ctx, final_state
+):
+    """A gateway answering {"accepted": true} for the engine: the snapshot itself is read, and its
+    own state is the verdict (never "finished UNKNOWN: 0 indices")."""
+    source.stand_in_answer = (200, {"accepted": True})
+    source.final_state = final_state
+    ctx, lines, _ = make_ctx(load_config())
+    if final_state == "SUCCESS":
+        run_backup(ctx)
+        assert lines[-1].startswith("snapshot repo1/snapshot-") and ": SUCCESS, 2 indices, 2/2 shards" in lines[-1]
+    else:
+        with pytest.raises(SnapshotFailed, match="finished FAILED: 2 indices") as err:
+            run_backup(ctx)
+        assert "UNKNOWN" not in str(err.value)
+    gets = [p for m, p, _, _ in source.requests if m == "GET" and p.startswith("/_snapshot/repo1/snapshot-")]
+    assert any("/_status" not in p for p in gets)  # the snapshot itself was read
+
+
+def test_a_blocking_answer_without_the_snapshot_and_no_snapshot_says_it_was_not_started(source, load_config, make_ctx):
+    source.stand_in_answer = (200, {"accepted": True})
+    source.create_lost = True
+    ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 2\n"))
+    with pytest.raises(
+        SnapshotFailed,
+        match='was not started: the answer to the blocking create .* holds no snapshot: {"accepted": true}',
+    ):
+        run_backup(ctx)
+    assert sum(clock.sleeps) == 6  # looked for during three poll intervals first
+    assert not source.snapshots
+
+
 def test_snapshot_that_outlasts_max_wait_times_out_with_follow_hint(source, load_config, make_ctx):
     source.polls_until_done = 100
     ctx, _, clock = make_ctx(load_config("[wait]\npoll_interval = 10\nmax_wait = 25\n"))
@@ -204,12 +237,47 @@ def test_missing_index_is_named_and_nothing_is_snapshotted(source, load_config, 
     assert source.snapshots == {}
 
 
-def test_pattern_matching_nothing_fails(source, load_config, make_ctx):
+def test_pattern_matching_nothing_fails_before_any_snapshot_is_taken(source, load_config, make_ctx):
     from es_s3_snapshot.config import Overrides
 
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("zzz-*",))))
-    with pytest.raises(SnapshotFailed, match="holds no index: nothing on the source cluster matches zzz-\\*"):
+    with pytest.raises(SnapshotFailed, match="nothing on the source cluster matches zzz-\\*.*no snapshot was taken"):
         run_backup(ctx)
+    assert not source.snapshots
+
+
+@pytest.mark.parametrize(
+    "indices,taken",
+    [
+        (("logs-*",), "logs-a,logs-b"),  # a wildcard skips the hidden logs-hidden and the dot index
+        (("logs-*", "logs-hidden"), "logs-a,logs-b,logs-hidden"),  # named exactly: taken
+        (("*",), "logs-a,logs-b,other,stream-a"),
+        (("*", "-logs-b"), "logs-a,other,stream-a"),
+        ((".sys*",), ".sys-1"),  # a pattern that starts with a dot takes dot indices
+        (("logs-*", "stream-*"), "logs-a,logs-b,stream-a"),  # data streams by name
+    ],
+)
+def test_hidden_means_hidden_wildcards_never_take_hidden_or_system_indices(
+    source, load_config, make_ctx, indices, taken
+):
+    from es_s3_snapshot.config import Overrides
+
+    source.add_index("logs-hidden", hidden=True)
+    source.add_index(".sys-1")
+    source.data_streams.append("stream-a")
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=indices)))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert create[0]["indices"] == taken  # exact names in the body: every engine takes the same set
+
+
+def test_a_missing_exact_name_fails_before_any_snapshot_is_taken(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-a", "logs-gone"))))
+    with pytest.raises(SnapshotFailed, match="index not found on the source cluster: logs-gone"):
+        run_backup(ctx)
+    assert not source.snapshots and source.changed() == [("PUT", "/_snapshot/repo1")]
 
 
 def test_dry_run_changes_nothing_and_prints_the_requests(source, load_config, make_ctx):
@@ -340,9 +408,7 @@ def test_final_line_gives_bytes_duration_and_rate_and_right_plurals(engine, load
     assert "1000 B new of 4.9 KiB in 1.5s (0.0 MB/s)" in lines[-1]
 
 
-def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(
-    source, load_config, make_ctx
-):
+def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(source, load_config, make_ctx):
     """Someone registered the repository read-only on the source on purpose (another cluster writes
     it): backup refuses (exit 1), names the registration and how to change it, and changes nothing."""
     source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
@@ -377,3 +443,25 @@ def test_modes_that_only_read_use_a_read_only_registration_as_it_is(source, load
     run_list(ctx)
     assert source.changed() == [] and source.repos["repo1"]["settings"]["readonly"] == "true"
     assert lines[-1] == "0 snapshots in repository repo1 on the source cluster"
+
+
+def test_hidden_indices_named_exactly_are_recorded_in_the_snapshot_metadata(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.add_index("logs-hidden", hidden=True)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "logs-hidden"))))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert create[0]["metadata"]["hidden"] == ["logs-hidden"]
+
+
+def test_a_hidden_list_too_long_for_the_metadata_is_left_out(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    names = [f"hidden-{n:03d}-{'x' * 30}" for n in range(40)]
+    for name in names:
+        source.add_index(name, hidden=True)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=tuple(names))))
+    run_backup(ctx)
+    create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
+    assert "hidden" not in create[0]["metadata"] and create[0]["metadata"]["taken_by"] == "es-s3-snapshot"

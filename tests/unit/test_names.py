@@ -6,12 +6,12 @@ from es_s3_snapshot.names import (
     STRFTIME_DIRECTIVES,
     expand_snapshot_name,
     index_name_problem,
-    match_indices,
     pattern_regex,
     renamed,
     snapshot_name_problem,
     snapshot_pattern_problem,
 )
+from es_s3_snapshot.selection import select
 
 
 def test_expand_and_check_snapshot_names():
@@ -89,8 +89,8 @@ def test_pattern_regex_refuses_a_directive_no_pattern_may_hold():
         pattern_regex("snap-%a")
 
 
-def test_match_indices_and_rename():
-    assert match_indices(("logs-*", "a"), ["logs-1", "logs-2", "a", "b"]) == {
+def test_select_per_entry_and_rename():
+    assert select(("logs-*", "a"), ["logs-1", "logs-2", "a", "b"]) == {
         "logs-*": ["logs-1", "logs-2"],
         "a": ["a"],
     }

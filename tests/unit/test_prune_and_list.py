@@ -294,3 +294,14 @@ def test_help_lists_exit_75(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "75 busy" in capsys.readouterr().out
+
+
+def test_prune_refuses_a_read_only_registration_and_deletes_nothing(engine, make_ctx, config):
+    from es_s3_snapshot.errors import RepositoryError
+
+    seeded(engine)
+    engine.repos["repo1"] = {"type": "s3", "settings": {**REPO["settings"], "readonly": "true"}}
+    ctx, _, _ = ctx_for(make_ctx, config)
+    with pytest.raises(RepositoryError, match="registered read-only on the source cluster"):
+        get_mode("prune")(ctx)
+    assert engine.changed() == [] and len(names(engine)) == 6

@@ -476,3 +476,32 @@ def test_latest_is_the_snapshot_list_shows_first_when_start_times_tie(dest, load
     ctx, _, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)
     assert dest.sent("POST", "/_snapshot/repo1/aa-tied-ends-last/_restore")
+
+
+@pytest.mark.parametrize(
+    "indices,restored",
+    [(("app-*",), "app-a"), (("app-*", "app-hidden"), "app-a,app-hidden"), (("app-hidden",), "app-hidden")],
+)
+def test_restore_wildcards_skip_the_hidden_indices_the_snapshot_metadata_names(
+    dest, load_config, make_ctx, indices, restored
+):
+    dest.add_snapshot(
+        "repo1",
+        "with-hidden",
+        ["app-a", "app-hidden"],
+        start=900,
+        metadata={"taken_by": "es-s3-snapshot", "hidden": ["app-hidden"]},
+    )
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="with-hidden", indices=indices)), side="destination")
+    run_restore(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/with-hidden/_restore")[0]["indices"] == restored
+
+
+def test_restore_uses_a_writable_registration_as_it_is_so_a_restore_into_the_source_never_stops_its_backups(
+    dest, load_config, make_ctx
+):
+    dest.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "readonly" not in dest.repos["repo1"]["settings"]
+    assert not [p for m, p in dest.changed() if p == "/_snapshot/repo1"]

@@ -9,9 +9,9 @@ from functools import cached_property
 from ...cluster import Cluster, path_of
 from ...config import LATEST
 from ...errors import ConfigError, RestoreFailed
-from ...names import expand_snapshot_name, is_pattern, listed, pattern_regex, renamed
+from ...names import expand_snapshot_name, listed, pattern_regex, renamed
 from ...retention import Snapshot, newest_first
-from ...selection import is_exclusion, select, selected
+from ...selection import Selection, resolve
 from ...wait import plural
 from .. import Context
 
@@ -80,7 +80,7 @@ def choose_snapshot(ctx: Context) -> dict:
         for s in snapshots
         if s.get("state") == "SUCCESS"
         and (name_filter is None or name_filter.fullmatch(s.get("snapshot", "")))
-        and all(select((p,), names_in(s))[p] for p in patterns if not is_exclusion(p))
+        and not selection_in(s, patterns).unmatched
     ]
     if not candidates:
         named = f" named like {wanted}" if name_filter else ""
@@ -101,6 +101,16 @@ def names_in(snapshot: dict) -> list[str]:
     return indices + list(streams)
 
 
+def selection_in(snapshot: dict, patterns) -> Selection:
+    """What the patterns select in a snapshot, by the one rule of selection.py. The listing does not
+    say which indices are hidden: this tool's backups name them in their metadata (``hidden``),
+    and wildcards skip those and every dot-prefixed one."""
+    streams = snapshot.get("data_streams") or []
+    metadata = snapshot.get("metadata") if isinstance(snapshot.get("metadata"), dict) else {}
+    hidden = set(metadata.get("hidden") or [])
+    return resolve(patterns, [n for n in names_in(snapshot) if n not in streams], streams, hidden)
+
+
 def make_plan(ctx: Context) -> Plan:
     restore, patterns = ctx.config.restore, ctx.config.snapshot.indices
     snapshot = choose_snapshot(ctx)
@@ -114,15 +124,13 @@ def make_plan(ctx: Context) -> Plan:
                 else ""
             )
         )
-    available = names_in(snapshot)
-    matched = select(patterns, available)  # wildcards skip system and dot indices unless asked
-    missing = [p for p, names in matched.items() if not names and not is_pattern(p)]
-    if missing and not restore.ignore_unavailable:
-        raise RestoreFailed(f"index not in snapshot {name}: {listed(missing)}")
-    chosen = selected(patterns, available)  # exclusions (-pattern) applied in order
+    selection = selection_in(snapshot, patterns)  # wildcards skip system and dot indices unless asked
+    if selection.missing and not restore.ignore_unavailable:
+        raise RestoreFailed(f"index not in snapshot {name}: {listed(selection.missing)}")
+    chosen = selection.names  # exclusions (-pattern) applied in order
     if not chosen:
         raise RestoreFailed(f"snapshot {name} holds no index matching {listed(list(patterns))}")
-    stream_names = set(snapshot.get("data_streams") or [])
+    stream_names = set(selection.streams)
     rename = lambda n: renamed(n, restore.rename_pattern, restore.rename_replacement)  # noqa: E731
     targets = {n: rename(n) for n in chosen if n not in stream_names}
     streams = {n: rename(n) for n in chosen if n in stream_names}

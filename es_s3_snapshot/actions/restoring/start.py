@@ -8,11 +8,12 @@ as it is shown.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 
 from ...cluster import Cluster, path_of
 from ...errors import ClusterUnreachable, EngineError, Interrupted, RestoreFailed, UnexpectedAnswer
-from ...names import listed, match_indices
+from ...names import listed
 from ...wait import Background, plural
 from .. import Context
 from .existing import Existing, list_indices, reopen
@@ -103,10 +104,8 @@ def explain_missing_templates(ctx: Context, plan: Plan) -> None:
         s
         for s in sorted(plan.streams.values())
         if not any(
-            match_indices(tuple(t.get("index_patterns") or []), [s])[p]
-            for t in streaming
-            for p in t.get("index_patterns") or []
-        )
+            fnmatch.fnmatchcase(s, p) for t in streaming for p in t.get("index_patterns") or []
+        )  # the engine's glob
     ]
     if missing:
         logger.warning(
