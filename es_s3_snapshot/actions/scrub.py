@@ -187,6 +187,8 @@ def run_scrub(ctx: Context) -> None:
         clock=ctx.clock,
     )
     report(ctx, result)
+    ctx.result.message = result.summary()
+    ctx.result.bytes = result.tally.bytes
     if not result.restorable:
         raise OperationFailed(result.summary())
 
@@ -621,10 +623,10 @@ def _with(template: Problem, kind: str, detail: str = "") -> Problem:
 
 def select_snapshots(repo: RepositoryData, patterns: Iterable[str]) -> list[SnapshotEntry]:
     """The snapshots whose names match any of ``patterns`` (fnmatch wildcards; exact names match
-    only themselves), oldest first (the repository's order when it keeps no start times); all of
-    them without patterns."""
+    only themselves), oldest first (by name when the repository keeps no start times: OpenSearch);
+    all of them without patterns."""
     patterns = tuple(patterns)
-    ordered = sorted(repo.snapshots, key=lambda s: (s.start_millis is None, s.start_millis or 0))  # oldest first
+    ordered = sorted(repo.snapshots, key=lambda s: (s.start_millis or 0, s.name))  # oldest first
     if not patterns:
         return ordered
     return [s for s in ordered if any(s.name == p or fnmatch.fnmatchcase(s.name, p) for p in patterns)]
