@@ -388,9 +388,10 @@ class _Scrub:
 
     # one index
 
-    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict], failed: dict) -> None:
-        """Check an index's metadata blobs and every shard of it, for ``verdicts`` (the selected
-        snapshots holding it); problems land on the verdicts they concern."""
+    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict], failed: dict) -> list:
+        """Check an index's metadata blobs for ``verdicts`` (the selected snapshots holding it);
+        problems land on the verdicts they concern. Returns its shards' work: (index, shard,
+        verdicts holding the shard)."""
         by_blob: dict[str, list[Verdict]] = {}
         for verdict in verdicts:
             by_blob.setdefault(repo.index_metadata_blob(index, verdict.entry), []).append(verdict)
@@ -407,18 +408,15 @@ class _Scrub:
             for verdict in holders:
                 verdict.problems.extend(problems)
         if not shards:
+            where = self.key(f"indices/{index.id}/")
             for verdict in verdicts:
-                verdict.problems.append(
-                    Problem(
-                        index.name, None, "", self.key(f"indices/{index.id}/"), "format", "number of shards unknown"
-                    )
-                )
+                verdict.problems.append(Problem(index.name, None, "", where, "format", "number of shards unknown"))
+        work = []
         for shard in range(shards):
-            if self.stop.is_set():
-                return
             holders = [v for v in verdicts if (index.name, shard) not in failed.get(v.entry.uuid, ())]
             if holders:
-                self.shard(index, shard, holders)
+                work.append((index, shard, holders))
+        return work
 
     # one shard folder
 
@@ -678,17 +676,14 @@ def scrub(
             holders = [by_uuid[u] for u in index.snapshots if u in by_uuid]
             if holders:
                 jobs.append((index, holders))
-        # a bounded window of indices in flight: memory does not grow with the number of indices
-        window = max(2, workers)
-        pending: set[concurrent.futures.Future] = set()
-        for index, holders in jobs:
-            if len(pending) >= window:
-                done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    future.result()
-            pending.add(pool.submit(work.index, repo, index, holders, failed))
-        for future in concurrent.futures.as_completed(pending):
-            future.result()
+        # a batch of indices at a time (their metadata, then all their shards, in parallel): memory
+        # does not grow with the number of indices, and one index's many shards still go in parallel
+        batch = max(8, workers)
+        for start in range(0, len(jobs), batch):
+            shards = pool.map(lambda job: work.index(repo, job[0], job[1], failed), jobs[start : start + batch])
+            todo = [item for found in shards for item in found]
+            for _ in pool.map(lambda item: work.shard(*item), todo):
+                pass
     except BaseException:
         work.stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
