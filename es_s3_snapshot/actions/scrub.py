@@ -283,6 +283,8 @@ class _Scrub:
         self.tally = Tally()
         self.stop = threading.Event()
         self.data_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # small metadata reads fanned out by a task that then waits for them (never the other way)
+        self.reads = concurrent.futures.ThreadPoolExecutor(max(2, workers), thread_name_prefix="scrub-meta")
         self._shard_paths: dict[str, list[str]] | None = None
         self._shard_paths_lock = threading.Lock()
 
@@ -305,12 +307,13 @@ class _Scrub:
 
     def root(self, patterns: tuple[str, ...]) -> tuple[RepositoryData | None, list[Problem], dict[str, Entry]]:
         root_prefix = self.base + "/" if self.base else ""
+        latest_key = self.key("index.latest")
+        latest = self.reads.submit(self.read_metadata, latest_key)  # at the same time as the listing
         listed = self.list(root_prefix)
         problems: list[Problem] = []
-        latest_key = self.key("index.latest")
         generation = None
         try:
-            generation = latest_generation(self.read_metadata(latest_key))
+            generation = latest_generation(latest.result())
         except BlobMissing:
             problems.append(Problem("", None, "", latest_key, "missing", "the engines fall back to the newest index-N"))
         except FormatError as err:
@@ -348,7 +351,8 @@ class _Scrub:
         """Check snap-<uuid>.dat and meta-<uuid>.dat; returns the shards the snapshot failed on."""
         uuid = verdict.entry.uuid
         failed: set[tuple[str, int]] = set()
-        key = self.key(f"snap-{uuid}.dat")
+        key, meta_key = self.key(f"snap-{uuid}.dat"), self.key(f"meta-{uuid}.dat")
+        meta = self.reads.submit(self._metadata_blob, verdict.problems, meta_key, Problem("", None, "", meta_key, ""))
         data = self._metadata_blob(verdict.problems, key, Problem("", None, "", key, ""))
         if data is not None:
             try:
@@ -361,13 +365,12 @@ class _Scrub:
                     )
             except FormatError as err:
                 verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
-        key = self.key(f"meta-{uuid}.dat")
-        data = self._metadata_blob(verdict.problems, key, Problem("", None, "", key, ""))
+        data = meta.result()
         if data is not None:
             try:
                 global_metadata(data)
             except FormatError as err:
-                verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
+                verdict.problems.append(Problem("", None, "", meta_key, err.problem, str(err)))
         if verdict.entry.state not in (None, "SUCCESS"):
             verdict.note = f"{verdict.entry.state} at backup time; {plural(len(failed), 'shard')} not in it"
         return failed
@@ -388,10 +391,9 @@ class _Scrub:
 
     # one index
 
-    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict], failed: dict) -> list:
+    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict]) -> int:
         """Check an index's metadata blobs for ``verdicts`` (the selected snapshots holding it);
-        problems land on the verdicts they concern. Returns its shards' work: (index, shard,
-        verdicts holding the shard)."""
+        problems land on the verdicts they concern. Returns its number of shards."""
         by_blob: dict[str, list[Verdict]] = {}
         for verdict in verdicts:
             by_blob.setdefault(repo.index_metadata_blob(index, verdict.entry), []).append(verdict)
@@ -411,12 +413,7 @@ class _Scrub:
             where = self.key(f"indices/{index.id}/")
             for verdict in verdicts:
                 verdict.problems.append(Problem(index.name, None, "", where, "format", "number of shards unknown"))
-        work = []
-        for shard in range(shards):
-            holders = [v for v in verdicts if (index.name, shard) not in failed.get(v.entry.uuid, ())]
-            if holders:
-                work.append((index, shard, holders))
-        return work
+        return shards
 
     # one shard folder
 
@@ -451,6 +448,8 @@ class _Scrub:
             return self._shard_paths
 
     def shard(self, index: IndexEntry, shard: int, verdicts: list[Verdict]) -> None:
+        if not verdicts:  # every selected snapshot failed on this shard at backup time
+            return
         prefix, listed = self.folder(index, shard)
         self.tally.add(shard_folders=1)
 
@@ -462,6 +461,11 @@ class _Scrub:
             generation = numbered_generation(list(listed)) if generation is None else None
             if generation is not None:
                 generation = generation[6:]
+        reads = {}  # every metadata blob of the shard at once
+        for verdict in verdicts:
+            name = f"snap-{verdict.entry.uuid}.dat"
+            if name in listed:
+                reads[name] = self.reads.submit(self._metadata_blob, verdict.problems, prefix + name, problem("", name))
         if generation is not None:
             name = f"index-{generation}"
             problems: list[Problem] = []
@@ -487,7 +491,7 @@ class _Scrub:
                     verdict.unjudged = "an OpenSearch remote-store (shallow) snapshot"
                     problems = []
             else:
-                data = self._metadata_blob(problems, prefix + name, problem("", name))
+                data = reads[name].result()
                 if data is not None:
                     try:
                         for info in shard_snapshot(data).files:
@@ -666,30 +670,52 @@ def scrub(
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub")
     work.data_pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub-data")
     try:
+        roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
         failed: dict[str, set] = {}
-        for verdict, shards in zip(checked, pool.map(lambda v: work.snapshot_root(v, listed), checked), strict=True):
-            failed[verdict.entry.uuid] = shards
-        judged = [v for v in checked if not v.unjudged]
-        by_uuid = {v.entry.uuid: v for v in judged}
+        for verdict in checked:  # only a PARTIAL snapshot's failed shards must be known before its shards
+            if verdict.entry.state != "SUCCESS":
+                failed[verdict.entry.uuid] = roots[verdict.entry.uuid].result()
+        by_uuid = {v.entry.uuid: v for v in checked if not v.unjudged}
         jobs = []
         for index in repo.indices.values():
             holders = [by_uuid[u] for u in index.snapshots if u in by_uuid]
             if holders:
                 jobs.append((index, holders))
-        # a batch of indices at a time (their metadata, then all their shards, in parallel): memory
-        # does not grow with the number of indices, and one index's many shards still go in parallel
+
+        def shard_work(index: IndexEntry, shards: Iterable[int], holders: list[Verdict]) -> list:
+            return [
+                pool.submit(
+                    work.shard,
+                    index,
+                    shard,
+                    [v for v in holders if (index.name, shard) not in failed.get(v.entry.uuid, ())],
+                )
+                for shard in shards
+            ]
+
+        # a batch of indices at a time: their metadata and all their shards in parallel. Memory does
+        # not grow with the number of indices, and one index's many shards still go in parallel.
         batch = max(8, workers)
         for start in range(0, len(jobs), batch):
-            shards = pool.map(lambda job: work.index(repo, job[0], job[1], failed), jobs[start : start + batch])
-            todo = [item for found in shards for item in found]
-            for _ in pool.map(lambda item: work.shard(*item), todo):
-                pass
+            futures = []
+            metadata = []
+            for index, holders in jobs[start : start + batch]:
+                metadata.append((index, holders, pool.submit(work.index, repo, index, holders)))
+                futures += shard_work(index, range(len(index.shard_generations)), holders)
+            for index, holders, counted in metadata:  # more shards than the repository's index says
+                futures += shard_work(index, range(len(index.shard_generations), counted.result()), holders)
+            for future in futures:
+                future.result()
+        for future in roots.values():
+            future.result()
     except BaseException:
         work.stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         work.data_pool.shutdown(wait=False, cancel_futures=True)
+        work.reads.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    work.reads.shutdown()
     work.data_pool.shutdown()
     for verdict in verdicts:
         verdict.problems = _unique(verdict.problems)
