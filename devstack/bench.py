@@ -806,7 +806,7 @@ def main(argv=None) -> int:
                     bench_scrub(
                         stack,
                         rounds=min(options.rounds, 5),
-                        megabytes=20 if options.small else 100,
+                        megabytes=20 if options.small else 300,
                         echo=lambda text: (print(f"bench: scrub {text}", flush=True), lines.append(text)),
                     )
                     scrub_lines = lines
@@ -826,7 +826,7 @@ def main(argv=None) -> int:
         print("\n".join(sync_lines[-3:]))
     if scrub_lines:
         print("\nscrub of a repository on moto (8 workers): metadata level, then --read-data against a parallel download:")
-        print("\n".join([scrub_lines[2]] + scrub_lines[-4:]))
+        print("\n".join([scrub_lines[2]] + scrub_lines[-5:]))
     print(f"\n(bench ran {time.monotonic() - started:.0f}s)")
     return 0
 

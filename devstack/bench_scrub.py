@@ -103,8 +103,9 @@ def download(stack, keys: list[tuple[str, int]], workers: int) -> float:
     return time.monotonic() - started
 
 
-def in_process(stack, base: str, workers: int) -> tuple[float, int]:
-    """``scrub --read-data`` as a function call (no start-up): seconds and data bytes read."""
+def in_process(stack, base: str, workers: int, fraction: float = 1.0) -> tuple[float, int]:
+    """``scrub --read-data`` (``fraction`` 0: the metadata level) as a function call (no start-up):
+    seconds and bytes read."""
     from es_s3_snapshot.actions.scrub import scrub
     from es_s3_snapshot.config.settings import StoreConfig
     from es_s3_snapshot.repoformat.storage import S3Storage
@@ -123,7 +124,7 @@ def in_process(stack, base: str, workers: int) -> tuple[float, int]:
     )
     storage = S3Storage(Store(config, pool=workers * 2 + 4))  # the client is made outside the timing, as download's
     started = time.monotonic()
-    result = scrub(storage, fraction=1.0, workers=workers)
+    result = scrub(storage, fraction=fraction, workers=workers)
     seconds = time.monotonic() - started
     if not result.restorable:
         raise RuntimeError(f"scrub found damage: {result.summary()}")
@@ -169,23 +170,26 @@ workers = {workers}
         folders, requests = (int(x) for x in SUMMARY.search(line).groups())
         echo(f"metadata level: {metadata_seconds:.2f}s, {requests} requests for {folders} shard folders "
              f"({requests / folders:.1f} per shard folder, root included)")  # fmt: skip
-        names = ("scrub --read-data", "parallel download", "scrub --read-data (CLI)")
+        names = ("scrub --read-data", "parallel download", "scrub --read-data (CLI)", "scrub, metadata only")
         times: dict[str, list[float]] = {name: [] for name in names}
         for n in range(rounds):
             times[names[0]].append(in_process(stack, base, workers)[0])
             times[names[1]].append(download(stack, keys, workers))
             times[names[2]].append(run_scrub(handle.name, "--read-data")[0])
+            times[names[3]].append(in_process(stack, base, workers, 0.0)[0])
             echo(f"round {n + 1}: " + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in names))
     finally:
         os.unlink(handle.name)
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, seconds in medians.items():
-        echo(f"{name:<24} median {seconds:6.2f}s  {size / 1e6 / seconds:6.1f} MB/s")
+        echo(f"{name:<24} median {seconds:6.2f}s  {size / 1e6 / seconds:6.1f} MB/s of data")
     ratio = medians[names[1]] / medians[names[0]]
+    data_phase = statistics.median(r - m for r, m in zip(times[names[0]], times[names[3]], strict=True))
+    data_ratio = medians[names[1]] / data_phase if data_phase > 0 else float("inf")
     echo(
-        f"scrub --read-data / parallel download (MB/s): {ratio:.2f} "
-        f"({'meets' if ratio >= TARGET else 'MISSES'} the {TARGET} target; scrub called in-process, its "
-        "metadata pass included; the CLI adds its start-up: Python, boto3, the client)"
+        f"scrub --read-data / parallel download (MB/s): {ratio:.2f} with its metadata pass, {data_ratio:.2f} "
+        f"for the data phase alone ({'meets' if ratio >= TARGET else 'MISSES'} the {TARGET} target; scrub "
+        "called in-process; it computes the CRC32 of every byte, which the download does not)"
     )
     return {
         "megabytes": size / 1e6,
@@ -193,6 +197,7 @@ workers = {workers}
         "metadata_seconds": metadata_seconds,
         **medians,
         "ratio": ratio,
+        "data_ratio": data_ratio,
         "cli_seconds": medians[names[2]],
     }
 
@@ -200,7 +205,7 @@ workers = {workers}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--mb", type=int, default=300)
     parser.add_argument("--workers", type=int, default=8)
     args = parser.parse_args()
     from devstack import Stack

@@ -66,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
+SEGMENT = 16 * 1024**2  # a larger blob is read in ranges of this size, in parallel
 
 make_storage: Callable[..., Storage] | None = None  # unit tests replace it
 
@@ -567,23 +568,35 @@ class _Scrub:
     # reading data
 
     def read_files(self, prefix: str, files: list[tuple[FileInfo, list[Verdict]]], problem) -> None:
+        """Read the files' blobs in segments of at most SEGMENT bytes, all in parallel, and check
+        each file's footer and CRC32 (the segments' CRC32s combined in order)."""
         assert self.data_pool is not None
         jobs = []
         for info, holders in files:
+            segments = []
             offset = 0
-            parts = []
             for blob, size in info.parts():
-                parts.append(self.data_pool.submit(self.read_part, prefix + blob, offset, info.length))
+                for start in range(0, max(size, 1), SEGMENT):
+                    length = min(SEGMENT, size - start)
+                    segment = self.data_pool.submit(
+                        self.read_segment, prefix + blob, start, length, size, offset + start, info.length
+                    )
+                    segments.append((blob, length, segment))
                 offset += size
-            jobs.append((info, holders, parts))
-        for info, holders, parts in jobs:
+            jobs.append((info, holders, segments))
+        for info, holders, segments in jobs:
             crc, footer_bytes, problems = 0, b"", []
-            for (blob, _size), future in zip(info.parts(), parts, strict=True):
+            for blob, length, future in segments:
                 try:
-                    part_crc, counted, tail = future.result()
+                    part_crc, counted, tail, read = future.result()
                 except BlobMissing:
                     problems.append(problem("missing", blob, "gone while reading", info.physical_name))
-                    continue
+                    break
+                if read != length:
+                    problems.append(
+                        problem("short", blob, f"{read} bytes read where {length} were", info.physical_name)
+                    )
+                    break
                 crc = combine(crc, part_crc, counted)
                 footer_bytes += tail
             if not problems:
@@ -591,15 +604,19 @@ class _Scrub:
             for verdict in holders:
                 verdict.problems.extend(problems)
 
-    def read_part(self, key: str, offset: int, length: int) -> tuple[int, int, bytes]:
-        """Stream one blob that holds bytes [offset, ...) of a file of ``length`` bytes: the CRC32
-        of its bytes before the file's last 8, how many those are, and its bytes among the file's
-        last 16 (the footer)."""
+    def read_segment(
+        self, key: str, start: int, length: int, blob_size: int, offset: int, file_length: int
+    ) -> tuple[int, int, bytes, int]:
+        """Stream bytes [start, start + length) of a blob of ``blob_size`` bytes, which are bytes
+        [offset, ...) of a file of ``file_length`` bytes: the CRC32 of those before the file's last
+        8, how many those are, those among the file's last 16 (the footer), and how many were read."""
         crc, counted, tail = 0, 0, bytearray()
         position = offset
-        stop_crc, footer_start = length - 8, length - FOOTER_LENGTH
+        stop_crc, footer_start = file_length - 8, file_length - FOOTER_LENGTH
         read = 0
-        for chunk in self.storage.stream(key, CHUNK):
+        whole = start == 0 and length >= blob_size
+        chunks = self.storage.stream(key, CHUNK) if whole else self.storage.stream_range(key, start, length, CHUNK)
+        for chunk in chunks:
             if self.stop.is_set():
                 raise _Stopped()
             end = position + len(chunk)
@@ -611,8 +628,8 @@ class _Scrub:
                 tail += chunk[max(0, footer_start - position) :]
             position = end
             read += len(chunk)
-        self.tally.add(reads=1, data_blobs=1, bytes=read)
-        return crc, counted, bytes(tail)
+        self.tally.add(reads=1, data_blobs=1 if start == 0 else 0, bytes=read)
+        return crc, counted, bytes(tail), read
 
 
 class _Stopped(Exception):

@@ -45,6 +45,7 @@ class Storage(Protocol):
     def read(self, key: str, limit: int = MAX_SMALL) -> bytes: ...
     def read_range(self, key: str, start: int, length: int) -> bytes: ...
     def stream(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]: ...
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]: ...
 
 
 class FsStorage:
@@ -126,6 +127,17 @@ class FsStorage:
                     return
                 yield data
 
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]:
+        with self._open(key) as handle:
+            handle.seek(start)
+            left = length
+            while left > 0:
+                data = handle.read(min(chunk, left))
+                if not data:
+                    return
+                left -= len(data)
+                yield data
+
 
 class S3Storage:
     """A bucket and base path, read through a store.Store (boto3)."""
@@ -184,7 +196,14 @@ class S3Storage:
         return self._read_body(key, self._get(key, Range=f"bytes={start}-{start + length - 1}"))
 
     def stream(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        body = self._get(key)
+        return self._stream(key, self._get(key), chunk)
+
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]:
+        if length <= 0:
+            return iter(())
+        return self._stream(key, self._get(key, Range=f"bytes={start}-{start + length - 1}"), chunk)
+
+    def _stream(self, key: str, body: Any, chunk: int) -> Iterator[bytes]:
         try:
             while True:
                 try:

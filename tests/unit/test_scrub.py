@@ -382,3 +382,20 @@ def test_memory_stays_bounded_when_the_number_of_indices_grows_tenfold(copy):
     # per shard folder does not pile up (a metadata read once allocated its 256 MB limit up front)
     per_index = (peaks[150] - peaks[15]) / (2 * 135)
     assert per_index < 4096 and peaks[150] < 5 * 1024**2, peaks
+
+
+@pytest.mark.parametrize("name", ["es-7.17.29-plain", "os-3.3.2-hashed"])
+def test_blobs_read_in_ranges_combine_to_the_same_verdicts(name, copy, monkeypatch):
+    monkeypatch.setattr("es_s3_snapshot.actions.scrub.SEGMENT", 1000)  # every data blob in several ranges
+    root = copy(name)
+    storage = FsStorage(str(root))
+    result = scrub(storage, fraction=1.0, workers=3)
+    assert result.restorable
+    layout = Layout(root)
+    shared = layout.shared("one")
+    blob = layout.folder("one") / shared.parts()[-1][0]
+    data = bytearray(blob.read_bytes())
+    data[len(data) - 30] ^= 0x01  # in the last range, just before the footer
+    blob.write_bytes(bytes(data))
+    for problems in verdicts(scrub(storage, fraction=1.0, workers=3)).values():
+        assert [p.problem for p in problems] == ["checksum"]
