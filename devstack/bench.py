@@ -825,8 +825,8 @@ def main(argv=None) -> int:
         print("\nsync of a repository from moto to s3proxy (8 workers) against a sequential get-then-put loop:")
         print("\n".join(sync_lines[-3:]))
     if scrub_lines:
-        print("\nscrub of a repository on moto (8 workers): metadata level, then --read-data against a parallel download:")
-        print("\n".join([scrub_lines[2]] + scrub_lines[-5:]))
+        print("\nscrub of a repository on moto and s3proxy (8 workers): --read-data against a parallel download:")
+        print("\n".join([scrub_lines[2]] + scrub_lines[-8:]))
     print(f"\n(bench ran {time.monotonic() - started:.0f}s)")
     return 0
 

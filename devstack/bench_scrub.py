@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Scrub figures on a real S3 repository (OpenSearch 3.3 on moto):
+"""Scrub figures on a real S3 repository (written by OpenSearch 3.3 to moto, copied to s3proxy by
+``-m sync``; measured on both servers):
 
 - metadata level: requests per shard folder (from scrub's own summary line), and its time;
 - ``--read-data`` MB/s against a plain parallel download of the same data blobs (a
@@ -11,7 +12,9 @@
     .venv/bin/python -m devstack.bench_scrub [--rounds 3] [--mb 100] [--workers 8]
 
 scripts/bench runs it as its ``scrub`` section. Starts a devstack with one OpenSearch node (which
-brings moto up), or call ``bench_scrub(stack, ...)`` with a started Stack. The data is random text
+brings moto and s3proxy up), or call ``bench_scrub(stack, ...)`` with a started Stack. moto serves
+a ranged GET by copying the whole object first: scrub reads large blobs in 16 MiB ranges, which
+costs moto more than it would cost S3; s3proxy (filesystem) serves ranges as S3 does. The data is random text
 bulk-indexed into 4 shards (it does not compress), snapshotted once by the engine.
 """
 
@@ -86,12 +89,12 @@ def data_keys(client, bucket: str, base: str) -> list[tuple[str, int]]:
     return found
 
 
-def download(stack, keys: list[tuple[str, int]], workers: int) -> float:
+def download(server, keys: list[tuple[str, int]], workers: int) -> float:
     """Read every key's body to the end with ``workers`` threads; returns seconds."""
-    client = stack.s3.client()
+    client = server.client()
 
     def get(key: str) -> int:
-        body = client.get_object(Bucket=stack.s3.bucket, Key=key)["Body"]
+        body = client.get_object(Bucket=server.bucket, Key=key)["Body"]
         total = 0
         for chunk in iter(lambda: body.read(1024**2), b""):
             total += len(chunk)
@@ -103,9 +106,9 @@ def download(stack, keys: list[tuple[str, int]], workers: int) -> float:
     return time.monotonic() - started
 
 
-def in_process(stack, base: str, workers: int, fraction: float = 1.0) -> tuple[float, int]:
-    """``scrub --read-data`` (``fraction`` 0: the metadata level) as a function call (no start-up):
-    seconds and bytes read."""
+def in_process(server, base: str, workers: int, fraction: float = 1.0) -> float:
+    """``scrub --read-data`` (``fraction`` 0: the metadata level) as a function call, without the
+    CLI's start-up; returns seconds."""
     from es_s3_snapshot.actions.scrub import scrub
     from es_s3_snapshot.config.settings import StoreConfig
     from es_s3_snapshot.repoformat.storage import S3Storage
@@ -114,12 +117,12 @@ def in_process(stack, base: str, workers: int, fraction: float = 1.0) -> tuple[f
     config = StoreConfig(
         side="source",
         section="source_store",
-        bucket=stack.s3.bucket,
+        bucket=server.bucket,
         base_path=base,
-        endpoint_url=stack.s3.endpoint,
-        region=stack.s3.region,
-        access_key=stack.s3.access_key,
-        secret_key=stack.s3.secret_key,
+        endpoint_url=server.endpoint,
+        region=server.region,
+        access_key=server.access_key,
+        secret_key=server.secret_key,
         addressing_style="path",
     )
     storage = S3Storage(Store(config, pool=workers * 2 + 4))  # the client is made outside the timing, as download's
@@ -128,78 +131,104 @@ def in_process(stack, base: str, workers: int, fraction: float = 1.0) -> tuple[f
     seconds = time.monotonic() - started
     if not result.restorable:
         raise RuntimeError(f"scrub found damage: {result.summary()}")
-    return seconds, result.tally.bytes
+    return seconds
 
 
-def run_scrub(config: str, *args: str) -> tuple[float, str]:
+def run_cli(config: str, *args: str) -> tuple[float, str]:
     started = time.monotonic()
-    done = subprocess.run([CLI, "-m", "scrub", "-c", config, *args], capture_output=True, text=True)
+    done = subprocess.run([CLI, *args, "-c", config], capture_output=True, text=True)
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        raise RuntimeError(f"scrub failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     return seconds, done.stdout.strip().splitlines()[-1]
 
 
-def bench_scrub(stack, rounds: int = 3, megabytes: int = 100, workers: int = 8, echo=print) -> dict:
-    base = f"bench-scrub-{secrets.token_hex(3)}"
-    echo(f"writing a {megabytes} MB repository (OpenSearch {stack.nodes['source'].version} -> moto)...")
-    make_repository(stack, base, megabytes, echo)
-    keys = data_keys(stack.s3.client(), stack.s3.bucket, base)
-    size = sum(s for _, s in keys)
-    echo(f"repository: {len(keys)} data blobs, {size / 1e6:.0f} MB")
+def config_text(server, base: str, workers: int, copy_to=None, copy_base: str = "") -> str:
     text = f"""
 [aws_s3_config]
-s3_bucket_name = {stack.s3.bucket}
+s3_bucket_name = {server.bucket}
 s3_base_path = {base}
 [elasticsearch_config]
 es_repository_name = bench
 index_names = bench
 [source_store]
-endpoint_url = {stack.s3.endpoint}
-access_key = {stack.s3.access_key}
-secret_key = {stack.s3.secret_key}
+endpoint_url = {server.endpoint}
+access_key = {server.access_key}
+secret_key = {server.secret_key}
 addressing_style = path
 [scrub]
 workers = {workers}
 """
+    if copy_to is not None:
+        text += f"""
+[destination_repository]
+bucket = {copy_to.bucket}
+base_path = {copy_base}
+[destination_store]
+endpoint_url = {copy_to.endpoint}
+access_key = {copy_to.access_key}
+secret_key = {copy_to.secret_key}
+addressing_style = path
+"""
+    return text
+
+
+def write_config(text: str) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as handle:
         handle.write(text)
     os.chmod(handle.name, 0o600)
+    return handle.name
+
+
+NAMES = ("scrub --read-data", "parallel download", "scrub --read-data (CLI)", "scrub, metadata only")
+
+
+def bench_scrub(stack, rounds: int = 3, megabytes: int = 300, workers: int = 8, echo=print) -> dict:
+    """Write a repository to moto, copy it to s3proxy with -m sync, and measure scrub on both
+    servers (interleaved rounds); prints and returns the medians and ratios."""
+    base = f"bench-scrub-{secrets.token_hex(3)}"
+    echo(f"writing a {megabytes} MB repository (OpenSearch {stack.nodes['source'].version} -> moto)...")
+    make_repository(stack, base, megabytes, echo)
+    configs = {"moto": write_config(config_text(stack.s3, base, workers, stack.s3b, base))}
+    configs["s3proxy"] = write_config(config_text(stack.s3b, base, workers))
+    servers = {"moto": stack.s3, "s3proxy": stack.s3b}
+    results: dict = {}
     try:
-        metadata_seconds, line = run_scrub(handle.name)
+        run_cli(configs["moto"], "-m", "sync", "-q")
+        keys = data_keys(stack.s3.client(), stack.s3.bucket, base)
+        size = sum(s for _, s in keys)
+        echo(f"repository: {len(keys)} data blobs, {size / 1e6:.0f} MB, in moto and (copied by -m sync) in s3proxy")
+        seconds, line = run_cli(configs["moto"], "-m", "scrub")
         folders, requests = (int(x) for x in SUMMARY.search(line).groups())
-        echo(f"metadata level: {metadata_seconds:.2f}s, {requests} requests for {folders} shard folders "
-             f"({requests / folders:.1f} per shard folder, root included)")  # fmt: skip
-        names = ("scrub --read-data", "parallel download", "scrub --read-data (CLI)", "scrub, metadata only")
-        times: dict[str, list[float]] = {name: [] for name in names}
+        echo(f"metadata level: {seconds:.2f}s (CLI), {requests} requests for {folders} shard folders "
+             f"({requests / folders:.1f} per shard folder, the root's included)")  # fmt: skip
+        times = {server: {name: [] for name in NAMES} for server in servers}
         for n in range(rounds):
-            times[names[0]].append(in_process(stack, base, workers)[0])
-            times[names[1]].append(download(stack, keys, workers))
-            times[names[2]].append(run_scrub(handle.name, "--read-data")[0])
-            times[names[3]].append(in_process(stack, base, workers, 0.0)[0])
-            echo(f"round {n + 1}: " + ", ".join(f"{name} {times[name][-1]:.2f}s" for name in names))
+            for server, where in servers.items():
+                row = times[server]
+                row[NAMES[0]].append(in_process(where, base, workers))
+                row[NAMES[1]].append(download(where, keys, workers))
+                row[NAMES[2]].append(run_cli(configs[server], "-m", "scrub", "--read-data")[0])
+                row[NAMES[3]].append(in_process(where, base, workers, 0.0))
+                echo(f"round {n + 1}, {server}: " + ", ".join(f"{name} {row[name][-1]:.2f}s" for name in NAMES))
     finally:
-        os.unlink(handle.name)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    for name, seconds in medians.items():
-        echo(f"{name:<24} median {seconds:6.2f}s  {size / 1e6 / seconds:6.1f} MB/s of data")
-    ratio = medians[names[1]] / medians[names[0]]
-    data_phase = statistics.median(r - m for r, m in zip(times[names[0]], times[names[3]], strict=True))
-    data_ratio = medians[names[1]] / data_phase if data_phase > 0 else float("inf")
-    echo(
-        f"scrub --read-data / parallel download (MB/s): {ratio:.2f} with its metadata pass, {data_ratio:.2f} "
-        f"for the data phase alone ({'meets' if ratio >= TARGET else 'MISSES'} the {TARGET} target; scrub "
-        "called in-process; it computes the CRC32 of every byte, which the download does not)"
-    )
-    return {
-        "megabytes": size / 1e6,
-        "requests_per_shard_folder": requests / folders,
-        "metadata_seconds": metadata_seconds,
-        **medians,
-        "ratio": ratio,
-        "data_ratio": data_ratio,
-        "cli_seconds": medians[names[2]],
-    }
+        for path in configs.values():
+            os.unlink(path)
+    for server, row in times.items():
+        medians = {name: statistics.median(values) for name, values in row.items()}
+        for name in NAMES[:3]:
+            echo(f"{server:<8} {name:<24} median {medians[name]:6.2f}s  {size / 1e6 / medians[name]:6.1f} MB/s")
+        ratio = medians[NAMES[1]] / medians[NAMES[0]]
+        data_phase = statistics.median(r - m for r, m in zip(row[NAMES[0]], row[NAMES[3]], strict=True))
+        data_ratio = medians[NAMES[1]] / data_phase if data_phase > 0 else float("inf")
+        echo(
+            f"{server:<8} scrub --read-data / parallel download (MB/s): {ratio:.2f}, {data_ratio:.2f} without the "
+            f"metadata pass ({'meets' if ratio >= TARGET else 'MISSES'} the {TARGET} target)"
+        )
+        results[server] = {**medians, "ratio": ratio, "data_ratio": data_ratio}
+    results["megabytes"] = size / 1e6
+    results["requests_per_shard_folder"] = requests / folders
+    return results
 
 
 def main() -> int:
