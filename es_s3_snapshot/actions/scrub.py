@@ -55,7 +55,7 @@ from ..repoformat import (
     verify,
 )
 from ..repoformat.blob import FOOTER_LENGTH, read_footer
-from ..repoformat.crc import combine
+from ..repoformat.crc import combine, crc32
 from ..repoformat.model import NO_GENERATION, global_metadata
 from ..repoformat.paths import join
 from ..repoformat.storage import BlobMissing, Entry, Storage
@@ -66,7 +66,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
-SEGMENT = 16 * 1024**2  # a larger blob is read in ranges of this size, in parallel
+SEGMENT = 128 * 1024**2  # a larger blob is read in ranges of this size, in parallel
 
 make_storage: Callable[..., Storage] | None = None  # unit tests replace it
 
@@ -622,7 +622,7 @@ class _Scrub:
             end = position + len(chunk)
             if position < stop_crc:
                 piece = chunk if end <= stop_crc else memoryview(chunk)[: stop_crc - position]
-                crc = zlib.crc32(piece, crc)
+                crc = crc32(piece, crc)
                 counted += len(piece)
             if end > footer_start:
                 tail += chunk[max(0, footer_start - position) :]

@@ -392,3 +392,12 @@ def test_fs_storage_lists_reads_ranges_and_streams(tmp_path):
     assert b"".join(storage.stream("a/x", 3)) == b"0123456789"
     with pytest.raises(BlobMissing):
         storage.read("a/missing")
+
+
+def test_the_crc32_in_use_gives_zlibs_values():
+    import os
+
+    from es_s3_snapshot.repoformat.crc import crc32
+
+    data = os.urandom(100_000)
+    assert crc32(data) == zlib.crc32(data) and crc32(data[50:], crc32(data[:50])) == zlib.crc32(data)
