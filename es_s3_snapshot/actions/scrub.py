@@ -54,7 +54,7 @@ from ..repoformat import (
     snapshot_info,
     verify,
 )
-from ..repoformat.blob import FOOTER_LENGTH, read_footer
+from ..repoformat.blob import FOOTER_LENGTH, MissingDecoder, read_footer
 from ..repoformat.crc import combine, crc32
 from ..repoformat.model import NO_GENERATION, global_metadata
 from ..repoformat.paths import join
@@ -725,6 +725,12 @@ def scrub(
                 future.result()
         for future in roots.values():
             future.result()
+    except MissingDecoder as err:
+        work.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        work.data_pool.shutdown(wait=False, cancel_futures=True)
+        work.reads.shutdown(wait=False, cancel_futures=True)
+        raise OperationFailed(f"cannot judge the {storage.describe()}: {err}") from None
     except BaseException:
         work.stop.set()
         pool.shutdown(wait=False, cancel_futures=True)

@@ -399,3 +399,11 @@ def test_blobs_read_in_ranges_combine_to_the_same_verdicts(name, copy, monkeypat
     blob.write_bytes(bytes(data))
     for problems in verdicts(scrub(storage, fraction=1.0, workers=3)).values():
         assert [p.problem for p in problems] == ["checksum"]
+
+
+def test_a_zstd_repository_without_the_zstandard_package_cannot_be_judged_and_is_not_called_damaged(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(OperationFailed, match="cannot judge .* zstandard"):
+        scrub(FsStorage(str(REPOS / "os-3.3.2-zstd")))
