@@ -669,15 +669,21 @@ def scrub(
     if 0 < fraction < 1:
         logger.info("scrub: reading a %g%% sample of the data files (seed %d)", fraction * 100, seed)
     work = _Scrub(storage, fraction, workers, random.Random(seed))
-    repo, repository_problems, listed = work.root(patterns)
+    try:
+        repo, repository_problems, listed = work.root(patterns)
+        if repo is not None:
+            selected = select_snapshots(repo, patterns)
+            if patterns and not selected:
+                raise OperationFailed(
+                    f"scrub: no snapshot in the {storage.describe()} matches {', '.join(patterns)} "
+                    f"({plural(len(repo.snapshots), 'snapshot')} there)"
+                )
+    except BaseException:
+        work.reads.shutdown(wait=False, cancel_futures=True)
+        raise
     if repo is None:
+        work.reads.shutdown()
         return ScrubResult([], repository_problems, work.tally, clock() - started, None, storage.describe(), fraction)
-    selected = select_snapshots(repo, patterns)
-    if patterns and not selected:
-        raise OperationFailed(
-            f"scrub: no snapshot in the {storage.describe()} matches {', '.join(patterns)} "
-            f"({plural(len(repo.snapshots), 'snapshot')} there)"
-        )
     verdicts = [Verdict(entry) for entry in selected]
     skipped = [v for v in verdicts if v.entry.state in ("FAILED", "IN_PROGRESS", "INCOMPATIBLE")]
     for verdict in skipped:
