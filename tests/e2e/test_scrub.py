@@ -1,5 +1,5 @@
 """-m scrub on repositories written by real engines: fs repositories of every version on the shared
-`versions` stack (Elasticsearch 7.10, 7.17, 8.19, 9.2; OpenSearch 1.3, 2.19, 3.3), compress on and
+`versions` stack (Elasticsearch 7.17, 8.19, 9.2; OpenSearch 1.3, 2.19, 3.3), compress on and
 off; an S3 repository on moto written by OpenSearch 3.3 (hashed shard folders outside the base
 path); and its copy synced to s3proxy (--on destination). No cluster is contacted by scrub: the
 seeds point at a dead port. Damage is done to the real blobs (deleted, truncated, a byte flipped)
@@ -20,7 +20,7 @@ from es_s3_snapshot import repoformat
 from .conftest import Api, s3_config
 from .test_sync import store_sections
 
-VERSIONS = ("es7", "es8", "es", "es710", "os1", "os2", "source")
+VERSIONS = ("es7", "es8", "es", "os1", "os2", "source")  # ES 7.17, 8.19, 9.2; OS 1.3, 2.19, 3.3
 
 
 def dead_port() -> int:
