@@ -125,7 +125,7 @@ def in_process(server, base: str, workers: int, fraction: float = 1.0) -> float:
         secret_key=server.secret_key,
         addressing_style="path",
     )
-    storage = S3Storage(Store(config, pool=workers * 2 + 4))  # the client is made outside the timing, as download's
+    storage = S3Storage(Store(config, pool=workers * 3 + 4))  # the client is made outside the timing, as download's
     started = time.monotonic()
     result = scrub(storage, fraction=fraction, workers=workers)
     seconds = time.monotonic() - started

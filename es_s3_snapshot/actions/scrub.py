@@ -213,7 +213,7 @@ def open_storage(ctx: Context) -> Storage:
         )
     from ..store import Store
 
-    return S3Storage(Store(store_config, pool=config.scrub.workers * 2 + 4))
+    return S3Storage(Store(store_config, pool=config.scrub.workers * 3 + 4))  # shard, metadata and data reads
 
 
 def report(ctx: Context, result: ScrubResult) -> None:
