@@ -21,12 +21,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import __version__
 from .actions import MODES, SIDE, TWO_SIDED, RunResult
-from .config import SIDES, Config, Overrides, find_config, load, require_seeds
-from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
+from .config import LATEST, SIDES, Config, Overrides, find_config, load, require_seeds
+from .errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    EsS3SnapshotError,
+    Interrupted,
+    Signalled,
+    UnsafeFile,
+)
 from .redact import RedactingFormatter, Redactor
 
 logger = logging.getLogger("es_s3_snapshot")
@@ -49,6 +58,9 @@ through a snapshot repository in S3, as set in the config file.
   migrate  one round of a migration (backup, sync when two stores are set, restore, lag);
            --final [--block-writes] is the cutover, then verify.
   verify   compares every index on both sides: counts, fields, aliases, primaries.
+  drill    a restore test: restores the latest snapshot under new names (drill-*) on the
+           destination (--on source), checks every copy answers, prints the time to restore,
+           and deletes the copies again.
   sync     copies the repository from [source_store] to [destination_store] (two object stores,
            e.g. two clouds), only what is missing; no cluster is contacted.
   scrub    checks the repository straight from its store or directory, without any cluster:
@@ -132,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         action=_Once,
         type=_nonempty,
-        help="snapshot name (restore: a name or 'latest'), overriding the config",
+        help="snapshot name (restore: a name or 'latest'; drill: default latest), overriding the config",
     )
     parser.add_argument(
         "--indices",
@@ -165,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--on",
         choices=("source", "destination"),
-        help="list, scrub: the side whose repository to list or scrub (default: source)",
+        help="list, scrub: the side whose repository to list or scrub (default: source); drill: the cluster to "
+        "restore on (default: destination)",
     )
     parser.add_argument(
         "--read-data", action="store_true", help="scrub: also read every data blob and check its checksum"
@@ -211,7 +224,8 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         if not indices:
             raise ConfigError("--indices names no index")
     return Overrides(
-        snapshot=args.snapshot if args.mode != "scrub" else None,  # scrub's --snapshot is a pattern, not a name
+        # a drill: the latest by default; scrub's --snapshot is a pattern, not a name
+        snapshot=None if args.mode == "scrub" else args.snapshot or (LATEST if args.mode == "drill" else None),
         indices=indices,
         existing_indices=args.existing,
         confirm_delete=args.confirm_delete,
@@ -241,14 +255,15 @@ class Run:
     side: str | None = None
     result: RunResult = field(default_factory=RunResult)
     last_line: str | None = None  # the last line echoed, the message of a successful run
+    report_files_refused: bool = False  # said once before the run: not tried again after it
 
 
 def _side(args: argparse.Namespace) -> str | None:
     """The side the mode works on: SIDE's, or --on for list."""
     if args.on and args.mode == "prune" and args.on != "source":
         raise ConfigError("prune runs on the source only: the destination registers the repository read-only")
-    if args.on and args.mode not in ("list", "prune", "scrub"):
-        raise ConfigError(f"--on is for list and scrub only, not for {args.mode}")
+    if args.on and args.mode not in ("list", "prune", "scrub", "drill"):
+        raise ConfigError(f"--on is for list, scrub and drill only, not for {args.mode}")
     if args.json and args.mode not in ("list", "check", "verify", "scrub"):
         raise ConfigError(f"--json is for list, check, verify and scrub, not for {args.mode}")
     if (args.read_data or args.read_data_subset is not None) and args.mode != "scrub":
@@ -263,9 +278,10 @@ def _side(args: argparse.Namespace) -> str | None:
 
 
 def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
-    """Load the config, take the run lock, build the side's cluster and run the mode.
+    """Load the config, check the report files, take the run lock, build the side's cluster and run the mode.
 
-    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
+    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock,
+    UnsafeFile when the lock or a report file could be another user's).
     """
     from .lock import run_lock
 
@@ -275,6 +291,14 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     redactor.add(config.secrets)
     run.config, run.side = config, side_name
     logger.debug("config loaded from %s", path)
+    if config.report.json_file or config.report.prometheus_file:
+        from .report import check_targets
+
+        try:
+            check_targets(config.report)
+        except UnsafeFile:
+            run.report_files_refused = True
+            raise
     with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
         if config.report.ping_url:
             from .report import ping
@@ -369,6 +393,8 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
 def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
     settings = run.config.report if run.config is not None else None
+    if settings is not None and run.report_files_refused:
+        settings = replace(settings, json_file=None, prometheus_file=None)
     if settings is None or not (settings.json_file or settings.prometheus_file or settings.ping_url):
         return  # the config could not be read, or it asks for no report
     from .report import Report, write_reports
@@ -386,8 +412,12 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
         indices=list(run.result.indices),
         bytes=run.result.bytes,
         deleted_snapshots=list(run.result.deleted),
+        documents=run.result.documents,
+        restore_seconds=run.result.restore_seconds,
+        snapshots_checked=run.result.snapshots_checked,
+        snapshots_damaged=run.result.snapshots_damaged,
     )
-    write_reports(settings, report)
+    write_reports(settings, report, run.config.lock.dir)
 
 
 def _on_signal(signum: int, frame) -> None:

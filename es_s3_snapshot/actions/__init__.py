@@ -27,6 +27,12 @@ class RunResult:
     bytes: int | None = None
     deleted: list[str] = field(default_factory=list)
     message: str | None = None  # one line; the cli falls back to the last line echoed
+    # drill: what was restored and read back, and the time to restore (restore sent -> recovered)
+    documents: int | None = None
+    restore_seconds: float | None = None
+    # scrub: the snapshots checked, and those with damage
+    snapshots_checked: int | None = None
+    snapshots_damaged: int | None = None
 
 
 @dataclass
@@ -108,6 +114,7 @@ SIDE = {
     "scrub": None,
     "list": "source",
     "prune": "source",
+    "drill": "destination",  # --on source: the source's cluster and repository
 }
 MODES = tuple(SIDE)
 # Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.

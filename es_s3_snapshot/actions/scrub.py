@@ -190,6 +190,8 @@ def run_scrub(ctx: Context) -> None:
     report(ctx, result)
     ctx.result.message = result.summary()
     ctx.result.bytes = result.tally.bytes
+    ctx.result.snapshots_checked = len(result.verdicts)
+    ctx.result.snapshots_damaged = len(result.damaged)
     if not result.restorable:
         raise OperationFailed(result.summary())
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..names import name_list_problem, snapshot_pattern_problem
+from ..names import index_name_problem, name_list_problem, snapshot_pattern_problem
 from ..redact import mask_userinfo
 
 CONFIG_ENV = "ES_S3_SNAPSHOT_CONFIG"
@@ -186,6 +186,15 @@ def _url(raw: str) -> str:
 def _repository_name(raw: str) -> str:
     if not raw or any(ch in raw for ch in ' ,*"\\/?<>|#'):
         raise ValueError(f"is not a valid repository name: {raw!r}")
+    return raw
+
+
+def _drill_prefix(raw: str) -> str:
+    """The prefix of the names a drill restores under: the start of a valid index name, and one
+    that the engines' rename replacement takes literally (no ``$``)."""
+    problem = index_name_problem(raw, pattern=False) or (f"{raw!r} must not contain '$'" if "$" in raw else None)
+    if problem:
+        raise ValueError(problem)
     return raw
 
 
@@ -385,6 +394,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "max_age": Key(parse_duration),
         "min_count": Key(_count, 1),
         "prune_after_backup": Key(_boolean, False),
+    },
+    "drill": {
+        "prefix": Key(_drill_prefix, "drill-"),
     },
     "lock": {
         "dir": Key(_directory),
