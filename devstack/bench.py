@@ -17,7 +17,7 @@ OpenSearch source and destination with repository-s3 on a moto S3 server. Sectio
            requests and bytes per poll while the engine works, requests after the engine's end.
 - memory   peak RSS of the tool's backup and restore of 1,000 indices (taken from the poll runs).
 - sync     ``-m sync`` moto -> s3proxy against a sequential copy loop (devstack/bench_sync.py).
-- scrub    ``-m scrub`` of a real repository on moto: requests per shard folder at the metadata
+- scrub    ``-m scrub`` of a real repository on moto and s3proxy: requests per shard folder at the metadata
            level, and ``--read-data`` MB/s against a plain parallel download of the same data blobs
            (devstack/bench_scrub.py).
 
