@@ -16,6 +16,10 @@ OpenSearch source and destination with repository-s3 on a moto S3 server. Sectio
            proxy (tests/support/counting_proxy.py): requests (and bytes) before the operation starts,
            requests and bytes per poll while the engine works, requests after the engine's end.
 - memory   peak RSS of the tool's backup and restore of 1,000 indices (taken from the poll runs).
+- sync     ``-m sync`` moto -> s3proxy against a sequential copy loop (devstack/bench_sync.py).
+- scrub    ``-m scrub`` of a real repository on moto and s3proxy: requests per shard folder at the metadata
+           level, and ``--read-data`` MB/s against a plain parallel download of the same data blobs
+           (devstack/bench_scrub.py).
 
 It is not a test: it prints what it saw, marks targets missed, and exits 0 unless it could not run.
 """
@@ -43,7 +47,7 @@ from pathlib import Path
 from .stack import Stack, StackError, http_request
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
-SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync")
+SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync", "scrub")
 FULL_MB, SMALL_MB = 127, 8
 DATA_INDICES = 4
 POLL_SIZES, SMALL_POLL_SIZES = (1, 100, 1000), (1, 10, 100)
@@ -773,6 +777,7 @@ def main(argv=None) -> int:
         results.startup = measure_startup(options.startup_runs)
     engines = ""
     sync_lines: list[str] = []
+    scrub_lines: list[str] = []
     if set(options.only) - {"startup"}:
         print("bench: starting the local stack (S3 server, OpenSearch source and destination)...", flush=True)
         heap = os.environ.get("DEVSTACK_HEAP", "1g")
@@ -794,6 +799,17 @@ def main(argv=None) -> int:
                         echo=lambda text: (print(f"bench: sync {text}", flush=True), lines.append(text)),
                     )
                     sync_lines = lines
+                if "scrub" in options.only:  # -m scrub --read-data against a plain parallel download
+                    from .bench_scrub import bench_scrub
+
+                    lines = []
+                    bench_scrub(
+                        stack,
+                        rounds=min(options.rounds, 5),
+                        megabytes=20 if options.small else 300,
+                        echo=lambda text: (print(f"bench: scrub {text}", flush=True), lines.append(text)),
+                    )
+                    scrub_lines = lines
         except StackError as err:
             print(f"bench: the local stack did not start: {err}", file=sys.stderr)
             return 1
@@ -808,6 +824,9 @@ def main(argv=None) -> int:
     if sync_lines:
         print("\nsync of a repository from moto to s3proxy (8 workers) against a sequential get-then-put loop:")
         print("\n".join(sync_lines[-3:]))
+    if scrub_lines:
+        print("\nscrub of a repository on moto and s3proxy (8 workers): --read-data against a parallel download:")
+        print("\n".join([scrub_lines[2]] + scrub_lines[-8:]))
     print(f"\n(bench ran {time.monotonic() - started:.0f}s)")
     return 0
 
