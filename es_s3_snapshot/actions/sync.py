@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ConfigError, Interrupted, StoreError
-from ..store import SOURCE_ETAG, Blob, Store
+from ..store import SOURCE_ETAG, Blob, Parts, Store
 from ..wait import Progress, human_bytes, plural
 from . import Context
 
@@ -158,7 +158,8 @@ def sync_repository(ctx: Context) -> SyncResult:
             abort_stale_uploads(destination, have_src, run_began)
         progress = Progress("sync", interval=config.wait.progress_interval, clock=ctx.clock, items="objects")
         try:
-            _copy_all(ctx, pool, parts, source, destination, have_src, copy, server_side, progress, total)
+            slots = Parts(parts, options.workers)  # at most `workers` parts in memory at once
+            _copy_all(ctx, pool, slots, source, destination, have_src, copy, server_side, progress, total)
         finally:
             progress.close()
         deleted = 0
@@ -322,7 +323,7 @@ def abort_stale_uploads(destination: Store, blobs: dict[Name, Blob], before: flo
 def _copy_all(
     ctx: Context,
     pool: concurrent.futures.Executor,
-    parts: concurrent.futures.Executor,
+    parts: Parts,
     source: Store,
     destination: Store,
     blobs: dict[Name, Blob],

@@ -13,6 +13,7 @@ import pytest
 from es_s3_snapshot import cli
 from es_s3_snapshot.actions import sync as sync_module
 from es_s3_snapshot.config import Overrides, StoreConfig, load
+from es_s3_snapshot.s3http import S3Http, S3HttpError
 from es_s3_snapshot.store import Store, part_size
 
 BIG = 6 * 1024**2 + 123  # over a 5 MiB threshold: copied in parts
@@ -270,7 +271,7 @@ def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buck
     make_repository(s3, src)
 
     def failing_part(self, *args, **kwargs):
-        raise sync_module.StoreError("part refused")
+        raise S3HttpError(400, "InvalidPart", "part refused")
 
     def failing_abort(**kwargs):
         raise ConnectionError("store went away")
@@ -283,8 +284,7 @@ def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buck
         return store
 
     monkeypatch.setattr(sync_module, "make_store", make)
-    monkeypatch.setattr(Store, "read_range", lambda self, key, start=None, end=None: failing_part(self)
-                        if start is not None else s3.get_object(Bucket=src, Key=key)["Body"].read())  # fmt: skip
+    monkeypatch.setattr(S3Http, "upload_part", failing_part)
     code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
     assert code == 1 and "part refused" in err
     uploads = s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])
