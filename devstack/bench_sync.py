@@ -79,7 +79,7 @@ def versions() -> str:
 
 def _timed(command: list[str], env: dict | None = None) -> float:
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
@@ -192,9 +192,6 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
     """The sync figures of ``parts`` on loaded stores; returns Figure lines."""
     figures: list[Figure] = []
     moto, pa, pb = stores.moto, stores.proxy_a, stores.proxy_b
-    inside_bucket = pa.bucket + "-2"
-    if "inside" in parts and inside_bucket not in [b["Name"] for b in pa.client().list_buckets()["Buckets"]]:
-        pa.client().create_bucket(Bucket=inside_bucket)
     fresh = iter(range(10**6))
     tag = secrets.token_hex(2)
     for shape in SHAPES:
@@ -210,11 +207,13 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
             pairs.append(("inside one s3proxy (2 buckets)", Side(pa, shape, shape), None))
         for label, src, target in pairs:
             inside = target is None
-            bucket = inside_bucket if inside else target.bucket
             server = pa if inside else target
 
-            def dst(who: str, n: int, server=server, bucket=bucket) -> Side:
-                return Side(server, bucket, f"{shape}-{who}-{n}-{tag}{next(fresh)}")
+            def dst(who: str, n: int, server=server) -> Side:
+                """A fresh bucket per copy: s3proxy's filesystem backend lists a bucket by walking all of it."""
+                bucket = f"{shape}-{who}-{n}-{tag}{next(fresh)}"
+                server.client().create_bucket(Bucket=bucket)
+                return Side(server, bucket, "copy")
 
             runs = {
                 "tool": lambda n, src=src, dst=dst: tool_sync(src, dst("tool", n), workdir),
@@ -230,7 +229,9 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
     if "noop" in parts and "small" in repos:
         objects, _ = repos["small"]
         src = Side(moto, "small", "small")
-        tool_dst, rc_dst = Side(pb, pb.bucket, f"noop-tool-{tag}"), Side(pb, pb.bucket, f"noop-rc-{tag}")
+        for bucket in (f"noop-tool-{tag}", f"noop-rc-{tag}"):
+            pb.client().create_bucket(Bucket=bucket)
+        tool_dst, rc_dst = Side(pb, f"noop-tool-{tag}", "copy"), Side(pb, f"noop-rc-{tag}", "copy")
         echo("no-op re-sync, small shape, moto -> s3proxy (first copies):")
         tool_sync(src, tool_dst, workdir)
         rclone_sync(src, rc_dst, RCLONE_TUNED)
