@@ -209,7 +209,7 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
             inside = target is None
             server = pa if inside else target
 
-            def dst(who: str, n: int, server=server) -> Side:
+            def dst(who: str, n: int, server=server, shape=shape) -> Side:
                 """A fresh bucket per copy: s3proxy's filesystem backend lists a bucket by walking all of it."""
                 bucket = f"{shape}-{who}-{n}-{tag}{next(fresh)}"
                 server.client().create_bucket(Bucket=bucket)
@@ -316,7 +316,6 @@ def _large_index(engine, name: str, megabytes: int) -> None:
 def _small_indices(engine, count: int) -> None:
     """``count`` indices of one shard and one document each."""
     import json
-
     from concurrent.futures import ThreadPoolExecutor
 
     def create(n: int) -> None:

@@ -230,7 +230,9 @@ class S3Http:
         where = urlsplit(f"//{self.target.netloc}")
         host, port_number = where.hostname or "", where.port
         if self._context is not None:
-            connection = http.client.HTTPSConnection(host, port_number, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK)
+            connection = http.client.HTTPSConnection(
+                host, port_number, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
+            )
         else:
             connection = http.client.HTTPConnection(host, port_number, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
         connection.connect()
