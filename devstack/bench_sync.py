@@ -133,12 +133,14 @@ RCLONE_TUNED = ("--transfers", "16", "--checkers", "32", "--fast-list")
 
 
 def rclone_sync(src: Side, dst: Side, flags: tuple[str, ...] = ()) -> float:
-    """`rclone sync src:<bucket> dst:<bucket>/<base>` (one remote per store, or one for both
+    """`rclone copy src:<bucket> dst:<bucket>/<base>` (one remote per store, or one for both
     inside one store); seconds. The whole source bucket: it holds the repository alone, whose
-    hashed shard folders (OpenSearch 3) lie outside its base path."""
+    hashed shard folders (OpenSearch 3) lie outside its base path. `copy`, not `sync`: -m sync
+    deletes nothing without --delete, and `rclone sync` takes the directory entries s3proxy's
+    filesystem backend lists for extra objects to delete (seen hanging on them)."""
     same = src.server is dst.server
     env = _rclone_env("src", src) if same else {**_rclone_env("src", src), **_rclone_env("dst", dst)}
-    command = [tool_path("rclone"), "sync", f"src:{src.bucket}", f"{'src' if same else 'dst'}:"
+    command = [tool_path("rclone"), "copy", f"src:{src.bucket}", f"{'src' if same else 'dst'}:"
                f"{dst.bucket}/{dst.base}", *flags]  # fmt: skip
     return _timed(command, {**env, "RCLONE_CONFIG": "/dev/null"})
 

@@ -241,12 +241,11 @@ class Store:
             raise self.error("read", key, err) from err
 
     def read_small(self, key: str, limit: int = 16 * 1024**2) -> bytes:
-        """The whole content of a small object (repository metadata), at most ``limit`` bytes."""
-        body = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
-        try:
-            return self._call("read", key, body.read, limit)
-        finally:
-            body.close()
+        """The whole content of a small object (repository metadata); StoreError above ``limit`` bytes."""
+        data = self._call("read", key, self.http.get, key)
+        if len(data) > limit:
+            raise StoreError(f"{key} on the {self} is {len(data)} B, more than the {limit} B expected of it")
+        return data
 
     # --- writing ------------------------------------------------------------------------------
 
