@@ -14,7 +14,8 @@ a broken copy has another size). The root blobs ``index-N`` and ``index.latest``
 place, always 8 bytes) are also copied when both ETags are plain MD5s (no ``-N`` multipart suffix)
 and differ. Every copy carries the source's ETag as metadata ``es-s3-snapshot-source-etag``.
 
-Copying: ``[sync] workers`` objects at once; an object over ``multipart_threshold`` goes in parts
+Copying: ``[sync] workers`` objects at once (four times as many server-side copies, which move no
+byte through this machine); an object over ``multipart_threshold`` goes in parts
 of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores each
 part is one ranged GET and one UploadPart, inside one store (same endpoint and keys) one
 UploadPartCopy, so no byte passes through this machine. A multipart upload that fails is aborted;
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 ROOT_INDEX = re.compile(r"index-\d+")
 LATEST = "index.latest"
 SHARD_PATHS = "snapshot_shard_paths"
+SERVER_SIDE_FACTOR = 4  # server-side copies at once: this many times [sync] workers
 WHOLE_BUCKET = 100  # more snapshot_shard_paths blobs than this: list the whole bucket once instead
 
 # (hash prefix or "", path below the base path): the same name on both sides whatever their base paths.
@@ -105,14 +107,17 @@ def sync_repository(ctx: Context) -> SyncResult:
     dry_run = ctx.dry_run or bool(getattr(ctx.cluster, "dry_run", False))
     options = config.sync
     server_side = options.server_side_copy == "auto" and same_account(src_cfg, dst_cfg)
-    # Each object worker and each part worker may hold a connection to both stores.
-    source = make_store(src_cfg, pool=2 * options.workers + 4)
-    destination = make_store(dst_cfg, pool=2 * options.workers + 4)
+    # A server-side copy moves no byte through this machine: each is a wait on the store, so
+    # SERVER_SIDE_FACTOR times as many run at once. Each object and part worker may hold a
+    # connection to both stores.
+    workers = options.workers * (SERVER_SIDE_FACTOR if server_side else 1)
+    source = make_store(src_cfg, pool=workers + options.workers + 4)
+    destination = make_store(dst_cfg, pool=workers + options.workers + 4)
     started = ctx.clock()
     run_began = time.time()  # wall clock: what the store's "Initiated" of an upload is compared with
 
     with (
-        concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync") as pool,
+        concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool,
         concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync-part") as parts,
     ):
         checked = [pool.submit(store.check) for store in (source, destination)]
