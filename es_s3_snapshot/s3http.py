@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit
+from xml.etree import ElementTree
 
 ATTEMPTS = 5
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0
@@ -50,10 +51,11 @@ class Target:
     prefix: str  # "/bucket/" (path style) or "/" (virtual host style)
 
 
-def target_for(client: Any, bucket: str, addressing_style: str) -> Target:
-    """The addressing botocore uses for ``bucket``: path style on IP addresses, with
-    ``addressing_style = path`` or names that cannot be a host name; else virtual host style."""
-    endpoint = urlsplit(client.meta.endpoint_url)
+def target_for(endpoint_url: str, bucket: str, addressing_style: str) -> Target:
+    """The addressing botocore uses for ``bucket`` at ``endpoint_url``: path style on IP
+    addresses, with ``addressing_style = path`` or names that cannot be a host name; else
+    virtual host style."""
+    endpoint = urlsplit(endpoint_url)
     host = endpoint.hostname or ""
     try:
         ipaddress.ip_address(host)
@@ -77,7 +79,7 @@ class S3Http:
         credentials: Callable[[], Any],  # returns an object with access_key, secret_key, token
         *,
         verify: bool | str = True,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds),
     ):
         self.target = target
         self.region = region
@@ -101,6 +103,32 @@ class S3Http:
 
     def put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         self.request("PUT", key, body=body, headers=_meta(metadata))
+
+    def head_bucket(self) -> None:
+        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket answers."""
+        self.request("HEAD", "")
+
+    def list_page(self, prefix: str, delimiter: str | None, token: str | None) -> tuple[list, list, str | None]:
+        """One ListObjectsV2 page: ([(key, size, etag)], [common prefix], next continuation token)."""
+        query = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
+        if delimiter:
+            query["delimiter"] = delimiter
+        if token:
+            query["continuation-token"] = token
+        body = self.request("GET", "", query)[1]
+        root = ElementTree.fromstring(body)
+        objects, prefixes = [], []
+        for node in root:
+            tag = node.tag.rsplit("}", 1)[-1]
+            if tag == "Contents":
+                fields = {child.tag.rsplit("}", 1)[-1]: child.text or "" for child in node}
+                objects.append(
+                    (unquote_plus(fields.get("Key", "")), int(fields.get("Size") or 0), fields.get("ETag", ""))
+                )
+            elif tag == "CommonPrefixes":
+                prefixes += [unquote_plus(child.text or "") for child in node if child.tag.endswith("Prefix")]
+        truncated = (root.findtext("{*}IsTruncated") or "").lower() == "true"
+        return objects, prefixes, (root.findtext("{*}NextContinuationToken") or None) if truncated else None
 
     def open(self, key: str) -> Stream:
         """A streamed GET of the whole object on a connection of its own; read it, then close it."""

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import StoreConfig
@@ -93,6 +93,13 @@ class Parts:
             wait_futures(futures)
 
 
+@dataclass(frozen=True)
+class _Keys:
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
 def part_size(size: int, chunk: int) -> int:
     """The part size for a multipart copy of ``size`` bytes: ``chunk``, raised to stay within 10,000
     parts, and never under S3's 5 MiB minimum."""
@@ -107,32 +114,56 @@ class Store:
         self.config = config
         self.bucket = config.bucket
         self.base = config.base_path.strip("/")
-        self.client = client if client is not None else _make_client(config, pool)
+        self._client = client
+        self._pool = pool
         self._http: S3Http | None = None
-        self._http_lock = threading.Lock()
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (credentials chain, multipart control, deletes), built on first use:
+        a sync that only lists (nothing new) with static keys never imports boto3."""
+        with self._lock:
+            if self._client is None:
+                self._client = _make_client(self.config, self._pool)
+            return self._client
 
     def __str__(self) -> str:
         return str(self.config)
 
     @property
     def http(self) -> S3Http:
-        """The lean client of the copy data path (s3http.py), built on first use from the boto3
-        client's endpoint, region and credentials."""
-        with self._http_lock:
-            if self._http is None:
-                signer = getattr(self.client, "_request_signer", None)
-                credentials = getattr(signer, "_credentials", None)
+        """The lean client of the listings and the copy data path (s3http.py): from the config
+        when it has an endpoint and static keys, else from the boto3 client's endpoint, region and
+        credentials chain."""
+        with self._lock:
+            if self._http is not None:
+                return self._http
+            config = self.config
+            if self._client is None and config.endpoint_url and config.access_key and config.secret_key:
+                endpoint, region = config.endpoint_url, config.region or "us-east-1"
+                frozen = _Keys(config.access_key, config.secret_key, config.session_token)
+
+                def credentials() -> Any:
+                    return frozen
+
+            else:
+                client = self._client
+                if client is None:
+                    client = self._client = _make_client(config, self._pool)
+                credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
                 if credentials is None:
                     raise StoreUnreachable(
-                        f"no S3 keys for the {self}: set profile, access_key/secret_key or *_env in "
-                        f"[{self.config.section}]"
+                        f"no S3 keys for the {self}: set profile, access_key/secret_key or *_env in [{config.section}]"
                     )
-                self._http = S3Http(
-                    target_for(self.client, self.bucket, self.config.addressing_style),
-                    self.client.meta.region_name or "us-east-1",
-                    credentials.get_frozen_credentials,
-                    verify=self.config.ca_bundle or self.config.verify,
-                )
+                endpoint, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
+                credentials = credentials.get_frozen_credentials
+            self._http = S3Http(
+                target_for(endpoint, self.bucket, config.addressing_style),
+                region,
+                credentials,
+                verify=config.ca_bundle or config.verify,
+            )
             return self._http
 
     # --- errors ------------------------------------------------------------------------------
@@ -197,7 +228,12 @@ class Store:
 
     def check(self) -> None:
         """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
-        self._call("open bucket", self.bucket, self.client.head_bucket, Bucket=self.bucket)
+        try:
+            self.http.head_bucket()
+        except S3HttpError as err:
+            if err.status == 404:
+                raise StoreError(f"bucket {self.bucket} does not exist on the {self}") from None
+            raise self.error("open bucket", self.bucket, err) from err
 
     def key(self, *parts: str) -> str:
         return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
@@ -207,25 +243,17 @@ class Store:
         ``delimiter`` is given. Paginated: one request per 1,000 keys."""
         blobs: list[Blob] = []
         prefixes: list[str] = []
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-
-        def pages() -> Iterator[dict]:
-            yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
-
-        iterator = pages()
+        token = None
         while True:
-            page = self._call("list", f"s3://{self.bucket}/{prefix}", next, iterator, None)
-            if page is None:
-                break
-            for item in page.get("Contents", []) or []:
-                key = item["Key"]
-                if key.endswith("/"):
-                    continue  # s3proxy's filesystem backend lists directories
-                blobs.append(Blob(key, int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"')))
-            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) or [])
-        return blobs, prefixes
+            objects, common, token = self._call(
+                "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, delimiter, token
+            )
+            for key, size, etag in objects:
+                if not key.endswith("/"):  # s3proxy's filesystem backend lists directories
+                    blobs.append(Blob(key, size, etag.strip('"').replace("&quot;", "")))
+            prefixes += common
+            if not token:
+                return blobs, prefixes
 
     def head(self, key: str) -> dict | None:
         """The object's HEAD answer (ContentLength, ETag, Metadata), or None when it does not exist."""
