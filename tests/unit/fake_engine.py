@@ -34,6 +34,7 @@ class FakeEngine:
         self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
         self.polls_until_done = 1  # _status polls that still show STARTED
         self.final_state = "SUCCESS"
+        self.final_states: list[str] = []  # the final state of each create in turn (then final_state)
         self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
         self.recovery_polls = 1  # health polls that still show initializing shards after a restore
@@ -280,14 +281,15 @@ class FakeEngine:
         for p in patterns:
             if "*" not in p and p not in self.indices and not body.get("ignore_unavailable"):
                 return _error(404, "index_not_found_exception", f"no such index [{p}]")
-        self.add_snapshot(repo, name, selected, state=self.final_state, metadata=body.get("metadata"))
+        state = self.final_states.pop(0) if self.final_states else self.final_state
+        self.add_snapshot(repo, name, selected, state=state, metadata=body.get("metadata"))
         snap = self.snapshots[(repo, name)]
         snap["polls"] = self.polls_until_done
         snap["finalising"] = self.finalising_polls
         snap["ready"] = threading.Event()
         if self.polls_until_done <= 0:
             snap["ready"].set()
-        if self.failures:
+        if self.failures and state != "SUCCESS":
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)

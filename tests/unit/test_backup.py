@@ -338,3 +338,90 @@ def test_final_line_gives_bytes_duration_and_rate_and_right_plurals(engine, load
     run_backup(ctx)
     assert ", 1 index, 1/1 shard," in lines[-1]
     assert "1000 B new of 4.9 KiB in 1.5s (0.0 MB/s)" in lines[-1]
+
+
+NODE_LEFT = {"index": "logs-b", "shard_id": 0, "reason": "node shutdown", "status": "INTERNAL_SERVER_ERROR"}
+
+
+def creates(engine):
+    return [p.rsplit("/", 1)[1] for m, p, _, _ in engine.requests if m == "PUT" and p.count("/") == 3]
+
+
+def test_partial_snapshot_with_a_transient_cause_is_taken_again_and_the_retry_succeeds(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [NODE_LEFT]
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1"]
+    assert source.snapshots[("repo1", "nightly-retry1")]["state"] == "SUCCESS"
+    assert source.snapshots[("repo1", "nightly")]["state"] == "PARTIAL"  # left for prune, not deleted here
+    assert lines[-1].startswith("snapshot repo1/nightly-retry1: SUCCESS on retry 1 of nightly (PARTIAL, 1/2 shards")
+    assert ctx.result.snapshot == "nightly-retry1"
+    # the retry waited for the cluster to be back (yellow, nothing moving) and for the store to answer
+    health = [params for m, p, params, _ in source.requests if p == "/_cluster/health"]
+    assert health and health[0]["wait_for_status"] == "yellow" and health[0]["wait_for_no_relocating_shards"] == "true"
+    assert source.sent("POST", "/_snapshot/repo1/_verify") is not None
+
+
+def test_retry_that_fails_again_exits_1_naming_the_retry_and_the_failed_attempt(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "FAILED"], [NODE_LEFT]
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1"]  # retries = 1 by default: no third attempt
+    message = str(err.value)
+    assert message.startswith("snapshot repo1/nightly-retry1 finished FAILED")
+    assert "it was retry 1 of nightly (PARTIAL, 1/2 shards failed)" in message
+
+
+def test_retries_n_takes_up_to_n_retries(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "PARTIAL", "SUCCESS"], [NODE_LEFT]
+    ctx, lines, _ = make_ctx(load_config("[snapshot]\nretries = 2\n", overrides=Overrides(snapshot="nightly")))
+    run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1", "nightly-retry2"]
+    assert "SUCCESS on retry 2 of nightly (PARTIAL" in lines[-1] and "nightly-retry1 (PARTIAL" in lines[-1]
+
+
+def test_failure_that_does_not_pass_is_not_retried(source, load_config, make_ctx):
+    source.final_state = "PARTIAL"
+    source.failures = [{"index": "logs-b", "shard_id": 0, "reason": "IndexShardSnapshotFailedException[corrupt]"}]
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(SnapshotFailed, match="not taken again: no failure reason says that a node left"):
+        run_backup(ctx)
+    assert len(creates(source)) == 1
+
+
+def test_retries_0_never_retries_and_keeps_the_old_message(source, load_config, make_ctx):
+    source.final_state, source.failures = "PARTIAL", [NODE_LEFT]
+    ctx, _, _ = make_ctx(load_config("[snapshot]\nretries = 0\n"))
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    assert len(creates(source)) == 1 and "retry" not in str(err.value) and "not taken again" not in str(err.value)
+
+
+def test_retry_waits_at_most_stall_timeout_for_the_cluster_to_be_back(source, load_config, make_ctx):
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [NODE_LEFT]
+    source.recovery_polls = 10**6  # the cluster's health never settles
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 60\npoll_interval = 5\n"))
+    with pytest.raises(
+        SnapshotFailed,
+        match=r"not taken again: the source cluster and its repository were not back "
+        r"within 60s \(stall_timeout in \[wait\]; last: yellow",
+    ):
+        run_backup(ctx)
+    assert len(creates(source)) == 1
+
+
+def test_retry_names_belong_to_the_series_that_prune_and_latest_see():
+    from es_s3_snapshot.names import retry_name, series_regex
+
+    assert retry_name("snapshot-2026_01_02t03-04-05", 1) == "snapshot-2026_01_02t03-04-05-retry1"
+    series = series_regex("snapshot-%Y_%m_%dt%H-%M-%S")
+    assert series.fullmatch("snapshot-2026_01_02t03-04-05-retry1")
+    assert series.fullmatch("snapshot-2026_01_02t03-04-05")
+    assert not series.fullmatch("snapshot-2026_01_02t03-04-05-retry") and not series.fullmatch("other-retry1")
