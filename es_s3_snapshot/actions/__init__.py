@@ -51,6 +51,7 @@ class Context:
     final: bool = False  # migrate --final: the cutover round, then verify
     block_writes: bool = False  # migrate --final --block-writes: write-block the source indices first
     keep_blocked: bool = False  # migrate: leave the write block in place on a failure
+    keep_failed: bool = False  # restore --keep-failed: keep the empty red indices a failed restore created
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
 
     def wait_for_call(

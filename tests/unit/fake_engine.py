@@ -42,6 +42,29 @@ class FakeEngine:
         self.unallocated_checks = 0  # per-index checks that still show the restored primaries waiting (yellow)
         self.unassigned = 0  # unassigned shards the cluster's health reports (e.g. replicas a single node never takes)
         self.restored: set[str] = set()
+        self.explain = {  # answered to POST _cluster/allocation/explain (as OpenSearch 3.3 said, shortened)
+            "current_state": "unassigned",
+            "can_allocate": "no",
+            "allocate_explanation": "cannot allocate because allocation is not permitted to any of the nodes",
+            "node_allocation_decisions": [
+                {
+                    "node_name": f"node-{n}",
+                    "deciders": [
+                        {
+                            "decider": "disk_threshold",
+                            "decision": "NO",
+                            "explanation": "the node is above the high watermark",
+                        },
+                        {
+                            "decider": "restore_in_progress",
+                            "decision": "NO",
+                            "explanation": "shard has failed to be restored",
+                        },
+                    ],
+                }
+                for n in (1, 2)
+            ],
+        }
         self.data_streams: list[str] = []
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
         self.restore_error = None  # (status, body) answered to POST _restore, which is refused
@@ -113,6 +136,8 @@ class FakeEngine:
                     for n in list(self.indices)[:2]
                 ]
             return 200, []
+        if seg[0] == "_cluster" and seg[1:] == ["allocation", "explain"] and method == "POST":
+            return 200, {**body, **self.explain}
         if seg[0] == "_cluster" and seg[1] == "health":
             if params.get("level") == "indices":
                 return self._index_health()
@@ -178,7 +203,12 @@ class FakeEngine:
         self.recovered.set()
         healths = {self._health_of(n) for n in self.indices}
         status = "red" if "red" in healths else "yellow" if "yellow" in healths else "green"
-        return 200, {"status": status, "timed_out": False, "initializing_shards": 0, "unassigned_shards": self.unassigned}
+        return 200, {
+            "status": status,
+            "timed_out": False,
+            "initializing_shards": 0,
+            "unassigned_shards": self.unassigned,
+        }
 
     def _snapshot_api(self, method, seg, params, body):
         repo = seg[0]
