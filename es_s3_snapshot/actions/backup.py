@@ -27,6 +27,7 @@ from ..names import expand_snapshot_name, listed, match_indices, retry_name
 from ..repository import advice, ensure_repository, is_repository_failure
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
+from .patience import Patient
 from .prune import prune_after_backup
 
 logger = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
 
 def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_message: str) -> dict:
     """After the blocking create was cut: follow the snapshot by polling it, if it exists."""
-    cluster, repo = ctx.cluster, ctx.config.repository_for("source").name
+    cluster, repo = Patient(ctx), ctx.config.repository_for("source").name  # rides through node restarts
     logger.warning("the blocking snapshot call was cut (%s); following the snapshot by polling instead", cut)
 
     def snapshot_now():

@@ -42,6 +42,7 @@ class FakeEngine:
         self.unallocated_checks = 0  # per-index checks that still show the restored primaries waiting (yellow)
         self.unassigned = 0  # unassigned shards the cluster's health reports (e.g. replicas a single node never takes)
         self.restored: set[str] = set()
+        self.no_master_answers = 0  # health calls answered 503 (the master left; an election goes on)
         self.explain = {  # answered to POST _cluster/allocation/explain (as OpenSearch 3.3 said, shortened)
             "current_state": "unassigned",
             "can_allocate": "no",
@@ -139,6 +140,9 @@ class FakeEngine:
         if seg[0] == "_cluster" and seg[1:] == ["allocation", "explain"] and method == "POST":
             return 200, {**body, **self.explain}
         if seg[0] == "_cluster" and seg[1] == "health":
+            if self.no_master_answers > 0:
+                self.no_master_answers -= 1
+                return _error(503, "cluster_manager_not_discovered_exception", "no cluster-manager")
             if params.get("level") == "indices":
                 return self._index_health()
             return self._cluster_health()

@@ -425,3 +425,17 @@ def test_retry_names_belong_to_the_series_that_prune_and_latest_see():
     assert series.fullmatch("snapshot-2026_01_02t03-04-05-retry1")
     assert series.fullmatch("snapshot-2026_01_02t03-04-05")
     assert not series.fullmatch("snapshot-2026_01_02t03-04-05-retry") and not series.fullmatch("other-retry1")
+
+
+def test_reads_of_a_wait_ride_through_an_election(source, load_config, make_ctx):
+    from es_s3_snapshot.actions.patience import Patient, passing
+    from es_s3_snapshot.errors import ClusterUnreachable, EngineError
+
+    assert passing(ClusterUnreachable("no seed")) and passing(EngineError("x", status=503))
+    assert not passing(EngineError("x", status=404, error_type="snapshot_missing_exception"))
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
+    source.add_snapshot("repo1", "s1", ["logs-a"])
+    source.no_master_answers = 2
+    ctx, _, clock = make_ctx(load_config())
+    answer = Patient(ctx).get("/_cluster/health", ok=(408,))
+    assert answer.status == 408 and source.no_master_answers == 0 and clock() > 0

@@ -533,3 +533,22 @@ def test_allocation_reasons_in_words_from_a_real_explain_answer():
     one_full["node_allocation_decisions"][0] = {"deciders": [{"decider": "disk_threshold", "decision": "NO"}]}
     assert reason_in_words(one_full) == "disk watermark exceeded on 1 of 2 nodes"
     assert reason_in_words({"allocate_explanation": "cannot allocate"}) == "cannot allocate"
+
+
+def test_a_followed_restore_rides_through_an_election_and_gives_the_clusters_verdict(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})  # the node we talked to went away
+    dest.no_master_answers = 3  # then the destination has no master for a while
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert dest.no_master_answers == 0 and "  logs-b  20 docs" in lines
+
+
+def test_a_destination_without_master_beyond_stall_timeout_ends_the_wait_with_its_error(dest, load_config, make_ctx):
+    from es_s3_snapshot.errors import EngineError
+
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.no_master_answers = 10**6
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 30\npoll_interval = 5\n"), side="destination")
+    with pytest.raises(EngineError, match="cluster_manager_not_discovered_exception"):
+        run_restore(ctx)
+    assert clock() < 10**6  # bounded by stall_timeout, not max_wait

@@ -14,6 +14,7 @@ from ...errors import RestoreFailed, WaitTimeout
 from ...names import listed
 from ...wait import plural
 from .. import Context
+from ..patience import Patient
 from .allocation import REMOVE_HINT, allocation_reason, remove_unusable
 from .existing import Existing
 from .plan import Plan
@@ -89,7 +90,7 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
     health while nothing initialises and the unassigned count does not move fail it after
     [wait] stall_timeout; both with the engine's reason (see ``unallocated``).
     """
-    config, cluster = ctx.config, ctx.cluster
+    config, cluster = ctx.config, Patient(ctx)  # rides through a node restart or an election
     wanted = config.restore.wait_for_status
     progress = ctx.progress("restore")
     deadline = ctx.clock() + config.wait.max_wait
