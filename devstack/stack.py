@@ -1191,7 +1191,11 @@ class Stack:
         if server is None or server.process is None:
             raise StackError(f"no {which} server in this stack")
         proc = server.process
-        kill_groups([proc], grace=0)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a crash, not a shutdown
+        except ProcessLookupError:
+            pass
+        kill_groups([proc], grace=5)  # reaps it
         with self._lock:
             if proc in self._procs:
                 self._procs.remove(proc)
