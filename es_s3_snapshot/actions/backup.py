@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..names import expand_snapshot_name, listed, match_indices, retry_name
 from ..repository import advice, ensure_repository, is_repository_failure
+from ..retention import TAKEN_BY
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
 from .patience import Patient
@@ -163,6 +164,7 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
         f"snapshot {repo}/{name} did not finish within {config.wait.max_wait:.0f}s (max_wait in [wait]); "
         f"it goes on in the source cluster: follow it with {follow}"
     )
+    sent_at = ctx.now().timestamp() * 1000  # the engine's start time of this run's snapshot comes after
     try:
         while True:
             call = Background(lambda: _create(ctx, name, blocking=True))
@@ -172,6 +174,10 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
                 )
             except (ClusterUnreachable, UnexpectedAnswer) as err:
                 # The blocking call was cut; whether the snapshot started is read from the repository.
+                return _poll_until_done(ctx, name, err, show, timeout_message)
+            except (SnapshotExists, SnapshotFailed) as err:
+                if not resent_by_engine(ctx, name, err, sent_at):
+                    raise
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:
                 return snapshot
@@ -421,3 +427,40 @@ def _wait_until_back(ctx: Context, failure: SnapshotFailed, cause: str) -> None:
             ) from failure
         logger.info("waiting for the source cluster to be back before taking the snapshot again (%s)", last)
         ctx.sleep(min(config.wait.poll_interval, max(0.0, deadline - ctx.clock())))
+
+
+SAME_NAME = ("already in-progress", "already in progress", "already exists")
+CLOCK_SKEW_MS = 30_000  # between this host and the engine's, when telling this run's snapshot apart
+
+
+def resent_by_engine(ctx: Context, name: str, refusal: Exception, sent_at_ms: float) -> bool:
+    """Whether a "same name" refusal of this run's create is the engine's own doing: when the
+    elected master leaves while a snapshot is created, the engine sends the create again to the
+    next master, which refuses it because the snapshot exists. It is this run's snapshot (to be
+    followed, not reported as a conflict) when it carries this tool's metadata and started after
+    this run sent its create."""
+    cause = refusal.__cause__
+    if not isinstance(cause, EngineError) or cause.error_type != "invalid_snapshot_name_exception":
+        return False
+    if not any(words in cause.reason for words in SAME_NAME):
+        return False
+    cluster, repo = Patient(ctx), ctx.config.repository_for("source").name
+    try:
+        answer = cluster.get(path_of("_snapshot", repo, name), ok=(404,), timeout=cluster.long_request_timeout)
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer):
+        return False
+    snapshot = (answer.get("snapshots") or [None])[0] if answer.status == 200 else None
+    ours = (
+        isinstance(snapshot, dict)
+        and (snapshot.get("metadata") or {}).get("taken_by") == TAKEN_BY
+        and snapshot.get("start_time_in_millis", 0) >= sent_at_ms - CLOCK_SKEW_MS
+    )
+    if ours:
+        logger.warning(
+            "the source cluster's master changed while snapshot %s/%s was being created, and the engine sent "
+            "the create again (%s); following the snapshot this run started",
+            repo,
+            name,
+            cause.reason,
+        )
+    return ours

@@ -34,7 +34,8 @@ class FakeEngine:
         self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
         self.polls_until_done = 1  # _status polls that still show STARTED
         self.final_state = "SUCCESS"
-        self.final_states: list[str] = []  # the final state of each create in turn (then final_state)
+        self.final_states: list[str] = []
+        self.master_changed = False  # a blocking create is sent again by the engine to a new master: refused  # the final state of each create in turn (then final_state)
         self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
         self.recovery_polls = 1  # health polls that still show initializing shards after a restore
@@ -327,6 +328,12 @@ class FakeEngine:
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)
+        if params.get("wait_for_completion") == "true" and self.master_changed:
+            return _error(
+                400,
+                "invalid_snapshot_name_exception",
+                f"[{repo}:{name}] Invalid snapshot name [{name}], snapshot with the same name is already in-progress",
+            )
         if params.get("wait_for_completion") == "true":
             # as engines do: answer when the snapshot is done (here: after polls_until_done progress polls)
             if not snap["ready"].wait(self.block_limit):
