@@ -15,6 +15,7 @@ from ...errors import ClusterUnreachable, EngineError, Interrupted, RestoreFaile
 from ...names import listed, match_indices
 from ...wait import Background, plural
 from .. import Context
+from ..patience import Patient
 from .existing import Existing, list_indices, reopen
 from .plan import Plan
 
@@ -67,7 +68,7 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
             logger.info("restore from %s/%s started", repo, plan.snapshot)
         return answer.body if isinstance(answer.body, dict) else {}
     try:
-        began = restore_began(cluster, plan, existing)
+        began = restore_began(Patient(ctx), plan, existing)  # rides through the election a lost node may cause
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # still cut off: say what cannot be known
         raise ClusterUnreachable(
             f"{err}; the answer to the restore from {plan.snapshot} was lost ({lost}) and whether it began cannot "
