@@ -135,7 +135,10 @@ def remove_unusable(ctx: Context, plan: Plan, existing: Existing) -> Unusable:
     if not mine:
         return Unusable([], users, "; ".join(notes) or f"nothing was deleted; {REMOVE_HINT}")
     if ctx.keep_failed:
-        notes.insert(0, f"left the empty red {plural(len(mine), 'index', 'indices')} (--keep-failed): {listed(mine)}")
+        notes.insert(
+            0,
+            f"left the empty red {plural(len(mine), 'index', 'indices')} (--keep-failed): {listed(mine)}; {REMOVE_HINT}",
+        )
         return Unusable([], mine + users, "; ".join(notes))
     removed, failed = [], []
     for chunk in chunks(mine):
