@@ -574,17 +574,12 @@ class Node:
         (self.config_dir / "jvm.options.d").mkdir(exist_ok=True)
         if self.kind.s3:
             self._cli("opensearch-keystore", ["create"])
-            self._cli(
-                "opensearch-keystore",
-                ["add", "--stdin", "s3.client.default.access_key", "s3.client.default.secret_key"],
-                stdin=f"{s3.access_key}\n{s3.secret_key}\n",
-            )
-            if self.kind.s3b:
-                self._cli(
-                    "opensearch-keystore",
-                    ["add", "--stdin", "s3.client.second.access_key", "s3.client.second.secret_key"],
-                    stdin=f"{self.s3b.access_key}\n{self.s3b.secret_key}\n",
-                )
+            names = ["s3.client.default.access_key", "s3.client.default.secret_key"]
+            values = [s3.access_key, s3.secret_key]
+            if self.kind.s3b:  # in the same call: each keystore tool run starts a JVM
+                names += ["s3.client.second.access_key", "s3.client.second.secret_key"]
+                values += [self.s3b.access_key, self.s3b.secret_key]
+            self._cli("opensearch-keystore", ["add", "--stdin", *names], stdin="".join(v + "\n" for v in values))
         elif self.kind.security:
             # The integ-test zip has bin/elasticsearch-keystore; bootstrap.password
             # sets the `elastic` superuser's password until it is changed through
