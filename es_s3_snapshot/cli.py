@@ -21,12 +21,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import __version__
 from .actions import MODES, SIDE, TWO_SIDED, RunResult
-from .config import SIDES, Config, Overrides, find_config, load, require_seeds
-from .errors import EXIT_CONFIG, EXIT_OK, EXIT_UNEXPECTED, ConfigError, EsS3SnapshotError, Interrupted, Signalled
+from .config import LATEST, SIDES, Config, Overrides, find_config, load, require_seeds
+from .errors import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    EsS3SnapshotError,
+    Interrupted,
+    Signalled,
+    UnsafeFile,
+)
 from .redact import RedactingFormatter, Redactor
 
 logger = logging.getLogger("es_s3_snapshot")
@@ -49,8 +58,14 @@ through a snapshot repository in S3, as set in the config file.
   migrate  one round of a migration (backup, sync when two stores are set, restore, lag);
            --final [--block-writes] is the cutover, then verify.
   verify   compares every index on both sides: counts, fields, aliases, primaries.
+  drill    a restore test: restores the latest snapshot under new names (drill-*) on the
+           destination (--on source), checks every copy answers, prints the time to restore,
+           and deletes the copies again.
   sync     copies the repository from [source_store] to [destination_store] (two object stores,
            e.g. two clouds), only what is missing; no cluster is contacted.
+  scrub    checks the repository straight from its store or directory, without any cluster:
+           every blob each snapshot needs is there, whole and with a good checksum
+           (--read-data also reads the data; --on destination: the synced copy).
 """
 
 EPILOG = """\
@@ -87,6 +102,18 @@ def _nonempty(raw: str) -> str:
     return raw
 
 
+def _percent(raw: str) -> float:
+    """``10%`` or ``10`` -> 0.1; more than 0 and at most 100."""
+    text = raw.strip().removesuffix("%").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a percentage such as 10%, not {raw!r}") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"must be more than 0% and at most 100%, not {raw!r}")
+    return value / 100
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="es-s3-snapshot",
@@ -117,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         action=_Once,
         type=_nonempty,
-        help="snapshot name (restore: a name or 'latest'), overriding the config",
+        help="snapshot name (restore: a name or 'latest'; drill: default latest), overriding the config",
     )
     parser.add_argument(
         "--indices",
@@ -146,9 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-wait", action="store_true", help="start the snapshot or restore and return without waiting"
     )
-    parser.add_argument("--json", action="store_true", help="list, check, verify: print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="list, check, verify, scrub: print the result as JSON")
     parser.add_argument(
-        "--on", choices=("source", "destination"), help="list: the cluster whose repository to list (default: source)"
+        "--on",
+        choices=("source", "destination"),
+        help="list, scrub: the side whose repository to list or scrub (default: source); drill: the cluster to "
+        "restore on (default: destination)",
+    )
+    parser.add_argument(
+        "--read-data", action="store_true", help="scrub: also read every data blob and check its checksum"
+    )
+    parser.add_argument(
+        "--read-data-subset",
+        metavar="P%",
+        action=_Once,
+        type=_percent,
+        help="scrub: read a random P percent of the data files (a different sample each run)",
     )
     parser.add_argument("--final", action="store_true", help="migrate: the cutover round, then verify")
     parser.add_argument(
@@ -189,7 +229,8 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         if not indices:
             raise ConfigError("--indices names no index")
     return Overrides(
-        snapshot=args.snapshot,
+        # a drill: the latest by default; scrub's --snapshot is a pattern, not a name
+        snapshot=None if args.mode == "scrub" else args.snapshot or (LATEST if args.mode == "drill" else None),
         indices=indices,
         existing_indices=args.existing,
         confirm_delete=args.confirm_delete,
@@ -206,7 +247,7 @@ def sides_of(mode: str, main: str | None = None) -> tuple[str, ...]:
     return (side,) if side else ()
 
 
-STORE_MODES = ("sync", "migrate")  # the modes that copy between object stores read the stores' keys
+STORE_MODES = ("sync", "migrate", "scrub")  # the modes that copy between object stores read the stores' keys
 
 
 @dataclass
@@ -219,25 +260,33 @@ class Run:
     side: str | None = None
     result: RunResult = field(default_factory=RunResult)
     last_line: str | None = None  # the last line echoed, the message of a successful run
+    report_files_refused: bool = False  # said once before the run: not tried again after it
 
 
 def _side(args: argparse.Namespace) -> str | None:
     """The side the mode works on: SIDE's, or --on for list."""
     if args.on and args.mode == "prune" and args.on != "source":
         raise ConfigError("prune runs on the source only: the destination registers the repository read-only")
-    if args.on and args.mode not in ("list", "prune"):
-        raise ConfigError(f"--on is for list only, not for {args.mode}")
-    if args.json and args.mode not in ("list", "check", "verify"):
-        raise ConfigError(f"--json is for list, check and verify, not for {args.mode}")
+    if args.on and args.mode not in ("list", "prune", "scrub", "drill"):
+        raise ConfigError(f"--on is for list, scrub and drill only, not for {args.mode}")
+    if args.json and args.mode not in ("list", "check", "verify", "scrub"):
+        raise ConfigError(f"--json is for list, check, verify and scrub, not for {args.mode}")
+    if (args.read_data or args.read_data_subset is not None) and args.mode != "scrub":
+        raise ConfigError(f"--read-data and --read-data-subset are for scrub, not for {args.mode}")
+    if args.read_data and args.read_data_subset is not None:
+        raise ConfigError("--read-data reads everything, --read-data-subset a sample: choose one")
+    if args.mode == "scrub":
+        return None  # scrub works on no cluster, whichever side's repository it reads
     if args.block_writes and not (args.mode == "migrate" and args.final):
         raise ConfigError("--block-writes goes with -m migrate --final")
     return args.on or SIDE[args.mode]
 
 
 def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
-    """Load the config, take the run lock, build the side's cluster and run the mode.
+    """Load the config, check the report files, take the run lock, build the side's cluster and run the mode.
 
-    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock).
+    Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock,
+    UnsafeFile when the lock or a report file could be another user's).
     """
     from .lock import run_lock
 
@@ -247,6 +296,14 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     redactor.add(config.secrets)
     run.config, run.side = config, side_name
     logger.debug("config loaded from %s", path)
+    if config.report.json_file or config.report.prometheus_file:
+        from .report import check_targets
+
+        try:
+            check_targets(config.report)
+        except UnsafeFile:
+            run.report_files_refused = True
+            raise
     with run_lock(path, args.mode, directory=config.lock.dir, wait=config.lock.wait):
         if config.report.ping_url:
             from .report import ping
@@ -264,8 +321,20 @@ def _run_locked(args: argparse.Namespace, redactor: Redactor, run: Run, config: 
         lines = text.strip().splitlines()
         run.last_line = lines[-1] if lines else run.last_line
 
-    if side_name is None:  # a mode without a cluster (sync)
-        get_mode(args.mode)(Context(config=config, cluster=None, echo=echo, dry_run=args.dry_run, result=run.result))
+    if side_name is None:  # a mode without a cluster (sync, scrub)
+        get_mode(args.mode)(
+            Context(
+                config=config,
+                cluster=None,
+                echo=echo,
+                dry_run=args.dry_run,
+                result=run.result,
+                json=args.json,
+                snapshot_patterns=tuple(p.strip() for p in (args.snapshot or "").split(",") if p.strip()),
+                read_data=1.0 if args.read_data else args.read_data_subset or 0.0,
+                scrub_on=args.on or "source",
+            )
+        )
         return
     side = require_seeds(config, side_name, args.mode)
     if args.mode in TWO_SIDED:
@@ -330,6 +399,8 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
 def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
     settings = run.config.report if run.config is not None else None
+    if settings is not None and run.report_files_refused:
+        settings = replace(settings, json_file=None, prometheus_file=None)
     if settings is None or not (settings.json_file or settings.prometheus_file or settings.ping_url):
         return  # the config could not be read, or it asks for no report
     from .report import Report, write_reports
@@ -347,8 +418,12 @@ def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
         indices=list(run.result.indices),
         bytes=run.result.bytes,
         deleted_snapshots=list(run.result.deleted),
+        documents=run.result.documents,
+        restore_seconds=run.result.restore_seconds,
+        snapshots_checked=run.result.snapshots_checked,
+        snapshots_damaged=run.result.snapshots_damaged,
     )
-    write_reports(settings, report)
+    write_reports(settings, report, run.config.lock.dir)
 
 
 def _on_signal(signum: int, frame) -> None:

@@ -133,10 +133,12 @@ class Cluster:
         self.redact = redact
         self._failed: dict[str, str] = {}
         self._warned: set[str] = set()
+        self._failures = 0  # tries that failed, over the run: a request's share is counted around it
 
     def node_failed(self, base_url: str, err: Exception) -> None:
         """Hook for the transport: remember that a seed could not be reached, and why."""
         self._failed[base_url] = _short_reason(err)
+        self._failures += 1
 
     def request(
         self,
@@ -167,6 +169,7 @@ class Cluster:
             return Answer(0, {})
         seconds = self.request_timeout if timeout is None else timeout
         tries = self.max_retries if retries is None else retries
+        failures_before = self._failures
         try:
             response = self.transport.perform_request(
                 method,
@@ -185,9 +188,17 @@ class Cluster:
                 f"set ca_certs in [{self.side}] to the CA that signed its certificate"
             ) from err
         except ConnectionTimeout as err:
+            # each try waits up to ``seconds``: the transport tries once, then up to ``tries`` more times
+            made = (self._failures - failures_before) or tries + 1
+            key = (
+                "long_request_timeout"
+                if timeout is not None and seconds == self.long_request_timeout
+                else "request_timeout"
+            )
             raise ClusterUnreachable(
-                f"the {self.side} cluster did not answer {method} {_short_path(path)} within {seconds:g}s "
-                f"({self._tried()}); it may be busy: raise request_timeout in [{self.side}]"
+                f"the {self.side} cluster did not answer {method} {_short_path(path)} in "
+                f"{made} {'try' if made == 1 else 'tries'} of {seconds:g}s ({made * seconds:g}s) "
+                f"({self._tried()}); it may be busy: raise {key} in [{self.side}]"
             ) from err
         except TransportConnectionError as err:
             raise ClusterUnreachable(f"could not connect to the {self.side} cluster ({self._tried()})") from err

@@ -26,6 +26,11 @@ class ConfigError(EsS3SnapshotError):
     exit_code = EXIT_CONFIG
 
 
+class UnsafeFile(ConfigError):
+    """A file or directory the tool would create or write is not safely its own: a symbolic link,
+    not a regular file, owned by another user, or in a directory others can change."""
+
+
 class OperationFailed(EsS3SnapshotError):
     """The cluster answered, and what we asked for did not happen."""
 

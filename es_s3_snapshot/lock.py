@@ -1,9 +1,12 @@
 """One run at a time: an fcntl lock per config file and mode.
 
-The lock file lives in ``[lock] dir`` (default: the system temp directory) and is named after the
-config's absolute path and the mode. The holder writes its pid and start time into it, so that a
-second run can say who holds it. The kernel drops an fcntl lock when its process dies, so a lock
-left by a dead process never blocks; the stale file is simply locked again.
+The lock file lives in ``[lock] dir`` (default: the runner's private directory, see
+``ownfiles.default_dir``) and is named after the config's absolute path and the mode. It is opened
+as ``ownfiles.open_own`` opens files: never through a symbolic link, and only when it is a regular
+file of the runner's, so another local user can neither redirect it nor hold it. The holder
+writes its pid and start time into it, so that a second run can say who holds it. The kernel
+drops an fcntl lock when its process dies, so a lock left by a dead process never blocks; the
+stale file is simply locked again.
 """
 
 from __future__ import annotations
@@ -13,26 +16,42 @@ import errno
 import fcntl
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
+from . import ownfiles
 from .errors import Busy, OperationFailed
 
 POLL_SECONDS = 0.5
+HINT = "remove it, or set dir in [lock] to a directory only you can write"
 
 
 def lock_path(config_path: str, mode: str, directory: str | None = None) -> str:
     """The lock file for this config file and mode."""
-    digest = hashlib.sha256(os.path.abspath(config_path).encode()).hexdigest()[:16]
-    return os.path.join(directory or tempfile.gettempdir(), f"es-s3-snapshot-{mode}-{digest}.lock")
+    return os.path.join(directory or ownfiles.default_dir(), lock_name(config_path, mode))
 
 
-def _holder(path: str) -> str:
+def lock_name(key: str, mode: str) -> str:
+    """The file name of the lock of ``key`` (a path: the config's, the Prometheus file's) and mode."""
+    digest = hashlib.sha256(os.path.abspath(key).encode()).hexdigest()[:16]
+    return f"es-s3-snapshot-{mode}-{digest}.lock"
+
+
+def open_lock_file(path: str, *, own_dir: bool) -> int:
+    """Open the lock file ``path`` (``ownfiles.open_own``); ``own_dir``: its directory is the
+    default one, created here. Raises UnsafeFile, and OperationFailed when it cannot be opened."""
+    directory, name = os.path.split(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read().strip()
+        with ownfiles.open_dir(directory, hint=HINT, create=own_dir) as dir_fd:
+            return ownfiles.open_own(dir_fd, name, path, hint=HINT)
+    except OSError as err:
+        raise OperationFailed(f"cannot open the lock file {path}: {err.strerror} (set dir in [lock])") from err
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
     except OSError:
         text = ""
     fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
@@ -54,13 +73,11 @@ def run_lock(
     """Hold the lock of this config and mode for the ``with`` block; yields the lock file's path.
 
     Waits up to ``wait`` seconds for another holder. Raises Busy naming the holder's pid and start
-    time when it is still held then, and OperationFailed when the lock file cannot be opened.
+    time when it is still held then, UnsafeFile (exit 3) when the lock file or its directory could
+    be another user's (``ownfiles``), and OperationFailed when the lock file cannot be opened.
     """
     path = lock_path(config_path, mode, directory)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise OperationFailed(f"cannot open the lock file {path}: {err.strerror} (set dir in [lock])") from err
+    fd = open_lock_file(path, own_dir=directory is None)
     try:
         deadline = clock() + wait
         while True:
@@ -75,7 +92,7 @@ def run_lock(
                 waited = f" after waiting {wait:.0f}s" if wait else ""
                 raise Busy(
                     f"another es-s3-snapshot {mode} run of {config_path} holds the lock {path}{waited}: "
-                    f"{_holder(path)} ([lock] wait sets how long to wait)"
+                    f"{_holder(fd)} ([lock] wait sets how long to wait)"
                 )
             sleep(min(POLL_SECONDS, left))
         started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

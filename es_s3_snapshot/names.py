@@ -16,8 +16,28 @@ MAX_NAME_BYTES = 255
 _BAD_INDEX_CHARS = '\\/*?"<>| ,#:'  # ':' is refused for new indices since Elasticsearch 7 (and by OpenSearch)
 _BAD_SNAPSHOT_CHARS = '\\/*?"<>| ,#'
 _WILDCARDS = "*?"
-# strftime directives whose output engines accept and ``pattern_regex`` can match (digits only)
-STRFTIME_DIRECTIVES = "YmdHMSjyfGVuUWwI"
+# Each strftime directive whose output the engines accept (digits only), with exactly what it
+# produces: a snapshot name is matched to its pattern by these, never by "any run of characters",
+# so a name chosen by hand (``nightly-before-upgrade``) never passes for ``nightly-%Y.%m.%d``.
+DIRECTIVE_REGEX = {
+    "Y": "[0-9]{4}",  # year
+    "G": "[0-9]{4}",  # ISO year
+    "y": "[0-9]{2}",  # year in the century
+    "m": "(?:0[1-9]|1[0-2])",  # month
+    "d": "(?:0[1-9]|[12][0-9]|3[01])",  # day of the month
+    "j": "(?:00[1-9]|0[1-9][0-9]|[12][0-9]{2}|3[0-5][0-9]|36[0-6])",  # day of the year
+    "H": "(?:[01][0-9]|2[0-3])",  # hour (24)
+    "I": "(?:0[1-9]|1[0-2])",  # hour (12)
+    "M": "[0-5][0-9]",  # minute
+    "S": "[0-5][0-9]",  # second
+    "f": "[0-9]{6}",  # microseconds
+    "V": "(?:0[1-9]|[1-4][0-9]|5[0-3])",  # ISO week
+    "U": "(?:[0-4][0-9]|5[0-3])",  # week of the year (Sunday first)
+    "W": "(?:[0-4][0-9]|5[0-3])",  # week of the year (Monday first)
+    "u": "[1-7]",  # ISO weekday
+    "w": "[0-6]",  # weekday (Sunday 0)
+}
+STRFTIME_DIRECTIVES = "".join(DIRECTIVE_REGEX)
 # two fixed moments a pattern is expanded at to check it: every field with one and two digits
 _SAMPLE_TIMES = (datetime(2026, 1, 2, 3, 4, 5, 6), datetime(2026, 12, 31, 23, 59, 58, 999999))
 
@@ -147,13 +167,24 @@ def chunks(names: list[str], limit: int = 3000) -> list[list[str]]:
 
 
 def pattern_regex(pattern: str) -> re.Pattern:
-    """A regular expression matching every name ``expand_snapshot_name(pattern, ...)`` can give."""
-    parts = re.split(r"(%[a-zA-Z%])", pattern)
-    regex = "".join(
-        "%" if part == "%%" else r"[a-z0-9]+?" if part.startswith("%") and len(part) == 2 else re.escape(part.lower())
-        for part in parts
-    )
-    return re.compile(regex)
+    """A regular expression whose ``fullmatch`` accepts exactly the names ``expand_snapshot_name(pattern, ...)``
+    can give: each directive matches only what it produces (``%Y`` four digits, ``%m`` 01 to 12...),
+    the rest of the pattern only itself. The one rule for matching a snapshot name to a pattern
+    (prune and retention, restore's newest matching snapshot, migrate's names).
+
+    Raises ValueError for a directive that ``snapshot_pattern_problem`` refuses."""
+    parts = re.split(r"(%.)", pattern, flags=re.DOTALL)
+    regex = []
+    for part in parts:
+        if part == "%%":
+            regex.append("%")
+        elif len(part) == 2 and part[0] == "%":
+            if part[1] not in DIRECTIVE_REGEX:
+                raise ValueError(f"{pattern!r} has {part}, which no snapshot name pattern may hold")
+            regex.append(DIRECTIVE_REGEX[part[1]])
+        else:
+            regex.append(re.escape(part))
+    return re.compile("".join(regex))
 
 
 RETRY_SUFFIX = "-retry"  # a snapshot taken again after a transient failure: <name>-retry1, <name>-retry2, ...

@@ -90,13 +90,55 @@ def advice(repo: RepositoryConfig, side: str, err: EngineError) -> str:
     return f"repository {repo.name} failed on the {side} cluster: {err.error_type}: {deepest}"
 
 
-def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: bool) -> None:
+def registration_problem(repo: RepositoryConfig, registered: dict | None, side: str, *, writes: bool) -> str | None:
+    """Why the registration a cluster holds under ``repo.name`` (``registered``: its entry in
+    ``GET _snapshot/<name>``, None when there is none) must not be used as configured; None when
+    it may (as it is, or once its other settings are updated). The one rule, for every mode and
+    for check:
+
+    - one that points elsewhere (another type, bucket, base_path, location or client) is someone
+      else's: never re-pointed;
+    - one registered read-only is never made writable by a mode that writes (``writes``: backup,
+      prune): another cluster may be writing that repository, and two writers corrupt it. A mode
+      that only reads uses it read-only as it is.
+    """
+    if not registered:
+        return None
+    wanted = repository_body(repo, readonly=False)["settings"]
+    have = registered.get("settings") or {}
+    if registered.get("type") != repo.type or any(
+        not _same(have.get(k, ""), wanted.get(k, "")) for k in LOCATION_KEYS if k in have or k in wanted
+    ):
+        return (
+            f"repository {repo.name} on the {side} cluster already points at {_where(have)} "
+            f"({registered.get('type')}), not at {_where(wanted)}: it is left as it is; choose another "
+            "es_repository_name"
+        )
+    if writes and _same(have.get("readonly", "false"), "true"):
+        return (
+            f"repository {repo.name} is registered read-only on the {side} cluster (readonly: true), and this "
+            "mode writes to it: it is left read-only, since another cluster may be writing that repository "
+            "and two writers corrupt it. If this cluster is to be its only writer, register it writable "
+            f'(PUT _snapshot/{repo.name} with "readonly": false in its settings); else choose another '
+            "es_repository_name"
+        )
+    return None
+
+
+def is_readonly(registered: dict | None) -> bool:
+    """Whether a registration (an entry of ``GET _snapshot/<name>``) is read-only."""
+    return _same(((registered or {}).get("settings") or {}).get("readonly", "false"), "true")
+
+
+def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: bool, writes: bool = False) -> None:
     """Register the repository on ``cluster`` (read-only if asked), verified in the same call.
 
     A repository already registered as configured is left as it is (the snapshot or restore that
-    follows reads it, and its failures get the same advice). A repository of that name that points
-    elsewhere is refused, never re-pointed. One that points at the same place with other settings
-    is updated. Raises RepositoryError with advice.
+    follows reads it, and its failures get the same advice). One registered read-only stays
+    read-only: a mode that only reads uses it so, a mode that ``writes`` (backup, prune) is refused
+    (``registration_problem``). A repository of that name that points elsewhere is refused, never
+    re-pointed. One that points at the same place with other settings is updated. Raises
+    RepositoryError with advice.
     """
     if cluster.auth == "sigv4" and repo.name.startswith("cs-"):
         raise ConfigError(f"repository name {repo.name} starts with cs-, which AWS managed domains reserve")
@@ -104,19 +146,19 @@ def ensure_repository(cluster: Cluster, repo: RepositoryConfig, *, readonly: boo
     current = cluster.get(path_of("_snapshot", repo.name), ok=(404,))
     if current.status == 200 and repo.name in current.body:
         have = current.body[repo.name]
+        problem = registration_problem(repo, have, cluster.side, writes=writes)
+        if problem:
+            raise RepositoryError(problem)
         have_settings = have.get("settings", {})
-        if have.get("type") != repo.type or any(
-            not _same(have_settings.get(k, ""), wanted["settings"].get(k, ""))
-            for k in LOCATION_KEYS
-            if k in have_settings or k in wanted["settings"]
-        ):
-            raise RepositoryError(
-                f"repository {repo.name} on the {cluster.side} cluster already points at {_where(have_settings)} "
-                f"({have.get('type')}), not at {_where(wanted['settings'])}: it is left as it is; "
-                "choose another es_repository_name"
+        if is_readonly(have) and not readonly:
+            logger.info(
+                "repository %s is registered read-only on the %s cluster; used read-only as it is",
+                repo.name,
+                cluster.side,
             )
+            return None
         if all(_same(have_settings.get(k), v) for k, v in wanted["settings"].items()) and (
-            readonly or not _same(have_settings.get("readonly", "false"), "true")
+            readonly or not is_readonly(have)
         ):
             logger.info("repository %s is registered on the %s cluster as configured", repo.name, cluster.side)
             return None

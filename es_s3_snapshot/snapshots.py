@@ -39,6 +39,7 @@ def list_snapshots(
 ) -> list[Snapshot]:
     """Every snapshot of ``repository``, in the engine's order (``paginate`` None: try pages).
 
+    Each page is read from the repository, so it gets the side's ``long_request_timeout``.
     Raises EngineError (for instance ``repository_missing_exception``) and the cluster's errors.
     """
     params = {"filter_path": FILTER_PATH}
@@ -47,7 +48,8 @@ def list_snapshots(
     found: list[Snapshot] = []
     while True:
         try:
-            body = cluster.get(path_of("_snapshot", repository, "_all"), params=params).body or {}
+            listing = path_of("_snapshot", repository, "_all")
+            body = cluster.get(listing, params=params, timeout=cluster.long_request_timeout).body or {}
         except EngineError as err:
             if paginate is not None or err.status != 400 or "after" in params:
                 raise

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +45,15 @@ class Blob:
     key: str
     size: int
     etag: str  # without quotes
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An incomplete multipart upload."""
+
+    key: str
+    upload_id: str
+    initiated: float | None  # epoch seconds, when the store says
 
 
 def part_size(size: int, chunk: int) -> int:
@@ -178,43 +189,45 @@ class Store:
         threshold: int,
         chunk: int,
         on_bytes: Callable[[int], None] = lambda n: None,
+        parts: Executor | None = None,
     ) -> None:
-        """Copy one object from ``source`` through this machine, streaming: an object up to
-        ``threshold`` bytes is one PUT, a larger one a multipart upload whose parts are read one at
-        a time, so at most one part is in memory."""
-        body = source._call("read", source_key, source.client.get_object, Bucket=source.bucket, Key=source_key)["Body"]
+        """Copy one object from ``source`` through this machine: an object up to ``threshold``
+        bytes is one GET and one PUT; a larger one a multipart upload whose parts are each one
+        ranged GET and one UploadPart, run on ``parts`` (an executor: several parts at once), so
+        at most one part per running part task is in memory."""
+        if size <= threshold:
+            data = source.read_range(source_key)
+            self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
+            on_bytes(len(data))
+            return
+        part = part_size(size, chunk)
+
+        def upload(number: int, upload_id: str) -> dict:
+            start = (number - 1) * part
+            end = min(size, start + part) - 1
+            data = source.read_range(source_key, start, end)
+            if len(data) != end - start + 1:
+                raise StoreError(
+                    f"read {source_key} on the {source}: asked bytes {start}-{end}, got {len(data)} B "
+                    "(did the object change during the copy?)"
+                )
+            answer = self._call(
+                "write", key, self.client.upload_part, Bucket=self.bucket, Key=key, UploadId=upload_id,
+                PartNumber=number, Body=data,
+            )  # fmt: skip
+            on_bytes(len(data))
+            return {"PartNumber": number, "ETag": answer["ETag"]}
+
+        self._multipart(key, metadata, -(-size // part), upload, parts)
+
+    def read_range(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The object's bytes ``start``..``end`` (inclusive), or all of it when ``start`` is None."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if start is not None:
+            kwargs["Range"] = f"bytes={start}-{end}"
+        body = self._call("read", key, self.client.get_object, **kwargs)["Body"]
         try:
-            if size <= threshold:
-                data = source._call("read", source_key, body.read)
-                self._call(
-                    "write", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, Metadata=metadata
-                )
-                on_bytes(len(data))
-                return
-            part = part_size(size, chunk)
-
-            def upload(number: int) -> dict:
-                data = source._call("read", source_key, body.read, part)
-                while data and len(data) < part:  # a stream read may return less than asked
-                    more = source._call("read", source_key, body.read, part - len(data))
-                    if not more:
-                        break
-                    data += more
-                answer = self._call(
-                    "write",
-                    key,
-                    self.client.upload_part,
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=data,
-                )
-                on_bytes(len(data))
-                return {"PartNumber": number, "ETag": answer["ETag"]}
-
-            upload_id = self._start_multipart(key, metadata)
-            self._multipart(key, upload_id, [lambda n=n: upload(n) for n in range(1, -(-size // part) + 1)])
+            return self._call("read", key, body.read)
         finally:
             body.close()
 
@@ -229,70 +242,101 @@ class Store:
         threshold: int,
         chunk: int,
         on_bytes: Callable[[int], None] = lambda n: None,
+        parts: Executor | None = None,
     ) -> None:
-        """Copy one object server-side (both stores on one endpoint): CopyObject up to ``threshold``,
-        UploadPartCopy in parts above it. No byte passes through this machine."""
+        """Copy one object server-side (both stores on one endpoint with the same keys): CopyObject
+        up to ``threshold``, UploadPartCopy in parts above it (several at once on ``parts``). No
+        byte passes through this machine."""
         copy_source = {"Bucket": source.bucket, "Key": source_key}
         if size <= min(threshold, MAX_SINGLE_COPY):
             self._call(
-                "copy",
-                key,
-                self.client.copy_object,
-                Bucket=self.bucket,
-                Key=key,
-                CopySource=copy_source,
-                Metadata=metadata,
-                MetadataDirective="REPLACE",
-            )
+                "copy", key, self.client.copy_object, Bucket=self.bucket, Key=key, CopySource=copy_source,
+                Metadata=metadata, MetadataDirective="REPLACE",
+            )  # fmt: skip
             on_bytes(size)
             return
         part = part_size(size, chunk)
 
-        def upload(number: int) -> dict:
+        def upload(number: int, upload_id: str) -> dict:
             start = (number - 1) * part
             end = min(size, start + part) - 1
             answer = self._call(
-                "copy",
-                key,
-                self.client.upload_part_copy,
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                CopySource=copy_source,
-                CopySourceRange=f"bytes={start}-{end}",
-            )
+                "copy", key, self.client.upload_part_copy, Bucket=self.bucket, Key=key, UploadId=upload_id,
+                PartNumber=number, CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}",
+            )  # fmt: skip
             on_bytes(end - start + 1)
             return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
-        upload_id = self._start_multipart(key, metadata)
-        self._multipart(key, upload_id, [lambda n=n: upload(n) for n in range(1, -(-size // part) + 1)])
+        self._multipart(key, metadata, -(-size // part), upload, parts)
 
-    def _start_multipart(self, key: str, metadata: dict[str, str]) -> str:
+    def _multipart(
+        self,
+        key: str,
+        metadata: dict[str, str],
+        count: int,
+        upload: Callable[[int, str], dict],
+        parts: Executor | None,
+    ) -> None:
+        """Start a multipart upload of ``count`` parts (``upload(number, upload_id)`` sends one),
+        run the parts (on ``parts`` when given, else one after the other) and complete it.
+
+        When anything fails the upload is aborted; when the abort fails too, a WARNING names the
+        upload (key and upload id): its parts are billed storage until aborted (the next sync
+        aborts it, see ``abort_stale_uploads``)."""
         answer = self._call(
             "write", key, self.client.create_multipart_upload, Bucket=self.bucket, Key=key, Metadata=metadata
         )
-        return answer["UploadId"]
-
-    def _multipart(self, key: str, upload_id: str, parts: list[Callable[[], dict]]) -> None:
-        """Upload the parts in order and complete; abort the upload when anything fails."""
+        upload_id = answer["UploadId"]
         try:
-            done = [part() for part in parts]
+            if parts is None:
+                done = [upload(n, upload_id) for n in range(1, count + 1)]
+            else:
+                futures = [parts.submit(upload, n, upload_id) for n in range(1, count + 1)]
+                try:
+                    done = [future.result() for future in futures]
+                finally:
+                    for future in futures:
+                        future.cancel()
+                    wait_futures(futures)
             self._call(
-                "write",
-                key,
-                self.client.complete_multipart_upload,
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
+                "write", key, self.client.complete_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": done},
-            )
+            )  # fmt: skip
         except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:  # the upload's parts expire with the bucket's lifecycle rules
-                logger.debug("could not abort the multipart upload of %s", key, exc_info=True)
+            self.abort_upload(key, upload_id)
             raise
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """Abort one multipart upload; True when done. A failure is a WARNING naming the upload."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            return True
+        except Exception as err:
+            error = self.error("abort the multipart upload of", key, err)
+            logger.warning(
+                "could not abort the multipart upload %s of s3://%s/%s (%s): its parts stay billed storage until "
+                "it is aborted; the next -m sync aborts it",
+                upload_id,
+                self.bucket,
+                key,
+                error,
+            )
+            return False
+
+    def uploads(self, prefix: str = "") -> list[Upload]:
+        """The incomplete multipart uploads under ``prefix`` (paginated, 1,000 per request)."""
+        found: list[Upload] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            page = self._call("list the multipart uploads of", f"s3://{self.bucket}/{prefix}",
+                              self.client.list_multipart_uploads, **kwargs)  # fmt: skip
+            for item in page.get("Uploads", []) or []:
+                initiated = item.get("Initiated")
+                found.append(Upload(item["Key"], item["UploadId"], initiated.timestamp() if initiated else None))
+            if not page.get("IsTruncated"):
+                return found
+            kwargs["KeyMarker"] = page.get("NextKeyMarker", "")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
 
     def delete(self, keys: list[str]) -> None:
         """Delete ``keys`` (1,000 per request)."""

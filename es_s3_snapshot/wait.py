@@ -133,10 +133,30 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} TiB"
 
 
+def eta(seconds: float) -> str:
+    """'45s', '3m05s', '2h07m': how long is left, as rsync and pv show it."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
 class Progress:
-    """Reports bytes and shards done of an operation: a redrawn bar on a terminal, else log lines."""
+    """How far a long operation got, for every mode (backup, restore, sync, scrub): a bar redrawn
+    at most every ``REDRAW`` seconds on a terminal, else one log line per ``interval``.
+
+    Feed it with ``update(done_bytes, total_bytes, done_items, total_items, state)`` as often as
+    convenient, from any thread: it decides when to show. Any total may be 0 (not known yet): the
+    bar follows bytes when their total is known, else items. Once bytes move it adds the rate
+    (MB/s over the last ``WINDOW`` seconds on a terminal, since the last log line otherwise) and,
+    with a byte total, the time left (ETA). ``items`` names what is counted ("shards", "objects").
+    ``close()`` ends the terminal line.
+    """
 
     WIDTH = 30
+    REDRAW = 0.2  # seconds between redraws on a terminal
+    WINDOW = 10.0  # seconds of history behind the rate on a terminal
 
     def __init__(
         self,
@@ -146,13 +166,18 @@ class Progress:
         stream: TextIO | None = None,
         is_tty: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        items: str = "shards",
     ):
         self.label = label
         self.interval = interval
+        self.items = items
         self.stream = stream or sys.stderr
         self.is_tty = self.stream.isatty() if is_tty is None else is_tty
         self.clock = clock
+        self._lock = threading.Lock()
+        self._samples: list[tuple[float, int]] = []  # (time, done bytes), oldest first
         self._last_logged: float | None = None
+        self._last_drawn: float | None = None
         self._drawn = False
 
     @property
@@ -160,38 +185,80 @@ class Progress:
         """How often progress is worth asking for: about once a second on a terminal, else the log interval."""
         return 1.0 if self.is_tty else self.interval
 
-    def update(self, done_bytes: int, total_bytes: int, done_shards: int, total_shards: int, state: str = "") -> None:
-        """Show what is known: bytes only once the engine knows the total, shards once it counts them."""
-        fraction = done_bytes / total_bytes if total_bytes else (done_shards / total_shards if total_shards else 0.0)
-        fraction = max(0.0, min(1.0, fraction))
-        parts = []
-        if total_bytes:
-            parts.append(f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}")
-        if total_shards:
-            parts.append(f"shards {done_shards}/{total_shards}")
-        if total_shards and done_shards >= total_shards and state not in ("", "SUCCESS", "FAILED", "PARTIAL"):
-            state = "finalising"
-        if not parts:
-            state = state or "starting"
-        text = ", ".join(parts + ([state.lower() if state.isupper() else state] if state else []))
-        if self.is_tty:
-            filled = int(fraction * self.WIDTH)
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            shown = f"[{bar}] {fraction * 100:5.1f}% {text}" if parts else text  # no bar for unknown totals
-            self.stream.write(f"\r{self.label} {shown}\033[K")
-            self.stream.flush()
-            self._drawn = True
-            return
-        now = self.clock()
-        if self._last_logged is None or now - self._last_logged >= self.interval:
+    def update(self, done_bytes: int, total_bytes: int, done_items: int, total_items: int, state: str = "") -> None:
+        """Show what is known: bytes only once their total is known, items once they are counted."""
+        with self._lock:
+            now = self.clock()
+            finished = (total_bytes and done_bytes >= total_bytes) or (total_items and done_items >= total_items)
+            if self.is_tty:
+                due = self._last_drawn is None or now - self._last_drawn >= self.REDRAW or finished
+            else:
+                due = self._last_logged is None or now - self._last_logged >= self.interval
+            self._remember(now, done_bytes)
+            if not due:
+                return
+            text, fraction, known = self._text(now, done_bytes, total_bytes, done_items, total_items, state)
+            if self.is_tty:
+                self._last_drawn = now
+                filled = int(fraction * self.WIDTH)
+                bar = "#" * filled + "." * (self.WIDTH - filled)
+                shown = f"[{bar}] {fraction * 100:5.1f}% {text}" if known else text  # no bar for unknown totals
+                self.stream.write(f"\r{self.label} {shown}\033[K")
+                self.stream.flush()
+                self._drawn = True
+                return
             self._last_logged = now
-            if parts:
+            self._samples = self._samples[-1:]  # the next line's rate covers its own interval
+            if known:
                 logger.info("%s: %.1f%% (%s)", self.label, fraction * 100, text)
             else:
                 logger.info("%s: %s", self.label, text)
 
+    def _remember(self, now: float, done_bytes: int) -> None:
+        samples = self._samples
+        if samples and done_bytes < samples[-1][1]:
+            samples.clear()  # a new count began (the engine restarted its figures)
+        samples.append((now, done_bytes))
+        if self.is_tty:
+            while len(samples) > 2 and now - samples[1][0] >= self.WINDOW:
+                samples.pop(0)
+        elif len(samples) > 64:
+            del samples[1:-32]  # keep the oldest (the last log line) and the newest
+
+    def rate(self) -> float | None:
+        """Bytes per second over the remembered window, or None before two samples a moment apart."""
+        if len(self._samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        return (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+    def _text(self, now, done_bytes, total_bytes, done_items, total_items, state) -> tuple[str, float, bool]:
+        if total_bytes:
+            fraction = done_bytes / total_bytes
+        else:
+            fraction = done_items / total_items if total_items else 0.0
+        fraction = max(0.0, min(1.0, fraction))
+        parts = []
+        if total_bytes:
+            parts.append(f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}")
+            speed = self.rate()
+            if speed is not None:
+                parts.append(f"{speed / 1e6:.1f} MB/s")
+                if done_bytes < total_bytes and speed > 0:
+                    parts.append(f"ETA {eta((total_bytes - done_bytes) / speed)}")
+        if total_items:
+            parts.append(f"{self.items} {done_items}/{total_items}")
+        known = bool(parts)
+        if total_items and done_items >= total_items and state not in ("", "SUCCESS", "FAILED", "PARTIAL"):
+            state = "finalising"
+        if not known:
+            state = state or "starting"
+        text = ", ".join(parts + ([state.lower() if state.isupper() else state] if state else []))
+        return text, fraction, known
+
     def close(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        with self._lock:
+            if self._drawn:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._drawn = False

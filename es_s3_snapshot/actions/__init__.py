@@ -27,6 +27,12 @@ class RunResult:
     bytes: int | None = None
     deleted: list[str] = field(default_factory=list)
     message: str | None = None  # one line; the cli falls back to the last line echoed
+    # drill: what was restored and read back, and the time to restore (restore sent -> recovered)
+    documents: int | None = None
+    restore_seconds: float | None = None
+    # scrub: the snapshots checked, and those with damage
+    snapshots_checked: int | None = None
+    snapshots_damaged: int | None = None
 
 
 @dataclass
@@ -53,6 +59,9 @@ class Context:
     keep_blocked: bool = False  # migrate: leave the write block in place on a failure
     keep_failed: bool = False  # restore --keep-failed: keep the empty red indices a failed restore created
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
+    snapshot_patterns: tuple[str, ...] = ()  # scrub --snapshot: names, wildcards allowed
+    read_data: float = 0.0  # scrub --read-data (1.0) / --read-data-subset P% (P / 100)
+    scrub_on: str = "source"  # scrub --on: whose repository
 
     def wait_for_call(
         self,
@@ -103,8 +112,10 @@ SIDE = {
     "migrate": "source",
     "verify": "source",
     "sync": None,
+    "scrub": None,
     "list": "source",
     "prune": "source",
+    "drill": "destination",  # --on source: the source's cluster and repository
 }
 MODES = tuple(SIDE)
 # Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.

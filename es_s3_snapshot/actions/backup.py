@@ -54,7 +54,7 @@ def run_backup(ctx: Context) -> None:
         raise ConfigError(f"{config.path}: [elasticsearch_config] snapshot_name {err}") from None
 
     logger.info("source: %s at %s", cluster.info(), ", ".join(cluster.seeds))
-    ensure_repository(cluster, repo, readonly=False)
+    ensure_repository(cluster, repo, readonly=False, writes=True)
     ctx.result.snapshot = name
     follow = f"GET /_snapshot/{repo.name}/{name}/_status"
     if cluster.dry_run or not ctx.wait:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from ..cluster import Cluster, path_of
 from ..compat import FAIL, OK, OPENSEARCH, WARN, judge
 from ..errors import AuthenticationFailed, ClusterUnreachable, EngineError, OperationFailed
-from ..repository import LOCATION_KEYS, _where, advice, repository_body
+from ..repository import _where, advice, is_readonly, registration_problem
 from ..selection import system_selected
 from ..wait import human_bytes, plural
 from . import Context
@@ -135,43 +135,34 @@ def collect(ctx: Context, ours: set[str] = frozenset(), gate_only: bool = False)
 def _repository(cluster: Cluster, repo, *, readonly: bool) -> tuple[Row, list[str]]:
     """The repository row of one side, and the versions that wrote the snapshots it lists."""
     side = cluster.side
-    wanted = repository_body(repo, readonly=readonly)
     current = cluster.get(path_of("_snapshot", repo.name), ok=(404,))
     if current.status != 200 or repo.name not in (current.body or {}):
         return _unregistered(cluster, repo), []
     have = current.body[repo.name]
     have_settings = have.get("settings", {})
-    if have.get("type") != repo.type or any(
-        str(have_settings.get(k, "")).lower() != str(wanted["settings"].get(k, "")).lower()
-        for k in LOCATION_KEYS
-        if k in have_settings or k in wanted["settings"]
-    ):
-        return Row(
-            side,
-            "repository",
-            FAIL,
-            f"{repo.name} is registered at {_where(have_settings)} ({have.get('type')}), not at "
-            f"{_where(wanted['settings'])}: choose another es_repository_name",
-        ), []
-    is_readonly = str(have_settings.get("readonly", "false")).lower() == "true"
+    problem = registration_problem(repo, have, side, writes=side == "source")  # the source is where backup writes
+    if problem:
+        return Row(side, "repository", FAIL, problem), []
+    registered_readonly = is_readonly(have)
     try:
-        cluster.request("POST", path_of("_snapshot", repo.name, "_verify"))
+        cluster.request("POST", path_of("_snapshot", repo.name, "_verify"), timeout=cluster.long_request_timeout)
     except EngineError as err:
         return Row(side, "repository", FAIL, advice(repo, side, err)), []
     versions = []
     try:
         listing = (
-            cluster.get(path_of("_snapshot", repo.name, "_all"), params={"filter_path": "snapshots.version"}).body or {}
+            cluster.get(
+                path_of("_snapshot", repo.name, "_all"),
+                params={"filter_path": "snapshots.version"},
+                timeout=cluster.long_request_timeout,
+            ).body
+            or {}
         )
         versions = sorted({s["version"] for s in listing.get("snapshots") or [] if s.get("version")})
     except EngineError as err:
         return Row(side, "repository", FAIL, f"{repo.name} cannot be listed: {err.error_type}: {err.reason}"), []
-    if side == "source" and is_readonly:
-        return Row(
-            side, "repository", FAIL, f"{repo.name} is registered read-only on the source: backup cannot write"
-        ), versions
-    state = "read-only" if is_readonly else "writable"
-    note = "" if (not readonly or is_readonly) else " (restore re-registers it read-only)"
+    state = "read-only" if registered_readonly else "writable"
+    note = "" if (not readonly or registered_readonly) else " (restore re-registers it read-only)"
     written = f"; snapshots written by {', '.join(versions)}" if versions else ""
     return Row(
         side, "repository", OK, f"{repo.name} registered {state} at {_where(have_settings)}, verified{note}{written}"

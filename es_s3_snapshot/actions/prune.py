@@ -41,7 +41,7 @@ def run_prune(ctx: Context) -> None:
         )
     info = cluster.info()
     logger.info("source: %s at %s", info, ", ".join(cluster.seeds))
-    ensure_repository(cluster, ctx.config.repository_for("source"), readonly=False)
+    ensure_repository(cluster, ctx.config.repository_for("source"), readonly=False, writes=True)
     prune(ctx, info)
 
 

@@ -7,12 +7,19 @@ HASHED_PREFIX`` (``<hash>/<base_path>/indices/<id>/<shard>/``), which it lists i
 ``<base_path>/snapshot_shard_paths/``. The hash is computed from ``indices/<id>/<shard>`` only, so a
 shard folder keeps its hash when the destination has another base path.
 
-Content check: equal size and equal ETag means equal. ETags of multipart uploads depend on the part
-size and the store (s3proxy writes ``md5-N``), so when sizes match and ETags differ, the
-destination's metadata ``es-s3-snapshot-source-etag``, set on every copy, is compared with the
-source's ETag; when it is absent (a copy made by another tool) and an ETag is a multipart one, equal
-size is taken as equal content: repository blobs are written once under unique names, and only
-``index.latest`` (8 bytes, never multipart) is ever rewritten.
+Comparing: one listing of each side (ListObjectsV2, paginated), compared in memory; no request per
+object, so a sync with nothing new is a listing only. Repository blobs are written once under
+unique names, so a blob of equal name and size is taken as equal (as ``rclone --size-only`` does;
+a broken copy has another size). The root blobs ``index-N`` and ``index.latest`` (rewritten in
+place, always 8 bytes) are also copied when both ETags are plain MD5s (no ``-N`` multipart suffix)
+and differ. Every copy carries the source's ETag as metadata ``es-s3-snapshot-source-etag``.
+
+Copying: ``[sync] workers`` objects at once; an object over ``multipart_threshold`` goes in parts
+of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores each
+part is one ranged GET and one UploadPart, inside one store (same endpoint and keys) one
+UploadPartCopy, so no byte passes through this machine. A multipart upload that fails is aborted;
+when the abort fails too, a WARNING names it (key, upload id), and the next sync aborts the
+incomplete uploads it finds for the blobs it copies (see ``abort_stale_uploads``).
 
 Order: data first, then the root blobs ``index-N``, then ``index.latest``, each phase only after the
 one before has fully succeeded. A destination engine reads the repository through ``index.latest``
@@ -24,17 +31,17 @@ state, and a rerun copies what is still missing. Nothing is deleted on the desti
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import re
-import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import repoformat
 from ..errors import ConfigError, Interrupted, StoreError
 from ..store import SOURCE_ETAG, Blob, Store
-from ..wait import human_bytes, plural
+from ..wait import Progress, human_bytes, plural
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -96,21 +103,32 @@ def sync_repository(ctx: Context) -> SyncResult:
         )
     dry_run = ctx.dry_run or bool(getattr(ctx.cluster, "dry_run", False))
     options = config.sync
-    server_side = options.server_side_copy == "auto" and src_cfg.endpoint_url == dst_cfg.endpoint_url
-    source = make_store(src_cfg, pool=options.workers + 4)
-    destination = make_store(dst_cfg, pool=options.workers + 4)
+    server_side = options.server_side_copy == "auto" and same_account(src_cfg, dst_cfg)
+    # Each object worker and each part worker may hold a connection to both stores.
+    source = make_store(src_cfg, pool=2 * options.workers + 4)
+    destination = make_store(dst_cfg, pool=2 * options.workers + 4)
     started = ctx.clock()
-    source.check()
-    destination.check()
+    run_began = time.time()  # wall clock: what the store's "Initiated" of an upload is compared with
 
-    with concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync") as pool:
-        have_src = list_repository(source, pool)
+    with (
+        concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync") as pool,
+        concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync-part") as parts,
+    ):
+        checked = [pool.submit(store.check) for store in (source, destination)]
+        for future in checked:
+            future.result()
+        listed_dst = pool.submit(list_repository, destination, parts)  # both sides at once
+        have_src = list_repository(source, parts)
+        have_dst = listed_dst.result()
         if not any(_phase(name) == 1 for name in have_src):
             raise StoreError(
                 f"the {source} holds no snapshot repository (no index-N blob under the base path): nothing to sync"
             )
-        have_dst = list_repository(destination, pool, known_hashed=_hashed_paths(have_src, destination))
-        copy, unchanged = _compare(have_src, have_dst, destination, pool)
+        missing = sorted(set(_hashed_paths(have_src, destination)) - _listed_hashed(have_dst, destination))
+        for blobs, _ in parts.map(lambda p: destination.list(p), missing):
+            for blob in blobs:
+                have_dst[_name(destination, blob.key)] = blob
+        copy, unchanged = _compare(have_src, have_dst)
         extra = sorted(set(have_dst) - set(have_src))
         total = sum(have_src[n].size for n in copy)
         logger.info(
@@ -136,9 +154,11 @@ def sync_repository(ctx: Context) -> SyncResult:
             )
             return SyncResult(0, 0, ctx.clock() - started, unchanged, 0, len(extra), server_side, True)
 
-        progress = _Progress(ctx, "sync", len(copy), total)
+        if copy:
+            abort_stale_uploads(destination, have_src, run_began)
+        progress = Progress("sync", interval=config.wait.progress_interval, clock=ctx.clock, items="objects")
         try:
-            _copy_all(ctx, pool, source, destination, have_src, copy, server_side, progress)
+            _copy_all(ctx, pool, parts, source, destination, have_src, copy, server_side, progress, total)
         finally:
             progress.close()
         deleted = 0
@@ -193,19 +213,24 @@ def list_repository(
     return found
 
 
+def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:
+    """The hashed shard folders (``<hash>/<base>/indices/<id>/<shard>/``) that ``found`` holds blobs of."""
+    return {store.key(h, store.base, rest.rsplit("/", 1)[0]) + "/" for h, rest in found if h}
+
+
+def same_account(one, other) -> bool:
+    """Whether two store configs reach one endpoint with the same keys (a server-side copy can work)."""
+    fields = ("endpoint_url", "region", "profile", "access_key", "secret_key", "session_token")
+    return all(getattr(one, f) == getattr(other, f) for f in fields)
+
+
 def _shard_paths(store: Store, key: str) -> list[str]:
     """The shard folders a ``snapshot_shard_paths`` blob names, moved onto this store's base path."""
     try:
-        paths = json.loads(store.read_small(key)).get("paths", [])
-    except (ValueError, AttributeError) as err:
-        raise StoreError(f"{key} on the {store} is not the JSON OpenSearch writes: {err}") from None
-    moved = []
-    for path in paths:
-        head, _, rest = path.partition("/")
-        at = rest.find("indices/")
-        if at >= 0:  # <hash>/<their base>/indices/... -> <hash>/<our base>/indices/...
-            moved.append(store.key(head, store.base, rest[at:]) + "/")
-    return moved
+        paths = repoformat.shard_paths(store.read_small(key))
+    except repoformat.FormatError as err:
+        raise StoreError(f"{key} on the {store} is {err}") from None
+    return [p for p in (repoformat.rebase(path, store.base) for path in paths) if p]
 
 
 def _hashed_paths(found: dict[Name, Blob], other: Store) -> list[str]:
@@ -247,30 +272,42 @@ def _phase_order(name: Name) -> tuple:
 # --- comparing --------------------------------------------------------------------------------
 
 
-def _compare(
-    src: dict[Name, Blob], dst: dict[Name, Blob], destination: Store, pool: concurrent.futures.Executor
-) -> tuple[list[Name], int]:
-    """(names to copy, number already equal). HEADs only objects of equal size and unequal ETag."""
+def _compare(src: dict[Name, Blob], dst: dict[Name, Blob]) -> tuple[list[Name], int]:
+    """(names to copy, number already equal), from the listings alone (see the module docstring)."""
     copy: list[Name] = []
-    unsure: list[Name] = []
     for name, blob in src.items():
         have = dst.get(name)
         if have is None or have.size != blob.size:
             copy.append(name)
-        elif have.etag != blob.etag:
-            unsure.append(name)
-
-    def same(name: Name) -> bool:
-        head = destination.head(dst[name].key) or {}
-        stored = (head.get("Metadata") or {}).get(SOURCE_ETAG)
-        if stored is not None:
-            return stored == src[name].etag
-        return "-" in src[name].etag or "-" in dst[name].etag
-
-    for name, equal in zip(unsure, pool.map(same, unsure), strict=True):
-        if not equal:
+        elif _phase(name) and have.etag != blob.etag and "-" not in have.etag + blob.etag:
             copy.append(name)
     return copy, len(src) - len(copy)
+
+
+def abort_stale_uploads(destination: Store, blobs: dict[Name, Blob], before: float) -> int:
+    """Abort the incomplete multipart uploads an earlier sync left on the destination; returns how many.
+
+    An upload counts as one of ours when its key is where this sync writes a blob of the source
+    repository (so it lies under the destination's base path or one of the repository's hashed
+    shard folders) and it began before this run. Repository blob names are unique to the
+    repository, so no other writer uploads them. Other uploads are left alone. A store that cannot
+    list uploads (s3proxy's filesystem backend answers NotImplemented) is skipped with an INFO line.
+    """
+    ours = {destination.key(name[0], destination.base, name[1]) for name in blobs}
+    prefix = destination.base + "/" if destination.base and not any(name[0] for name in blobs) else ""
+    try:
+        uploads = destination.uploads(prefix)
+    except StoreError as err:
+        logger.info("sync: cannot list incomplete multipart uploads on the %s (%s): none aborted", destination, err)
+        return 0
+    stale = [u for u in uploads if u.key in ours and (u.initiated is None or u.initiated < before)]
+    aborted = sum(destination.abort_upload(u.key, u.upload_id) for u in stale)
+    if stale:
+        logger.warning(
+            "sync: aborted %d of %s an earlier sync left on the %s",
+            aborted, plural(len(stale), "incomplete multipart upload"), destination,
+        )  # fmt: skip
+    return aborted
 
 
 # --- copying ----------------------------------------------------------------------------------
@@ -279,17 +316,27 @@ def _compare(
 def _copy_all(
     ctx: Context,
     pool: concurrent.futures.Executor,
+    parts: concurrent.futures.Executor,
     source: Store,
     destination: Store,
     blobs: dict[Name, Blob],
     names: list[Name],
     server_side: bool,
-    progress: _Progress,
+    progress: Progress,
+    total: int,
 ) -> None:
     """Copy in three phases (data, index-N, index.latest); a phase starts only when the one before
-    has fully succeeded. Raises the first copy's error, or Interrupted on Ctrl-C."""
+    has fully succeeded. Objects run on ``pool``, the parts of large ones on ``parts``. Raises the
+    first copy's error, or Interrupted on Ctrl-C."""
     options = ctx.config.sync
     stop = threading.Event()
+    lock = threading.Lock()
+    done = {"bytes": 0, "objects": 0}
+
+    def add_bytes(count: int) -> None:
+        with lock:
+            done["bytes"] += count
+            progress.update(done["bytes"], total, done["objects"], len(names))
 
     def copy_one(name: Name) -> None:
         if stop.is_set():
@@ -305,26 +352,29 @@ def _copy_all(
             {SOURCE_ETAG: blob.etag},
             threshold=options.multipart_threshold,
             chunk=options.multipart_chunksize,
-            on_bytes=progress.add_bytes,
+            on_bytes=add_bytes,
+            parts=parts,
         )
-        progress.add_object()
+        with lock:
+            done["objects"] += 1
+            progress.update(done["bytes"], total, done["objects"], len(names))
         logger.debug("copied %s -> %s (%d B)", blob.key, target, blob.size)
 
-    done = 0
+    finished = 0
     for phase in (0, 1, 2):
         batch = sorted((n for n in names if _phase(n) == phase), key=_phase_order)
         futures = [pool.submit(copy_one, n) for n in batch]
         try:
             for future in concurrent.futures.as_completed(futures):
                 future.result()
-                done += 1
+                finished += 1
         except KeyboardInterrupt:
             stop.set()
             for future in futures:
                 future.cancel()
             raise Interrupted(
-                f"interrupted after {done} of {plural(len(names), 'object')}: the destination still holds its previous "
-                "repository state; run -m sync again to copy the rest"
+                f"interrupted after {finished} of {plural(len(names), 'object')}: the destination still holds its "
+                "previous repository state; run -m sync again to copy the rest"
             ) from None
         except BaseException:
             stop.set()
@@ -332,58 +382,6 @@ def _copy_all(
                 future.cancel()
             concurrent.futures.wait(futures)
             raise
-
-
-class _Progress:
-    """Objects and bytes copied: a redrawn bar on a terminal, else a log line per progress_interval."""
-
-    WIDTH = 30
-
-    def __init__(self, ctx: Context, label: str, objects: int, total: int):
-        self.label, self.objects, self.total = label, objects, total
-        self.clock = ctx.clock
-        self.interval = ctx.config.wait.progress_interval
-        self.stream = sys.stderr
-        self.tty = self.stream.isatty()
-        self.done_objects = 0
-        self.done_bytes = 0
-        self.lock = threading.Lock()
-        self.last = None
-        self.drawn = False
-
-    def add_bytes(self, count: int) -> None:
-        with self.lock:
-            self.done_bytes += count
-            self._show()
-
-    def add_object(self) -> None:
-        with self.lock:
-            self.done_objects += 1
-            self._show(force=self.done_objects == self.objects)
-
-    def _show(self, force: bool = False) -> None:
-        now = self.clock()
-        every = 0.2 if self.tty else self.interval
-        if not force and self.last is not None and now - self.last < every:
-            return
-        self.last = now
-        fraction = self.done_bytes / self.total if self.total else 1.0
-        text = (
-            f"{self.done_objects}/{self.objects} objects, {human_bytes(self.done_bytes)} of {human_bytes(self.total)}"
-        )
-        if self.tty:
-            filled = int(min(1.0, fraction) * self.WIDTH)
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            self.stream.write(f"\r{self.label} [{bar}] {fraction * 100:5.1f}% {text}\033[K")
-            self.stream.flush()
-            self.drawn = True
-        else:
-            logger.info("%s: %.1f%% (%s)", self.label, min(1.0, fraction) * 100, text)
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def sync_configured(config) -> bool:

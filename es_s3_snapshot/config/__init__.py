@@ -13,11 +13,13 @@ The modules: ``keys`` (the one table of keys and the value parsers), ``settings`
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..names import name_list_problem, snapshot_pattern_problem
@@ -25,6 +27,7 @@ from ..redact import mask_userinfo
 from .file import (  # noqa: F401
     MAX_CONFIG_BYTES,
     Reader,
+    check_permissions,
     decode_config,
     find_config,
     read_ini,
@@ -49,12 +52,14 @@ from .keys import (  # noqa: F401
 from .settings import (  # noqa: F401
     RETENTION_RULES,
     Config,
+    DrillConfig,
     LockConfig,
     Overrides,
     ReportConfig,
     RepositoryConfig,
     RestoreConfig,
     RetentionConfig,
+    ScrubConfig,
     SideConfig,
     SideNotLoaded,
     SnapshotConfig,
@@ -161,6 +166,36 @@ def _read_side(reader: Reader, side: str, active: bool = True) -> SideConfig | U
         aws_secret_key=secret,
         aws_session_token=get("aws_session_token"),
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_clear_credentials(path: str, side: SideConfig) -> None:
+    """One warning when the side's basic-auth password or API key would go over plain http:// to a
+    seed on another host, naming the side and those seeds (never the secret). SigV4 sends none."""
+    if side.auth not in ("basic", "api_key"):
+        return
+    clear = [
+        seed for seed in side.seeds if seed.startswith("http://") and not is_loopback(urlsplit(seed).hostname or "")
+    ]
+    if clear:
+        what = "basic-auth password" if side.auth == "basic" else "API key"
+        logger.warning(
+            "%s: the %s cluster's %s goes in clear over http:// to %s: anyone on the way can read it; "
+            "use https:// seeds",
+            path,
+            side.name,
+            what,
+            ", ".join(clear),
+        )
 
 
 def _section_values(reader: Reader, section: str) -> dict[str, Any]:
@@ -285,11 +320,13 @@ def load(
     cannot be read or is not UTF-8 INI text, a missing required value, a malformed value (names
     against the engines' rules, numbers in range), or half of a pair of settings. Unknown sections
     and keys are logged as warnings with the closest known name, and a file holding secrets that
-    group or others can read gets one warning.
+    group or others can read gets one warning. A file others can write, or owned by another user
+    than the runner or root, is refused (ConfigError); one its group can write gets a warning.
     """
     unknown = set(sides) - set(SIDES)
     if unknown:
         raise ValueError(f"sides must be some of {SIDES}, not {sides!r}")
+    check_permissions(path)
     parser = read_ini(path)
     warn_unknown(path, parser)
     warn_if_readable(path, parser)
@@ -350,6 +387,9 @@ def load(
 
     source = _read_side(reader, "source", "source" in sides)
     destination = _read_side(reader, "destination", "destination" in sides)
+    for side in (source, destination):
+        if isinstance(side, SideConfig):
+            warn_clear_credentials(path, side)
     keys = _section_values(reader, "aws_api_keys")
     reader.pair("aws_api_keys", "aws_access_key", keys["aws_access_key"], "aws_secret_key", keys["aws_secret_key"])
     wait = WaitConfig(**_section_values(reader, "wait"))
@@ -378,6 +418,8 @@ def load(
         source_store=source_store,
         destination_store=destination_store,
         sync=sync,
+        drill=DrillConfig(**_section_values(reader, "drill")),
+        scrub=ScrubConfig(**_section_values(reader, "scrub")),
     )
 
 

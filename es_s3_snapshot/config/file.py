@@ -1,5 +1,6 @@
 """Finding the config file, reading it as UTF-8 INI text, and reading values out of it with errors
-that name file, section and key; warnings for unknown keys and for a file others can read."""
+that name file, section and key; warnings for unknown keys and for a file others can read; and,
+as ssh treats its files, refusing a file that others could rewrite."""
 
 from __future__ import annotations
 
@@ -154,6 +155,35 @@ def read_ini(path: str) -> configparser.ConfigParser:
     except configparser.Error as err:
         raise ConfigError(f"{path}: not a valid INI file: {_ini_problem(err)}") from None
     return parser
+
+
+def check_permissions(path: str, euid: int | None = None) -> None:
+    """Refuse a config file that someone other than the runner (or root) could rewrite, as ssh does.
+
+    Whoever can rewrite the file can point the seeds at their own host and receive the credentials.
+    Raises ConfigError (exit 3) for a file writable by others (``chmod o-w``) or owned by another
+    user than the runner or root (``chown``); logs a warning for one writable by its group.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # reading it says what is wrong
+    euid = os.geteuid() if euid is None else euid
+    mode = stat.S_IMODE(info.st_mode)
+    why = "could point the tool at their own cluster and receive its credentials"
+    if info.st_uid not in (euid, 0):
+        from ..ownfiles import owner_name, user_name
+
+        raise ConfigError(
+            f"{path} is owned by {owner_name(info.st_uid)}, not by {owner_name(euid)} or root: its owner {why}; "
+            f"chown {user_name(euid)} {path} (or copy it to a file of your own)"
+        )
+    if mode & stat.S_IWOTH:
+        raise ConfigError(
+            f"{path} is writable by others (mode {mode:04o}): anyone on this host {why}: chmod o-w {path}"
+        )
+    if mode & stat.S_IWGRP:
+        logger.warning("%s is writable by its group (mode %04o): every member %s: chmod g-w %s", path, mode, why, path)
 
 
 def warn_if_readable(path: str, parser: configparser.ConfigParser) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..names import name_list_problem, snapshot_pattern_problem
+from ..names import index_name_problem, name_list_problem, snapshot_pattern_problem
 from ..redact import mask_userinfo
 
 CONFIG_ENV = "ES_S3_SNAPSHOT_CONFIG"
@@ -189,6 +189,15 @@ def _repository_name(raw: str) -> str:
     return raw
 
 
+def _drill_prefix(raw: str) -> str:
+    """The prefix of the names a drill restores under: the start of a valid index name, and one
+    that the engines' rename replacement takes literally (no ``$``)."""
+    problem = index_name_problem(raw, pattern=False) or (f"{raw!r} must not contain '$'" if "$" in raw else None)
+    if problem:
+        raise ValueError(problem)
+    return raw
+
+
 def _count(raw: str) -> int:
     try:
         value = int(raw)
@@ -348,6 +357,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "multipart_chunksize": Key(_size, 8 * 1024**2),
         "server_side_copy": Key(_choice("auto", "never"), "auto"),
     },
+    "scrub": {
+        "workers": Key(_positive_int, 8),
+    },
     "snapshot": {
         "include_global_state": Key(_boolean, False),
         "partial": Key(_boolean, False),
@@ -384,6 +396,9 @@ KEYS: dict[str, dict[str, Key]] = {
         "max_age": Key(parse_duration),
         "min_count": Key(_count, 1),
         "prune_after_backup": Key(_boolean, False),
+    },
+    "drill": {
+        "prefix": Key(_drill_prefix, "drill-"),
     },
     "lock": {
         "dir": Key(_directory),

@@ -93,6 +93,7 @@ class RestoreConfig:
     ignore_unavailable: bool = False
     include_global_state: bool = False  # never by default: see selection.py
     feature_states: tuple[str, ...] = ()  # Elasticsearch 8+ feature states to restore; none by default
+    ignore_index_settings: tuple[str, ...] = ()  # index settings left out of the restored indices (drill)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,11 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class ScrubConfig:
+    workers: int = 8  # blobs read at once (and shard folders worked on at once)
+
+
+@dataclass(frozen=True)
 class RetentionConfig:
     """[retention]: which of this tool's snapshots prune keeps (None: the rule is not set)."""
 
@@ -158,8 +164,13 @@ RETENTION_RULES = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "kee
 
 
 @dataclass(frozen=True)
+class DrillConfig:
+    prefix: str = "drill-"  # the restored copies' names: prefix + the index's name
+
+
+@dataclass(frozen=True)
 class LockConfig:
-    dir: str | None = None  # None: tempfile.gettempdir()
+    dir: str | None = None  # None: the runner's private directory (ownfiles.default_dir)
     wait: int = 0  # seconds to wait for the holder
 
 
@@ -188,6 +199,8 @@ class Config:
     source_store: StoreConfig | None = None  # [source_store], when present
     destination_store: StoreConfig | None = None  # [destination_store], when present
     sync: SyncConfig = field(default_factory=SyncConfig)
+    drill: DrillConfig = field(default_factory=DrillConfig)
+    scrub: ScrubConfig = field(default_factory=ScrubConfig)
 
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination

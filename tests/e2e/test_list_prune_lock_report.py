@@ -149,6 +149,7 @@ def test_list_json_on_opensearch_and_on_the_destination(stack, src, cli, write, 
     assert data[1]["state"] == "SUCCESS" and data[1]["indices"] == 1 and data[1]["shards_failed"] == 0
     assert data[1]["start"].endswith("Z") and data[1]["duration_s"] >= 0
     table = cli("-m", "list", "-c", config)
+    assert table.code == 0, table
     assert table.out.splitlines()[0].startswith("NAME") and "hand-1" in table.out
     on_dest = cli("-m", "list", "-c", config, "--on", "destination", "--json")
     assert on_dest.code == 0, on_dest

@@ -239,7 +239,8 @@ def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique)
         assert message in result.err, (case, result)
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err, (case, result)
         assert "not-the-credential" not in result.err
-    assert "refused our keys" in cli("-m", "sync", "-c", write(cases["wrong keys"][0], "k.conf")).err
+    again = cli("-m", "sync", "-c", write(cases["wrong keys"][0], "k.conf"))
+    assert again.code == 2 and "refused our keys" in again.err, again
 
 
 def test_migrate_syncs_between_its_backup_and_its_restore(stack, src, dest, cli, write, unique):

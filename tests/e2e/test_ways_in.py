@@ -209,9 +209,12 @@ def test_sigv4_role_arn_and_encryption_reach_the_repository_settings(stack, src,
         )
     )
     src.seed(f"{unique}-sig", 2)
-    cli("-m", "backup", "-c", config, "--dry-run")  # signed reads, and the PUT printed, not sent
+    dry = cli("-m", "backup", "-c", config, "--dry-run")  # signed reads, and the PUT printed, not sent
+    assert dry.code == 0, dry
+    assert f"would send PUT /_snapshot/repo-{unique}" in dry.out, dry
     assert bodies == []
-    cli("-m", "backup", "-c", config)
+    backup = cli("-m", "backup", "-c", config)
+    assert backup.code == 0, backup
     assert bodies, "the repository was not registered through the proxy"
     settings = bodies[0]["settings"]
     assert settings["role_arn"] == role

@@ -71,6 +71,18 @@ def no_real_sleeping(monkeypatch):
     monkeypatch.setattr(time, "sleep", guarded)
 
 
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path_factory, monkeypatch):
+    """Run locks go to a private directory of the test's own ($XDG_RUNTIME_DIR, mode 0700), not
+    to /run or ~/.cache."""
+    import os
+
+    runtime = tmp_path_factory.mktemp("runtime")
+    os.chmod(runtime, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime
+
+
 @pytest.fixture
 def write_config(tmp_path):
     def write(extra="", base=BASE):

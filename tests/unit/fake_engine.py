@@ -82,10 +82,18 @@ class FakeEngine:
         self.delete_busy_answers = 0  # how many snapshot deletes answer 503 concurrent_snapshot_execution_exception
         self.single_delete_only = False  # refuse DELETE of several names at once, as old engines do
         self._clock = 1_000
+        self.uuids: dict[str, str] = {}  # index name -> its UUID, a new one each time a name is created
+        self.restored_from: dict[str, str] = {}  # restored index -> the snapshot it was restored from
+        self.docs: dict[tuple[str, str], dict] = {}  # (index, id) -> source, of the records the tool keeps
 
     # --- helpers for tests ------------------------------------------------------------------------
     def add_index(self, name, count=3, status="open"):
         self.indices[name] = {"status": status, "count": count}
+        self.uuids[name] = self._new_uuid()
+
+    def _new_uuid(self):
+        self._clock += 1
+        return f"uuid{self._clock}"
 
     def add_snapshot(self, repo, name, indices, state="SUCCESS", start=None, metadata=None):
         self._clock += 1
@@ -127,9 +135,25 @@ class FakeEngine:
             return _error(400, "too_long_http_line_exception", "An HTTP line is larger than 4096 bytes.")
         if seg[0] == "_cat" and seg[1] == "indices":
             return 200, [
-                {"index": n, "status": i["status"], "pri": str(i.get("shards", 1)), "pri.store.size": "1000"}
+                {
+                    "index": n,
+                    "uuid": self.uuids.setdefault(n, self._new_uuid()),
+                    "status": i["status"],
+                    "pri": str(i.get("shards", 1)),
+                    "pri.store.size": "1000",
+                }
                 for n, i in sorted(self.indices.items())
                 if not i.get("alias_of_stream") and params.get("health", self._health_of(n)) == self._health_of(n)
+            ]
+        if seg[0] == "_cat" and seg[1] == "recovery" and len(seg) == 3:  # where named indices recover from
+            return 200, [
+                {
+                    "index": n,
+                    "type": "snapshot" if n in self.restored_from else "empty_store",
+                    "snapshot": self.restored_from.get(n, "n/a"),
+                }
+                for n in seg[2].split(",")
+                if n in self.indices
             ]
         if seg[0] == "_cat" and seg[1] == "recovery":
             if self.recovery_polls > 0:
@@ -168,9 +192,27 @@ class FakeEngine:
             if seg[0] not in self.indices:
                 return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
             return 200, {"count": self.indices[seg[0]]["count"]}
+        if len(seg) == 1 and method in ("GET", "PUT") and not seg[0].startswith("_"):  # an index, as a whole
+            if method == "PUT":
+                self.add_index(seg[0], 0)
+                return 200, {"acknowledged": True}
+            if seg[0] not in self.indices:
+                return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
+            return 200, {seg[0]: {"settings": {}}}
+        if len(seg) == 3 and seg[1] == "_doc":  # a record's document
+            if method == "PUT":
+                self.docs[(seg[0], seg[2])] = body
+                return 200, {"result": "updated"}
+            if (seg[0], seg[2]) not in self.docs:
+                return 404, {"found": False}
+            return 200, {"found": True, "_source": self.docs[(seg[0], seg[2])]}
         if len(seg) == 1 and method == "DELETE":
-            for name in seg[0].split(","):
-                self.indices.pop(name)
+            names = seg[0].split(",")
+            if params.get("ignore_unavailable") != "true" and any(n not in self.indices for n in names):
+                return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
+            for name in names:
+                if self.indices.pop(name, None) is not None:
+                    self.uuids.pop(name, None)
             return 200, {"acknowledged": True}
         return _error(400, "fake_unhandled", f"{method} {path}")
 
@@ -367,6 +409,8 @@ class FakeEngine:
             targets[name] = target
         for name, target in targets.items():
             self.indices[target] = {"status": "open", "count": snap["counts"].get(name, 0)}
+            self.uuids[target] = self._new_uuid()
+            self.restored_from[target] = snap["snapshot"]
             self.restored.add(target)
         for stream in streams:
             self.data_streams.append(stream)

@@ -84,8 +84,30 @@ def test_slow_answer_honours_request_timeout_and_says_it_was_slow():
     with Upstream(delay=1.5) as up:
         cluster = cluster_on(up.url, timeout=0.5)
         cluster.max_retries = 0
-        with pytest.raises(ClusterUnreachable, match="did not answer GET /_cluster/health within 0.5s"):
+        with pytest.raises(ClusterUnreachable, match=r"did not answer GET /_cluster/health in 1 try of 0.5s \(0.5s\)"):
             cluster.get("/_cluster/health")
+
+
+def test_timeout_message_gives_the_tries_and_the_whole_wait():
+    with Upstream(delay=1.5) as up:
+        cluster = cluster_on(up.url, timeout=0.3)  # one seed: 2 retries, 3 tries
+        with pytest.raises(ClusterUnreachable, match=r"did not answer GET / in 3 tries of 0.3s \(0.9s\)"):
+            cluster.get("/")
+
+
+def test_timeout_of_a_long_call_says_to_raise_long_request_timeout():
+    with Upstream(delay=1.5) as up:
+        cluster = cluster_on(up.url, timeout=5)
+        cluster.long_request_timeout = 0.3
+        with pytest.raises(ClusterUnreachable, match=r"in 1 try of 0.3s \(0.3s\).*raise long_request_timeout in"):
+            cluster.get("/_snapshot/r/_all", timeout=cluster.long_request_timeout, retries=0)
+
+
+def test_timeout_message_counts_the_tries_over_several_silent_seeds():
+    with Upstream(delay=1.5) as one, Upstream(delay=1.5) as two, Upstream(delay=1.5) as three:
+        cluster = cluster_on(one.url, two.url, three.url, timeout=0.3)  # 3 seeds: 3 retries, 4 tries
+        with pytest.raises(ClusterUnreachable, match=r"did not answer GET / in 4 tries of 0.3s \(1.2s\)"):
+            cluster.get("/")
 
 
 def test_silent_first_seed_fails_over_to_the_live_second():

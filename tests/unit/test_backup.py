@@ -460,3 +460,42 @@ def test_same_name_refusal_for_a_snapshot_that_is_not_this_runs_stays_a_conflict
     ctx.now = lambda: datetime(2026, 1, 2)  # this run began long after that snapshot
     with pytest.raises(SnapshotExists):
         run_backup(ctx)
+
+
+def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(
+    source, load_config, make_ctx
+):
+    """Someone registered the repository read-only on the source on purpose (another cluster writes
+    it): backup refuses (exit 1), names the registration and how to change it, and changes nothing."""
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(RepositoryError) as err:
+        run_backup(ctx)
+    text = str(err.value)
+    assert "repository repo1 is registered read-only on the source cluster" in text
+    assert 'PUT _snapshot/repo1 with "readonly": false' in text and "two writers corrupt it" in text
+    assert err.value.exit_code == 1
+    assert source.repos["repo1"]["settings"]["readonly"] == "true"
+    assert source.changed() == [] and not [k for k in source.snapshots if k[0] == "repo1"]
+
+
+def test_check_fails_a_read_only_source_registration_with_backups_words(source, load_config, make_ctx):
+    from es_s3_snapshot.actions.check import _repository
+
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    ctx, _, _ = make_ctx(load_config())
+    row, _ = _repository(ctx.cluster, ctx.config.repository_for("source"), readonly=False)
+    assert row.result == "FAIL"
+    with pytest.raises(RepositoryError) as err:
+        run_backup(ctx)
+    assert row.detail == str(err.value)
+
+
+def test_modes_that_only_read_use_a_read_only_registration_as_it_is(source, load_config, make_ctx):
+    from es_s3_snapshot.actions.list import run_list
+
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
+    ctx, lines, _ = make_ctx(load_config())
+    run_list(ctx)
+    assert source.changed() == [] and source.repos["repo1"]["settings"]["readonly"] == "true"
+    assert lines[-1] == "0 snapshots in repository repo1 on the source cluster"

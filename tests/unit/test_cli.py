@@ -31,7 +31,9 @@ def test_partial_snapshot_exits_1_with_one_line(fake, write_config, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "finished PARTIAL" in err and "logs-a[0]: boom" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 or "ERROR" in err.splitlines()[-1]
+    assert "Traceback" not in err, err
+    errors = [line for line in err.strip().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "finished PARTIAL" in errors[0], err  # one error line, saying what failed
 
 
 def test_existing_index_conflict_exits_1(fake, write_config, capsys):
@@ -111,7 +113,7 @@ def test_wrong_password_exit_2_and_no_secret_in_output(write_config, capsys):
 def test_verbose_shows_traceback(write_config, capsys):
     port = dead_port()
     base = f"[aws_s3_config]\ns3_bucket_name = b\n[elasticsearch_config]\nes_repository_name = r\nindex_names = a\nes_src_seed1 = 127.0.0.1:{port}\n"
-    cli.main(["-m", "backup", "-v", "-c", write_config(base=base)])
+    assert cli.main(["-m", "backup", "-v", "-c", write_config(base=base)]) == 2
     assert "Traceback" in capsys.readouterr().err
 
 

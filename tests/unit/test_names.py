@@ -3,6 +3,7 @@ from datetime import datetime
 import pytest
 
 from es_s3_snapshot.names import (
+    STRFTIME_DIRECTIVES,
     expand_snapshot_name,
     index_name_problem,
     match_indices,
@@ -29,6 +30,63 @@ def test_pattern_regex_matches_what_the_pattern_produces():
     assert regex.fullmatch(expand_snapshot_name("nightly-%Y.%m.%d", datetime(2026, 11, 21)))
     assert not regex.fullmatch("weekly-2026.11.21")
     assert not regex.fullmatch("nightly-2026x11.21")
+
+
+# one moment a day over nine years (leap years, years with 53 weeks), its hour, minute and second
+# turning so that every value of every field appears
+_MOMENTS = [
+    datetime.fromordinal(day).replace(
+        hour=day % 24, minute=day % 60, second=day * 7 % 60, microsecond=day * 7919 % 10**6
+    )
+    for day in range(datetime(2020, 1, 1).toordinal(), datetime(2029, 1, 1).toordinal())
+]
+
+
+@pytest.mark.parametrize("directive", list(STRFTIME_DIRECTIVES) + ["%"])
+def test_every_accepted_directive_matches_exactly_what_it_produces(directive):
+    pattern = f"snap-%{directive}-x"
+    assert snapshot_pattern_problem(pattern) is None
+    regex = pattern_regex(pattern)
+    produced = {moment.strftime(pattern) for moment in _MOMENTS}
+    assert all(regex.fullmatch(name) for name in produced)
+    width = len(datetime(2026, 1, 2).strftime(f"%{directive}"))
+    if directive not in "%YGyf":  # a bounded field: every string of digits of its width, and one more or less
+        for size in (width - 1, width, width + 1):
+            for number in range(10**size if size else 1):
+                name = f"snap-{number:0{size}d}-x" if size else "snap--x"
+                assert bool(regex.fullmatch(name)) == (name in produced), name
+    for value in ("a" * width, "1" * (width + 1), "1" * (width - 1), "-", "outside", "", "99999999"):
+        assert not regex.fullmatch(f"snap-{value}-x"), value
+
+
+@pytest.mark.parametrize(
+    "pattern,name",
+    [
+        ("nightly-%Y.%m.%d", "nightly-before-upgrade"),
+        ("nightly-%Y.%m.%d", "nightly-2026.13.01"),
+        ("nightly-%Y.%m.%d", "nightly-26.11.21"),
+        ("nightly-%Y.%m.%d", "nightly-2026.11.21-extra"),
+        ("pr-%Y%m%d-%H%M%S", "pr-outside-name"),
+        ("pr-%Y%m%d-%H%M%S", "pr-20261121-2459000"),
+        ("pr-%Y%m%d-%H%M%S", "pr-2026112-1245000"),
+        ("snap-%j", "snap-367"),
+        ("snap-%H:%M", "snap-24:00"),
+        ("snap-100%%-%Y", "snap-100x-2026"),
+    ],
+)
+def test_hand_named_snapshots_do_not_fit_the_pattern(pattern, name):
+    assert not pattern_regex(pattern).fullmatch(name)
+
+
+def test_pattern_regex_reads_dots_and_brackets_in_the_pattern_literally():
+    regex = pattern_regex("a.b+[c]-%Y")
+    assert regex.fullmatch("a.b+[c]-2026")
+    assert not regex.fullmatch("axb+[c]-2026")
+
+
+def test_pattern_regex_refuses_a_directive_no_pattern_may_hold():
+    with pytest.raises(ValueError, match="%a"):
+        pattern_regex("snap-%a")
 
 
 def test_match_indices_and_rename():

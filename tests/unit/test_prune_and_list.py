@@ -21,7 +21,7 @@ def seeded(engine, count=5):
     engine.repos["repo1"] = dict(REPO)
     engine.add_index("logs-a")
     for n in range(1, count + 1):
-        engine.add_snapshot("repo1", f"nightly-{n}", ["logs-a"], start=n * 1000, metadata=OURS)
+        engine.add_snapshot("repo1", f"nightly-{n:02d}", ["logs-a"], start=n * 1000, metadata=OURS)
     engine.add_snapshot("repo1", "by-hand", ["logs-a"], start=500)
 
 
@@ -44,11 +44,11 @@ def test_prune_deletes_in_one_batch_and_leaves_snapshots_made_by_hand(engine, ma
     seeded(engine)
     ctx, lines, _ = ctx_for(make_ctx, config)
     get_mode("prune")(ctx)
-    assert names(engine) == ["by-hand", "nightly-4", "nightly-5"]
-    assert [p for m, p in engine.changed() if m == "DELETE"] == ["/_snapshot/repo1/nightly-3,nightly-2,nightly-1"]
-    assert ctx.result.deleted == ["nightly-3", "nightly-2", "nightly-1"]
+    assert names(engine) == ["by-hand", "nightly-04", "nightly-05"]
+    assert [p for m, p in engine.changed() if m == "DELETE"] == ["/_snapshot/repo1/nightly-03,nightly-02,nightly-01"]
+    assert ctx.result.deleted == ["nightly-03", "nightly-02", "nightly-01"]
     assert lines[-1] == "pruned repository repo1: deleted 3 snapshots, kept 3"
-    assert any(line.startswith("deleted nightly-1  SUCCESS") and "(no rule keeps it)" in line for line in lines)
+    assert any(line.startswith("deleted nightly-01  SUCCESS") and "(no rule keeps it)" in line for line in lines)
 
 
 def test_prune_dry_run_prints_the_plan_and_deletes_nothing(engine, make_ctx, config):
@@ -58,8 +58,8 @@ def test_prune_dry_run_prints_the_plan_and_deletes_nothing(engine, make_ctx, con
     assert len(names(engine)) == 6 and not [m for m, _ in engine.changed() if m == "DELETE"]
     assert lines[-1].startswith("DRY RUN: would delete 3 of 6 snapshots")
     assert any(line.startswith("keep    by-hand") and "not taken by es-s3-snapshot" in line for line in lines)
-    assert any(line.startswith("keep    nightly-5") and "newest SUCCESS, keep_last" in line for line in lines)
-    assert any(line.startswith("delete  nightly-3") for line in lines)
+    assert any(line.startswith("keep    nightly-05") and "newest SUCCESS, keep_last" in line for line in lines)
+    assert any(line.startswith("delete  nightly-03") for line in lines)
 
 
 def test_prune_falls_back_to_one_at_a_time_where_batches_are_refused(engine, make_ctx, config):
@@ -67,9 +67,9 @@ def test_prune_falls_back_to_one_at_a_time_where_batches_are_refused(engine, mak
     engine.single_delete_only = True
     ctx, _, _ = ctx_for(make_ctx, config)
     get_mode("prune")(ctx)
-    assert names(engine) == ["by-hand", "nightly-4", "nightly-5"]
+    assert names(engine) == ["by-hand", "nightly-04", "nightly-05"]
     deletes = [p for m, p in engine.changed() if m == "DELETE"]
-    assert deletes[1:] == ["/_snapshot/repo1/nightly-3", "/_snapshot/repo1/nightly-2", "/_snapshot/repo1/nightly-1"]
+    assert deletes[1:] == ["/_snapshot/repo1/nightly-03", "/_snapshot/repo1/nightly-02", "/_snapshot/repo1/nightly-01"]
 
 
 def test_prune_waits_out_concurrent_snapshot_operations(engine, make_ctx, config):
@@ -77,7 +77,7 @@ def test_prune_waits_out_concurrent_snapshot_operations(engine, make_ctx, config
     engine.delete_busy_answers = 2
     ctx, _, clock = ctx_for(make_ctx, config)
     get_mode("prune")(ctx)
-    assert names(engine) == ["by-hand", "nightly-4", "nightly-5"] and clock.sleeps == [5.0, 5.0]
+    assert names(engine) == ["by-hand", "nightly-04", "nightly-05"] and clock.sleeps == [5.0, 5.0]
 
 
 def test_prune_gives_up_after_concurrent_wait(engine, make_ctx, load_config):
@@ -109,7 +109,7 @@ def test_list_prints_a_table_newest_first(engine, make_ctx, config):
     ctx, lines, _ = ctx_for(make_ctx, config)
     get_mode("list")(ctx)
     assert lines[0].split() == ["NAME", "STATE", "START", "(UTC)", "DURATION", "INDICES", "SHARDS", "OK/TOTAL", "OURS"]
-    assert [line.split()[0] for line in lines[1:4]] == ["nightly-2", "nightly-1", "by-hand"]
+    assert [line.split()[0] for line in lines[1:4]] == ["nightly-02", "nightly-01", "by-hand"]
     assert lines[1].split()[1:] == ["SUCCESS", "1970-01-01T00:00:02Z", "-", "1", "1/1", "yes"]
     assert lines[3].split()[-1] == "no"
     assert lines[-1] == "3 snapshots in repository repo1 on the source cluster"
@@ -121,7 +121,7 @@ def test_list_json_has_the_documented_keys(engine, make_ctx, config):
     ctx.as_json = True
     get_mode("list")(ctx)
     data = json.loads("\n".join(lines))
-    assert [s["name"] for s in data] == ["nightly-1", "by-hand"]
+    assert [s["name"] for s in data] == ["nightly-01", "by-hand"]
     assert set(data[0]) == {
         "name",
         "state",
@@ -171,7 +171,7 @@ def test_prune_after_backup_failure_exits_1_saying_the_backup_succeeded(fake, wr
     fake.add_index("logs-b")
     fake.repos["repo1"] = dict(REPO)
     for n in range(3):
-        fake.add_snapshot("repo1", f"old-00000{n}", ["logs-a"], start=n, metadata=OURS)
+        fake.add_snapshot("repo1", f"old-{n:012d}", ["logs-a"], start=n, metadata=OURS)
     fake.delete_busy_answers = 1000
     text = (
         "snapshot_name = old-%H%M%S%f\n[retention]\nkeep_last = 1\nprune_after_backup = true\n"
@@ -193,7 +193,7 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     fake.add_index("logs-b")
     fake.repos["repo1"] = dict(REPO)
     for n in range(3):
-        fake.add_snapshot("repo1", f"old-00000{n}", ["logs-a"], start=n, metadata=OURS)
+        fake.add_snapshot("repo1", f"old-{n:012d}", ["logs-a"], start=n, metadata=OURS)
     text = (
         "snapshot_name = old-%H%M%S%f\n[retention]\nkeep_last = 1\nprune_after_backup = true\n"
         f"[report]\njson_file = {tmp_path}/r.json\nprometheus_file = {tmp_path}/m.prom\n"
@@ -201,7 +201,7 @@ def test_prune_after_backup_deletes_and_reports(fake, write_config, tmp_path, ca
     code = cli.main(["-m", "backup", "-c", write_config(text)])
     assert code == 0, capsys.readouterr()
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["deleted_snapshots"] == ["old-000002", "old-000001", "old-000000"]
+    assert report["deleted_snapshots"] == ["old-000000000002", "old-000000000001", "old-000000000000"]
     assert report["message"].startswith("backup repo1/old-")
     assert report["message"].endswith("succeeded; pruned repository repo1: deleted 3 snapshots, kept 1")
     assert (

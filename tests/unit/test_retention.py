@@ -81,48 +81,48 @@ def test_yearly_keeps_the_oldest_year_when_fewer_years_exist_than_asked():
 
 def test_hourly_counts_hours():
     base = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
-    snaps = [snap(base + timedelta(minutes=20 * n), name=f"nightly-x{n}") for n in range(9)]  # 3 per hour, 3 hours
-    decisions = plan(snaps, RetentionConfig(keep_hourly=2), "nightly-x%S", NOW)
-    assert kept(decisions) == {"nightly-x8", "nightly-x5"}
+    snaps = [snap(base + timedelta(minutes=20 * n), name=f"nightly-x{n:02d}") for n in range(9)]  # 3 per hour, 3 hours
+    decisions = plan(snaps, RetentionConfig(keep_hourly=2), "nightly-x%y", NOW)
+    assert kept(decisions) == {"nightly-x08", "nightly-x05"}
 
 
 def test_keep_last_and_max_age_keep_the_union():
-    snaps = [snap(NOW - timedelta(hours=h), name=f"nightly-h{h}") for h in range(10)]
-    decisions = plan(snaps, RetentionConfig(keep_last=2, max_age=4.5 * 3600), "nightly-h%H", NOW)
-    assert kept(decisions) == {f"nightly-h{h}" for h in range(5)}
+    snaps = [snap(NOW - timedelta(hours=h), name=f"nightly-h{h:02d}") for h in range(10)]
+    decisions = plan(snaps, RetentionConfig(keep_last=2, max_age=4.5 * 3600), "nightly-h%y", NOW)
+    assert kept(decisions) == {f"nightly-h{h:02d}" for h in range(5)}
     reasons = {d.snapshot.name: d.rule for d in decisions}
-    assert reasons["nightly-h0"] == "newest SUCCESS, keep_last, max_age"
-    assert reasons["nightly-h3"] == "max_age"
-    assert reasons["nightly-h9"] == "no rule keeps it"
+    assert reasons["nightly-h00"] == "newest SUCCESS, keep_last, max_age"
+    assert reasons["nightly-h03"] == "max_age"
+    assert reasons["nightly-h09"] == "no rule keeps it"
 
 
 def test_min_count_keeps_the_newest_when_every_snapshot_is_too_old():
-    snaps = [snap(NOW - timedelta(days=40 + d), name=f"nightly-d{d}") for d in range(5)]
-    decisions = plan(snaps, RetentionConfig(max_age=30 * 86400, min_count=3), "nightly-d%d", NOW)
-    assert kept(decisions) == {"nightly-d0", "nightly-d1", "nightly-d2"}
-    assert {d.rule for d in decisions if d.snapshot.name in ("nightly-d1", "nightly-d2")} == {"min_count"}
+    snaps = [snap(NOW - timedelta(days=40 + d), name=f"nightly-d{d:02d}") for d in range(5)]
+    decisions = plan(snaps, RetentionConfig(max_age=30 * 86400, min_count=3), "nightly-d%y", NOW)
+    assert kept(decisions) == {"nightly-d00", "nightly-d01", "nightly-d02"}
+    assert {d.rule for d in decisions if d.snapshot.name in ("nightly-d01", "nightly-d02")} == {"min_count"}
 
 
 def test_the_newest_success_is_never_deleted_even_with_min_count_0():
-    snaps = [snap(NOW - timedelta(days=40 + d), name=f"nightly-d{d}") for d in range(3)]
-    decisions = plan(snaps, RetentionConfig(max_age=86400, min_count=0), "nightly-d%d", NOW)
-    assert kept(decisions) == {"nightly-d0"}
+    snaps = [snap(NOW - timedelta(days=40 + d), name=f"nightly-d{d:02d}") for d in range(3)]
+    decisions = plan(snaps, RetentionConfig(max_age=86400, min_count=0), "nightly-d%y", NOW)
+    assert kept(decisions) == {"nightly-d00"}
 
 
 def test_failed_and_partial_go_once_a_newer_success_exists_in_progress_stays():
     snaps = [
-        snap(NOW - timedelta(hours=1), state="IN_PROGRESS", name="nightly-a1"),
-        snap(NOW - timedelta(hours=2), state="FAILED", name="nightly-a2"),
-        snap(NOW - timedelta(hours=3), name="nightly-a3"),
-        snap(NOW - timedelta(hours=4), state="PARTIAL", name="nightly-a4"),
-        snap(NOW - timedelta(hours=5), state="FAILED", name="nightly-a5"),
+        snap(NOW - timedelta(hours=1), state="IN_PROGRESS", name="nightly-a01"),
+        snap(NOW - timedelta(hours=2), state="FAILED", name="nightly-a02"),
+        snap(NOW - timedelta(hours=3), name="nightly-a03"),
+        snap(NOW - timedelta(hours=4), state="PARTIAL", name="nightly-a04"),
+        snap(NOW - timedelta(hours=5), state="FAILED", name="nightly-a05"),
     ]
-    decisions = {d.snapshot.name: d for d in plan(snaps, RetentionConfig(keep_last=5), "nightly-a%d", NOW)}
-    assert not decisions["nightly-a1"].delete and decisions["nightly-a1"].rule == "in progress"
-    assert not decisions["nightly-a2"].delete and decisions["nightly-a2"].rule == "FAILED, no newer SUCCESS yet"
-    assert decisions["nightly-a4"].delete and decisions["nightly-a4"].rule == "PARTIAL, a newer SUCCESS exists"
-    assert decisions["nightly-a5"].delete
-    assert not decisions["nightly-a3"].delete
+    decisions = {d.snapshot.name: d for d in plan(snaps, RetentionConfig(keep_last=5), "nightly-a%y", NOW)}
+    assert not decisions["nightly-a01"].delete and decisions["nightly-a01"].rule == "in progress"
+    assert not decisions["nightly-a02"].delete and decisions["nightly-a02"].rule == "FAILED, no newer SUCCESS yet"
+    assert decisions["nightly-a04"].delete and decisions["nightly-a04"].rule == "PARTIAL, a newer SUCCESS exists"
+    assert decisions["nightly-a05"].delete
+    assert not decisions["nightly-a03"].delete
 
 
 def test_snapshots_not_ours_or_with_another_name_are_never_candidates():
@@ -147,11 +147,11 @@ def test_plan_without_a_rule_is_refused():
 
 
 def test_plan_is_newest_first():
-    snaps = [snap(NOW - timedelta(days=d), name=f"nightly-d{d}") for d in (3, 1, 2)]
-    assert [d.snapshot.name for d in plan(snaps, RetentionConfig(keep_last=1), "nightly-d%d", NOW)] == [
-        "nightly-d1",
-        "nightly-d2",
-        "nightly-d3",
+    snaps = [snap(NOW - timedelta(days=d), name=f"nightly-d{d:02d}") for d in (3, 1, 2)]
+    assert [d.snapshot.name for d in plan(snaps, RetentionConfig(keep_last=1), "nightly-d%y", NOW)] == [
+        "nightly-d01",
+        "nightly-d02",
+        "nightly-d03",
     ]
 
 
@@ -180,3 +180,17 @@ def test_a_failed_attempt_goes_once_its_retry_succeeded_and_the_retry_is_a_candi
     assert not decisions[retry].delete and "newest SUCCESS" in decisions[retry].rule
     assert decisions[failed].delete and decisions[failed].rule == "PARTIAL, a newer SUCCESS exists"
     assert decisions[snaps[2].name].delete  # keep_last 1: the retry is the newest SUCCESS of the series
+
+
+@pytest.mark.parametrize(
+    "pattern,by_hand",
+    [("pr-%Y%m%d-%H%M%S", "pr-outside-name"), ("nightly-%Y.%m.%d", "nightly-before-upgrade")],
+)
+def test_a_snapshot_named_by_hand_is_never_pruned_even_when_its_prefix_fits(pattern, by_hand):
+    old = NOW - timedelta(days=400)
+    snaps = [snap(old, name=by_hand), snap(old + timedelta(days=1), name=(old + timedelta(days=1)).strftime(pattern))]
+    snaps += [snap(NOW - timedelta(days=d), name=(NOW - timedelta(days=d)).strftime(pattern)) for d in (1, 2)]
+    decisions = {d.snapshot.name: d for d in plan(snaps, RetentionConfig(keep_last=1), pattern, NOW)}
+    assert not decisions[by_hand].delete
+    assert decisions[by_hand].rule.startswith("name does not fit snapshot_name")
+    assert sum(d.delete for d in decisions.values()) == 2

@@ -78,7 +78,9 @@ def keys(s3, bucket):
     }
 
 
-def config_text(url, src, dst, *, src_base="a/b", dst_base="c", server_side="auto", dst_url=None, workers=4):
+def config_text(
+    url, src, dst, *, src_base="a/b", dst_base="c", server_side="auto", dst_url=None, workers=4, dst_key="AKIASRCKEY"
+):
     return f"""
 [aws_s3_config]
 s3_bucket_name = {src}
@@ -97,8 +99,8 @@ secret_key = src-secret-value
 addressing_style = path
 [destination_store]
 endpoint_url = {dst_url or url}
-access_key = AKIADSTKEY
-secret_key = dst-secret-value
+access_key = {dst_key}
+secret_key = {"src" if dst_key == "AKIASRCKEY" else "dst"}-secret-value
 addressing_style = path
 [sync]
 workers = {workers}
@@ -199,15 +201,109 @@ def test_delete_only_with_the_flag(s3, buckets, run):
     assert "c/snap-gone.dat" not in keys(s3, dst)
 
 
-def test_equal_size_other_etag_is_copied_unless_the_stored_source_etag_matches(s3, buckets, run):
+def test_equal_size_data_blob_counts_as_equal_but_a_changed_root_blob_is_copied(s3, buckets, run):
     src, dst = buckets
     make_repository(s3, src)
     text = config_text(s3.meta.endpoint_url, src, dst)
     assert run(text)[0] == 0
-    s3.put_object(Bucket=dst, Key="c/snap-s1.dat", Body=b"SNAP")  # same size, other content, no metadata
+    s3.put_object(Bucket=dst, Key="c/snap-s1.dat", Body=b"SNAP")  # data blobs are written once: size decides
+    s3.put_object(Bucket=dst, Key="c/index.latest", Body=(7).to_bytes(8, "big"))  # rewritten in place: MD5 decides
     code, out, _ = run(text)
     assert code == 0 and "sync: 1 object," in out
-    assert s3.get_object(Bucket=dst, Key="c/snap-s1.dat")["Body"].read() == b"snap"
+    assert s3.get_object(Bucket=dst, Key="c/index.latest")["Body"].read() == (0).to_bytes(8, "big")
+
+
+@pytest.fixture
+def operations(monkeypatch):
+    """The S3 operations every Store of a sync sends, in order, as (bucket side, operation name)."""
+    sent = []
+    real = sync_module.make_store
+
+    def make(config, **kwargs):
+        store = real(config, **kwargs)
+        store.client.meta.events.register(
+            "before-call.s3", lambda model, **_: sent.append((config.side, model.name))
+        )
+        return store
+
+    monkeypatch.setattr(sync_module, "make_store", make)
+    return sent
+
+
+def test_a_sync_with_nothing_new_only_lists(s3, buckets, run, operations):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+    assert run(text)[0] == 0
+    operations.clear()
+    code, out, _ = run(text)
+    assert code == 0 and "sync: 0 objects" in out
+    names = {name for _, name in operations}
+    assert names <= {"HeadBucket", "ListObjectsV2", "GetObject"}, names
+    gets = [op for op in operations if op[1] == "GetObject"]
+    assert len(gets) == 2  # each side's snapshot_shard_paths blob (to find the hashed shard folders)
+
+
+def test_same_endpoint_with_other_keys_copies_through_this_machine(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+    monkeypatch.setattr(Store, "copy_inside", lambda *a, **k: pytest.fail("a server-side copy needs the same keys"))
+    code, out, err = run(config_text(s3.meta.endpoint_url, src, dst, dst_key="AKIADSTKEY"))
+    assert code == 0, err
+    assert "server-side" not in out and "9 objects" in out
+
+
+def test_parts_of_a_large_object_go_at_once_and_arrive_whole(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    big = bytes(range(256)) * (17 * 1024**2 // 256) + b"tail"  # 4 parts of 5 MiB
+    s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-big.dat", Body=big)
+    for server_side in ("never", "auto"):
+        s3.delete_objects(Bucket=dst, Delete={"Objects": [{"Key": k} for k in keys(s3, dst)] or [{"Key": "x"}]})
+        code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side=server_side))
+        assert code == 0, err
+        assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-big.dat")["Body"].read() == big
+
+
+def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+
+    def failing_part(self, *args, **kwargs):
+        raise sync_module.StoreError("part refused")
+
+    def failing_abort(**kwargs):
+        raise ConnectionError("store went away")
+
+    real_make = sync_module.make_store
+
+    def make(config, **kwargs):
+        store = real_make(config, **kwargs)
+        store.client.abort_multipart_upload = failing_abort
+        return store
+
+    monkeypatch.setattr(sync_module, "make_store", make)
+    monkeypatch.setattr(Store, "read_range", lambda self, key, start=None, end=None: failing_part(self)
+                        if start is not None else s3.get_object(Bucket=src, Key=key)["Body"].read())  # fmt: skip
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
+    assert code == 1 and "part refused" in err
+    uploads = s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])
+    assert [u["Key"] for u in uploads] == ["a1100/c/indices/ID/1/__big"]
+    warning = [line for line in err.splitlines() if "WARNING" in line and uploads[0]["UploadId"] in line]
+    assert warning and "a1100/c/indices/ID/1/__big" in warning[0], err
+
+
+def test_a_rerun_aborts_the_uploads_an_earlier_sync_left_and_no_others(s3, buckets, run):
+    src, dst = buckets
+    make_repository(s3, src)
+    ours = s3.create_multipart_upload(Bucket=dst, Key="a1100/c/indices/ID/1/__big")["UploadId"]
+    foreign = s3.create_multipart_upload(Bucket=dst, Key="c/indices/ID/__someone_else")["UploadId"]
+    outside = s3.create_multipart_upload(Bucket=dst, Key="elsewhere/snap-s1.dat")["UploadId"]
+    code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
+    assert code == 0, err
+    left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])}
+    assert ours not in left and {foreign, outside} <= left
+    assert "WARNING" in err and "aborted 1 of 1 incomplete multipart upload" in err, err
 
 
 def test_a_failed_copy_leaves_the_root_blobs_alone(s3, buckets, run, monkeypatch):

@@ -10,6 +10,7 @@ from ...cluster import Cluster, path_of
 from ...config import LATEST
 from ...errors import ConfigError, RestoreFailed
 from ...names import expand_snapshot_name, is_pattern, listed, renamed, series_regex
+from ...retention import Snapshot, newest_first
 from ...selection import is_exclusion, select, selected
 from ...wait import plural
 from .. import Context
@@ -87,7 +88,8 @@ def choose_snapshot(ctx: Context) -> dict:
             f"no SUCCESS snapshot{named} in repository {repo} holds {listed(list(patterns))} "
             f"({plural(len(snapshots), 'snapshot')} in the repository)"
         )
-    newest = max(candidates, key=lambda s: (s.get("start_time_in_millis", 0), s.get("snapshot", "")))
+    by_name = {s.get("snapshot"): s for s in candidates}
+    newest = by_name[newest_first([Snapshot.from_engine(s) for s in candidates])[0].name]  # as list shows it
     logger.info("latest SUCCESS snapshot holding the indices: %s", newest.get("snapshot"))
     return newest
 

@@ -15,11 +15,13 @@ from .existing import list_indices
 from .plan import Plan
 
 
-def read_back(ctx: Context, plan: Plan, seconds: float) -> None:
+def read_back(ctx: Context, plan: Plan, seconds: float) -> tuple[int, dict[str, int]]:
     """Check that every restored index is there and readable, and print its document count.
 
-    Two requests at once whatever the number of indices: the sizes from _cat/indices, and the
-    counts from one _msearch (names in its body).
+    Returns the restored primaries' bytes and each index's (or data stream's) document count;
+    raises RestoreFailed naming the indices missing or unreadable. Two requests at once whatever
+    the number of indices: the sizes from _cat/indices, and the counts from one _msearch (names in
+    its body).
     """
     cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
     sizes = Background(lambda: list_indices(cluster, "index,status,pri.store.size"))  # beside the counts
@@ -44,6 +46,7 @@ def read_back(ctx: Context, plan: Plan, seconds: float) -> None:
     width = max(len(n) for n in counts)
     for name in plan.readable:
         ctx.echo(f"  {name:<{width}}  {counts[name]} docs")
+    return size, {name: int(count) for name, count in counts.items()}
 
 
 def document_counts(cluster: Cluster, names: list[str]) -> dict[str, int | str]:

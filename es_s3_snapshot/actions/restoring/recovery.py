@@ -57,16 +57,18 @@ def unallocated(
     """The failure for restored shards that cannot be allocated: names the indices (``stuck``), the
     engine's reason for the first of them (allocation explain of its first primary, or replica when
     ``primary`` is False), and what the run leaves behind, after deleting the empty indices it
-    created (unless --keep-failed)."""
+    created (unless --keep-failed). Without ``existing`` (a drill, which deletes its copies
+    itself) nothing is deleted and nothing is said of what stays."""
     reason = allocation_reason(ctx.cluster, stuck[0], primary=primary) if stuck else ""
     message = f"restore from {plan.snapshot} failed: {what}" + (f": {listed(stuck)}" if stuck else "")
     message += f"; why: {reason}" if reason else "; see GET /_cluster/allocation/explain on the destination"
-    if existing is None or not primary:
-        left = stuck
-    else:
+    left: list[str] = []  # without ``existing`` the caller (drill) deletes what it restored itself
+    if existing is not None and primary:
         unusable = remove_unusable(ctx, plan, existing)
         message += f"; {unusable.note}"
         left = [n for n in stuck if n not in unusable.removed and n not in unusable.left]
+    elif existing is not None:
+        left = stuck
     if left:
         health = "red" if primary else f"below {ctx.config.restore.wait_for_status}"
         message += f"; left {health} on the destination: {listed(left)} ({REMOVE_HINT})"
@@ -149,7 +151,7 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
                 if ctx.clock() - still_since >= config.wait.stall_timeout:
                     stuck = f"nothing moved for {config.wait.stall_timeout:.0f}s (stall_timeout in [wait]) while"
                     raise unallocated(
-                        ctx, plan, None, f"{stuck} restored indices stayed below {wanted}", below, primary=False
+                        ctx, plan, existing, f"{stuck} restored indices stayed below {wanted}", below, primary=False
                     )
             progress.update(0, 0, 0, 0, f"waiting for {plural(len(below), 'restored index', 'restored indices')}")
             ctx.sleep(min(backoff, config.wait.poll_interval, max(0.0, deadline - ctx.clock())))

@@ -46,6 +46,8 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
         body["rename_replacement"] = restore.rename_replacement
     if restore.index_settings:
         body["index_settings"] = dict(restore.index_settings)
+    if restore.ignore_index_settings:
+        body["ignore_index_settings"] = list(restore.ignore_index_settings)
     if plan.streams:
         explain_missing_templates(ctx, plan)
     try:

@@ -1,0 +1,101 @@
+"""Write the small real snapshot repositories that the format reader's unit tests read.
+
+    python -m devstack.repo_fixtures [--out tests/unit/data/repos] [--nodes es7,es8,es,os1,os2,source]
+
+Starts one devstack with the given nodes sharing one ``path.repo`` and, on each, writes two fs
+repositories: ``<version>-compress`` (``compress: true``) and ``<version>-plain`` (``compress: false``,
+``chunk_size: 4kb``, so that larger Lucene files are stored as ``.partN`` chunks). Each holds two
+snapshots of two tiny indices (``one``: 1 shard; ``two``: 2 shards), the second taken after more
+documents were added (so that the snapshots share some blobs and not others). OpenSearch 2.17+
+also gets ``<version>-hashed`` (``shard_path_type: hashed_prefix``) when the engine accepts it.
+The repositories are copied to ``--out`` (replacing what is there) and the stack stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from .stack import Stack
+
+DEFAULT_NODES = ("es7", "es8", "es", "os1", "os2", "source")
+OUT = Path(__file__).resolve().parent.parent / "tests" / "unit" / "data" / "repos"
+
+
+def _call(node, method: str, path: str, body=None, ok=(200, 201)) -> dict:
+    status, answer = node.request(method, path, body, timeout=300)
+    if status not in ok:
+        raise RuntimeError(f"{node.name} {method} {path} answered {status}: {answer}")
+    return answer
+
+
+def _seed(node, index: str, shards: int, start: int, count: int) -> None:
+    if node.request("HEAD", f"/{index}")[0] == 404:
+        _call(node, "PUT", f"/{index}", {"settings": {"number_of_shards": shards, "number_of_replicas": 0}})
+    lines = []
+    for n in range(start, start + count):
+        lines.append(json.dumps({"index": {"_index": index, "_id": str(n)}}))
+        lines.append(json.dumps({"n": n, "word": f"w{n % 7}", "text": f"document number {n} " * 3}))
+    _call(node, "POST", "/_bulk?refresh=true", "\n".join(lines) + "\n")
+
+
+def write_repositories(node, out: Path) -> list[str]:
+    """Write this node's fixture repositories and copy them to ``out``; returns their names."""
+    version = f"{'es' if node.engine == 'elasticsearch' else 'os'}-{node.version}"
+    variants = {
+        f"{version}-compress": {"compress": True},
+        f"{version}-plain": {"compress": False, "chunk_size": "4kb"},
+    }
+    major_minor = tuple(int(p) for p in node.version.split(".")[:2])
+    if node.engine == "opensearch" and major_minor >= (2, 17):
+        variants[f"{version}-hashed"] = {"compress": False, "shard_path_type": "hashed_prefix"}
+    for index in ("one", "two"):
+        node.request("DELETE", f"/{index}")
+    _seed(node, "one", 1, 0, 30)
+    _seed(node, "two", 2, 0, 20)
+    for repo, settings in variants.items():
+        location = f"{node.repo_path}/fixtures-{repo}"
+        status, answer = node.request(
+            "PUT", f"/_snapshot/{repo}", {"type": "fs", "settings": {"location": location, **settings}}
+        )
+        if status != 200:
+            if "shard_path_type" in settings:
+                logging.warning("%s: %s refused (%s): skipped", node.name, repo, answer)
+                del variants[repo]
+                break
+            raise RuntimeError(f"{node.name}: PUT _snapshot/{repo} answered {status}: {answer}")
+    for repo in variants:
+        _call(node, "PUT", f"/_snapshot/{repo}/snap-1?wait_for_completion=true", {"indices": "one,two"})
+    _seed(node, "one", 1, 30, 10)
+    for repo in variants:
+        _call(node, "PUT", f"/_snapshot/{repo}/snap-2?wait_for_completion=true", {"indices": "one,two"})
+    for repo in variants:
+        target = out / repo
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(f"{node.repo_path}/fixtures-{repo}", target)
+        _call(node, "DELETE", f"/_snapshot/{repo}")
+    return list(variants)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--nodes", default=",".join(DEFAULT_NODES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    nodes = tuple(args.nodes.split(","))
+    with Stack(nodes=nodes, shared_repo=True, timeout=900) as stack:
+        for name in nodes:
+            written = write_repositories(stack.nodes[name], args.out)
+            logging.info("%s: %s", name, ", ".join(written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Drill: restore a snapshot under new names on a real cluster, check every copy, delete them again.
+
+A restore test for a weekly cron entry. It restores the latest SUCCESS snapshot (``--snapshot``
+and ``--indices`` narrow it) on the destination cluster (``--on source``: the source's cluster
+and repository), waits, checks that every copy has all its primaries active and answers a search,
+prints each with its document count, and ends with the snapshot, the indices, documents and bytes,
+and the time to restore. It runs restore's own steps (``actions/restoring/``) with the drill's
+restore settings: names ``[drill] prefix`` + the index's name (the engine's rename), no aliases,
+no global state, 0 replicas, and the lifecycle-policy settings left out so that no policy acts on
+the copies. Data streams are left out, and named: their copies would need an index template to be
+a data stream, and a drill proves the snapshot's indices.
+
+Ownership: the copies are recorded by name and UUID once the engine has accepted the restore, and
+only an index whose name and UUID both still match is deleted: after the check, after a failure,
+and on Ctrl-C or SIGTERM (deleting an index still being restored cancels its recovery). A copy's
+name that already exists is refused before anything is restored (the existing-index policy
+``refuse``), so an index that merely starts with the prefix is never touched.
+
+The record is also kept on the cluster, as migrate keeps its own: one document per prefix in the
+hidden index ``es-s3-snapshot-drills``, written once the copies' UUIDs are known and emptied once
+they are deleted. A drill that was killed (SIGKILL, a lost host) leaves its copies named there,
+and the next drill deletes those whose name and UUID still match before it begins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from ..cluster import Cluster, path_of
+from ..config import Config
+from ..errors import (
+    ConfigError,
+    EsS3SnapshotError,
+    IndexConflict,
+    Interrupted,
+    OperationFailed,
+    RestoreFailed,
+    WaitTimeout,
+)
+from ..names import chunks, listed
+from ..repository import ensure_repository
+from ..wait import Background, human_bytes, joined, plural
+from . import Context
+from .migrate import read_state, write_state
+from .restoring.existing import Existing, find_existing, list_indices
+from .restoring.plan import Plan, make_plan, repository_registered
+from .restoring.readback import read_back
+from .restoring.recovery import index_ready, target_health, wait_for_recovery
+from .restoring.start import start_restore
+
+logger = logging.getLogger(__name__)
+
+RECORD_INDEX = "es-s3-snapshot-drills"  # one document per [drill] prefix: the copies not yet deleted
+
+# Index settings through which a lifecycle policy acts on an index, per engine: left out of the
+# copies (Elasticsearch ILM; OpenSearch ISM and its Open Distro name).
+POLICY_SETTINGS = {
+    "Elasticsearch": ("index.lifecycle.name",),
+    "OpenSearch": (
+        "index.plugins.index_state_management.policy_id",
+        "index.opendistro.index_state_management.policy_id",
+    ),
+}
+
+
+def drill_config(config: Config, engine: str) -> Config:
+    """``config`` with the drill's restore settings: renamed copies without aliases, global state,
+    replicas or lifecycle policy, a copy's existing name refused, and SUCCESS snapshots only."""
+    restore = replace(
+        config.restore,
+        existing_indices="refuse",
+        confirm_delete=False,
+        rename_pattern="(.+)",
+        rename_replacement=f"{config.drill.prefix}$1",
+        index_settings={"index.number_of_replicas": 0},
+        ignore_index_settings=POLICY_SETTINGS.get(engine, ()),
+        include_aliases=False,
+        include_global_state=False,
+        feature_states=(),
+        wait_for_status="yellow",
+        partial=False,
+    )
+    return replace(config, restore=restore)
+
+
+def run_drill(ctx: Context) -> None:
+    """Restore, check and delete again the snapshot's indices under the drill's prefix.
+
+    Returns when every copy restored, had all its primaries active and answered a search, and was
+    deleted again. Raises RestoreFailed naming the index that did not restore or answer (after
+    deleting the copies), IndexConflict when a copy's name exists (nothing changed), Interrupted
+    after deleting the copies on Ctrl-C or SIGTERM, OperationFailed when a copy could not be
+    deleted, ConfigError, RepositoryError, WaitTimeout, or the cluster's connection and auth errors.
+    """
+    if not ctx.wait:
+        raise ConfigError(
+            "--no-wait does not go with -m drill: a drill waits for its restore, checks it and deletes it"
+        )
+    cluster = ctx.cluster
+    info = cluster.info()
+    logger.info("%s: %s at %s", cluster.side, info, ", ".join(cluster.seeds))
+    ctx = replace(ctx, config=drill_config(ctx.config, info.engine))
+    repo = ctx.config.repository_for(cluster.side)
+    ensure_repository(cluster, repo, readonly=cluster.side == "destination" and repo.readonly_on_destination)
+    if cluster.dry_run and not repository_registered(cluster, repo.name):
+        ctx.echo(
+            "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
+        )
+        return
+    delete_leftovers(cluster, ctx.config.drill.prefix)
+    rows = list_indices(cluster, "index,status,pri")
+    plan = indices_only(make_plan(ctx))
+    ctx.result.snapshot = plan.snapshot
+    existing = find_existing(cluster, plan, rows)
+    if existing.indices:  # the existing-index policy refuse, with the drill's advice
+        names = sorted(existing.indices)
+        raise IndexConflict(
+            f"the {cluster.side} cluster already has {plural(len(names), 'index', 'indices')} with a copy's name: "
+            f"{listed(names)}; nothing was changed. A drill never touches an index it did not restore: delete "
+            "a leftover of an earlier drill yourself, or choose another prefix in [drill]"
+        )
+    shown = [f"{n} -> {t}" for n, t in sorted(plan.targets.items())]
+    if cluster.dry_run:
+        start_restore(ctx, plan, existing, blocking=False)  # prints the request
+        ctx.echo(
+            f"DRY RUN: nothing was changed; would restore {listed(shown)} from {plan.snapshot}, check and delete them"
+        )
+        return
+    copies = Copies(cluster, plan, ctx.config.drill.prefix)
+    started = ctx.clock()
+    try:
+        copies.restore(ctx, existing)
+        wait_for_recovery(ctx, plan, primaries_known=False)
+        seconds = ctx.clock() - started
+        check_primaries(ctx, plan)
+        size, counts = read_back(ctx, plan, seconds)
+    except BaseException as err:
+        note = copies.delete()
+        if isinstance(err, KeyboardInterrupt):
+            raise Interrupted.of(err, f"the drill of {plan.snapshot} was stopped; {note}") from None
+        if isinstance(err, WaitTimeout):  # restore's message says the restore goes on: not after a drill
+            err.args = (
+                f"the copies from {plan.snapshot} did not recover within {ctx.config.wait.max_wait:.0f}s "
+                "(max_wait in [wait])",
+            )
+        if isinstance(err, EsS3SnapshotError) and err.args:
+            err.args = (f"{err.args[0]}; {note}",) + err.args[1:]
+        else:
+            logger.error("%s", note)
+        raise
+    documents = sum(counts.values())
+    ctx.result.indices, ctx.result.bytes = sorted(plan.targets), size
+    ctx.result.documents, ctx.result.restore_seconds = documents, round(seconds, 3)
+    note = copies.delete()
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise Interrupted.of(copies.error, f"drill of {plan.snapshot} passed, but {note}") from None
+    if copies.left:
+        raise OperationFailed(f"drill of {plan.snapshot}: every copy restored and answered, but {note}")
+    (logger.warning if copies.others else logger.info)("%s", note)
+    ctx.echo(
+        f"drill ok: {plan.snapshot} restored {plural(len(plan.targets), 'index', 'indices')}, "
+        f"{plural(documents, 'document')}, {human_bytes(size)} in {seconds:.1f}s (time to restore); "
+        "the copies were deleted"
+    )
+
+
+def indices_only(plan: Plan) -> Plan:
+    """The plan without its data streams (named in a warning); RestoreFailed when nothing is left."""
+    if plan.streams:
+        logger.warning("a drill restores indices only; data streams left out: %s", listed(sorted(plan.streams)))
+    if not plan.targets:
+        raise RestoreFailed(
+            f"snapshot {plan.snapshot} holds only data streams of the selected names: a drill restores indices only"
+        )
+    return replace(plan, streams={})
+
+
+def check_primaries(ctx: Context, plan: Plan) -> None:
+    """Every copy has all its primaries active (one request); RestoreFailed naming the others."""
+    health = target_health(ctx.cluster, plan) or {}
+    short = sorted(n for n in plan.targets.values() if not index_ready(health.get(n, {}), "yellow"))
+    if short:
+        raise RestoreFailed(f"restored {listed(short)} without all primaries active")
+
+
+def delete_leftovers(cluster: Cluster, prefix: str) -> None:
+    """Delete the copies an earlier drill of this prefix recorded and did not delete (it was killed),
+    those whose name and UUID still match; a warning says what was done."""
+    record = read_state(cluster, prefix, RECORD_INDEX)
+    if not record.get("indices"):
+        return
+    snapshot = str(record.get("snapshot") or "?")
+    copies = Copies(cluster, Plan(snapshot=snapshot, indices=[], targets={}), prefix)
+    copies.began, copies.owned = True, dict(record["indices"])
+    note = copies.delete()
+    logger.warning("an earlier drill of %s did not end (killed?): %s", snapshot, note)
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise copies.error
+
+
+class Copies:
+    """The indices one drill restored, by name and UUID, their record on the cluster, and their
+    deletion."""
+
+    def __init__(self, cluster: Cluster, plan: Plan, prefix: str):
+        self.cluster, self.plan, self.prefix = cluster, plan, prefix
+        self.began: bool | None = False  # None: the restore was sent, and whether it began is not known
+        self.owned: dict[str, str] = {}  # name -> UUID of each copy this drill restored
+        self.left: list[str] = []  # copies that could not be deleted
+        self.others: list[str] = []  # copies' names that another index (another UUID) has now: left alone
+        self.error: BaseException | None = None  # what stopped the deletion (a second Ctrl-C, the cluster)
+
+    def restore(self, ctx: Context, existing: Existing) -> None:
+        """Start the restore (the engine answers once it has created the copies, before they
+        recover) and record each copy's UUID. On Ctrl-C or SIGTERM meanwhile, the answer is still
+        awaited (its own timeout bounds it), so that what began is known and can be deleted."""
+        self.began = None
+        call = Background(lambda: start_restore(ctx, self.plan, existing, blocking=False))
+        try:
+            joined(call, ctx.pause)
+        except RestoreFailed:  # refused, or cut with nothing begun: nothing to delete
+            self.began = False
+            raise
+        except KeyboardInterrupt:
+            try:
+                joined(call, ctx.pause)
+            except RestoreFailed:
+                self.began = False
+            except EsS3SnapshotError:
+                pass  # not known; delete() looks
+            else:
+                self.began = True
+                self.record()
+            raise
+        self.began = True
+        self.record()
+
+    def record(self) -> None:
+        """Record the UUID of every copy (one listing of the cluster's indices). Once the engine
+        has accepted the restore, every target name is a copy: it refuses to restore onto a name
+        that exists, and none existed when the drill began."""
+        targets = set(self.plan.targets.values())
+        rows = list_indices(self.cluster, "index,uuid")
+        self.owned = {r["index"]: r.get("uuid", "") for r in rows if r.get("index") in targets}
+        logger.debug("restored copies: %s", self.owned)
+        self.save(self.owned)
+
+    def save(self, copies: dict[str, str]) -> None:
+        """Keep ``copies`` (name -> UUID) as this prefix's record on the cluster."""
+        write_state(self.cluster, self.prefix, {"snapshot": self.plan.snapshot, "indices": copies}, RECORD_INDEX)
+
+    def adopt(self) -> None:
+        """After a restore whose start is not known: record the target names that exist now and
+        whose shards the engine recovers, or recovered, from this drill's snapshot."""
+        self.record()
+        ours = set()
+        for chunk in chunks(sorted(self.owned)):
+            rows = self.cluster.get(
+                path_of("_cat", "recovery", ",".join(chunk)),
+                params={"format": "json", "h": "index,type,snapshot"},
+                timeout=self.cluster.long_request_timeout,
+            ).body
+            ours |= {
+                r.get("index")
+                for r in rows or []
+                if r.get("type") == "snapshot" and r.get("snapshot") == self.plan.snapshot
+            }
+        self.owned = {n: uuid for n, uuid in self.owned.items() if n in ours}
+
+    def delete(self) -> str:
+        """Delete the copies whose name and UUID still match, confirm they are gone, and say so in
+        one sentence (never raises: what could not be deleted is in ``left`` and the sentence)."""
+        if self.began is False:
+            return "nothing was restored"
+        try:
+            if not self.owned:  # whether the restore began is not known: look
+                self.adopt()
+            if not self.owned:
+                return "nothing was restored"
+            now = {r["index"]: r.get("uuid", "") for r in list_indices(self.cluster, "index,uuid")}
+            mine = sorted(n for n, uuid in self.owned.items() if now.get(n) == uuid)
+            self.others = sorted(n for n, uuid in self.owned.items() if n in now and now[n] != uuid)
+            for chunk in chunks(mine):
+                self.cluster.request(
+                    "DELETE",
+                    path_of(",".join(chunk)),
+                    params={"ignore_unavailable": "true"},
+                    changes=True,
+                    timeout=self.cluster.long_request_timeout,
+                )
+            still = {r["index"] for r in list_indices(self.cluster, "index")}
+        except (EsS3SnapshotError, KeyboardInterrupt) as err:
+            self.error = err
+            self.left = sorted(self.owned or self.plan.targets.values())
+            why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+            return (
+                f"could NOT delete the copies it restored ({why}): check and delete {listed(self.left)} "
+                "with DELETE /<index>"
+            )
+        self.left = sorted(set(mine) & still)
+        try:
+            self.save({n: self.owned[n] for n in self.left})
+        except (EsS3SnapshotError, KeyboardInterrupt) as err:  # the copies are gone: only the record is stale
+            logger.warning("could not update the drill record in %s: %s", RECORD_INDEX, err)
+        deleted = sorted(set(mine) - still)
+        parts = [f"deleted the {plural(len(deleted), 'index', 'indices')} it restored"] if deleted else []
+        if self.left:
+            parts.append(f"could NOT delete {listed(self.left)} (delete them with DELETE /<index>)")
+        if self.others:
+            parts.append(f"left {listed(self.others)}: another index now has the name (its UUID differs)")
+        return "; ".join(parts) or "the copies it restored are gone already"
