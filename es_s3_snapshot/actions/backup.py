@@ -28,7 +28,7 @@ from ..repository import advice, ensure_repository, is_repository_failure
 from ..retention import TAKEN_BY
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
-from .patience import Patient
+from .patience import Patient, passing
 from .prune import prune_after_backup
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,8 @@ def _create_and_wait(ctx: Context, name: str, follow: str, stats: dict) -> dict:
                 # The blocking call was cut; whether the snapshot started is read from the repository.
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             except (SnapshotExists, SnapshotFailed) as err:
-                if not resent_by_engine(ctx, name, err, sent_at):
+                # the master left while the snapshot ran: the answer is lost (or the create was resent)
+                if not (passing(err.__cause__) or resent_by_engine(ctx, name, err, sent_at)):
                     raise
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:

@@ -31,15 +31,17 @@ PASSING_TYPES = {
 }
 
 
-def passing(err: Exception) -> bool:
+def passing(err: BaseException | None) -> bool:
     """Whether an error says the cluster is between two states (a node or the master away), not
-    that the request is wrong: it is worth asking again."""
+    that the request is wrong: it is worth asking again (and an answer it replaced is lost, not a
+    refusal)."""
     if isinstance(err, ClusterUnreachable):
         return True
     if isinstance(err, UnexpectedAnswer):
         return err.status in (502, 503, 504)
-    if isinstance(err, EngineError):
-        return err.status == 503 or err.error_type in PASSING_TYPES
+    if isinstance(err, EngineError):  # a busy answer (other snapshot operations) is a refusal: not passing
+        busy = err.error_type == "concurrent_snapshot_execution_exception"
+        return err.error_type in PASSING_TYPES or (err.status == 503 and not busy)
     return False
 
 

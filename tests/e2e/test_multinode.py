@@ -334,6 +334,7 @@ def test_node_lost_mid_restore_gives_the_indices_verdict(multi, baseline, write,
     else:
         multi.start_node(killed.name, wait=True, timeout=600)
     assert code in (0, 1), (code, text)
+    Api(other)("GET", "/_cluster/health?wait_for_status=yellow&timeout=120s", ok=(200, 408))  # state recovered
     primaries = restored_primaries(Api(other), tag)
     print(f"primaries (total, active) after the run: {primaries}")
     if code == 0:

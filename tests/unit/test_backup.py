@@ -433,6 +433,7 @@ def test_reads_of_a_wait_ride_through_an_election(source, load_config, make_ctx)
 
     assert passing(ClusterUnreachable("no seed")) and passing(EngineError("x", status=503))
     assert not passing(EngineError("x", status=404, error_type="snapshot_missing_exception"))
+    assert not passing(EngineError("x", status=503, error_type="concurrent_snapshot_execution_exception"))
     source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
     source.add_snapshot("repo1", "s1", ["logs-a"])
     source.no_master_answers = 2
@@ -462,9 +463,7 @@ def test_same_name_refusal_for_a_snapshot_that_is_not_this_runs_stays_a_conflict
         run_backup(ctx)
 
 
-def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(
-    source, load_config, make_ctx
-):
+def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(source, load_config, make_ctx):
     """Someone registered the repository read-only on the source on purpose (another cluster writes
     it): backup refuses (exit 1), names the registration and how to change it, and changes nothing."""
     source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es", "readonly": "true"}}
@@ -499,3 +498,13 @@ def test_modes_that_only_read_use_a_read_only_registration_as_it_is(source, load
     run_list(ctx)
     assert source.changed() == [] and source.repos["repo1"]["settings"]["readonly"] == "true"
     assert lines[-1] == "0 snapshots in repository repo1 on the source cluster"
+
+
+def test_no_master_answer_to_the_blocking_create_is_followed_to_the_snapshots_verdict(source, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    source.block_limit = 0.0  # the blocking call gives up at once ...
+    source.cut_answer = _error(503, "cluster_manager_not_discovered_exception", "no cluster-manager")
+    ctx, lines, _ = make_ctx(load_config())
+    run_backup(ctx)  # ... but the snapshot runs on: followed by polling it
+    assert "SUCCESS" in lines[-1]

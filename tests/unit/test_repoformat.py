@@ -115,7 +115,10 @@ def test_hashed_prefix_shard_folders_are_computed_as_opensearch_writes_them_and_
         written[doc["indexId"]] = repoformat.shard_paths(path.read_bytes())
     for index in data.indices.values():
         assert index.shard_path_type == 1
-        computed = [repoformat.shard_folder("", index.id, s, index.shard_path_type) for s in range(2 if index.name == "two" else 1)]
+        computed = [
+            repoformat.shard_folder("", index.id, s, index.shard_path_type)
+            for s in range(2 if index.name == "two" else 1)
+        ]
         assert computed == written[index.id]
         for folder in computed:
             assert (repo / folder).is_dir()

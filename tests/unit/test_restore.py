@@ -564,3 +564,22 @@ def test_latest_is_the_snapshot_list_shows_first_when_start_times_tie(dest, load
     ctx, _, _ = make_ctx(load_config(), side="destination")
     run_restore(ctx)
     assert dest.sent("POST", "/_snapshot/repo1/aa-tied-ends-last/_restore")
+
+
+def test_no_master_answer_to_the_restore_is_a_lost_answer_not_a_refusal(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    # the master left while the restore ran: the coordinating node answers 503 once it gives up waiting
+    dest.restore_answer = _error(503, "cluster_manager_not_discovered_exception", "Node not connected")
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines
+
+
+def test_a_real_refusal_of_the_restore_is_still_a_refusal(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    dest.restore_error = _error(400, "validation_exception", "this action would add [4] total shards")
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(RestoreFailed, match="was refused: validation_exception"):
+        run_restore(ctx)

@@ -15,7 +15,7 @@ from ...errors import ClusterUnreachable, EngineError, Interrupted, RestoreFaile
 from ...names import listed, match_indices
 from ...wait import Background, plural
 from .. import Context
-from ..patience import Patient
+from ..patience import Patient, passing
 from .existing import Existing, list_indices, reopen
 from .plan import Plan
 
@@ -62,9 +62,11 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
             timeout=config.wait.max_wait + cluster.request_timeout if blocking else cluster.long_request_timeout,
         )
     except EngineError as err:
-        raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
+        if not passing(err):
+            raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
+        lost: Exception = err  # the master left while the restore ran: its answer is lost, not a refusal
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # cut, or a gateway gave up: the engine may go on
-        lost: Exception = err
+        lost = err
     else:
         if not cluster.dry_run and not blocking:
             logger.info("restore from %s/%s started", repo, plan.snapshot)
