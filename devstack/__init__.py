@@ -21,6 +21,7 @@ from .engines import (
 from .stack import (
     DEFAULT_NODES,
     MATRIX_NODES,
+    MULTI_NODE_KINDS,
     NODE_ENGINES,
     Node,
     S3ProxyServer,
@@ -28,6 +29,7 @@ from .stack import (
     Stack,
     StackError,
     clean_stale,
+    parse_clusters,
 )
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "NODE_ENGINES",
     "DEFAULT_NODES",
     "MATRIX_NODES",
+    "MULTI_NODE_KINDS",
+    "parse_clusters",
     "fetch_all",
     "FetchedEngine",
     "FetchError",

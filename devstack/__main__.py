@@ -10,7 +10,7 @@ import sys
 import time
 
 from . import engines
-from .stack import DEFAULT_NODES, NODE_KINDS, Stack, StackError, clean_stale
+from .stack import DEFAULT_NODES, MULTI_NODE_KINDS, NODE_KINDS, Stack, StackError, clean_stale
 
 
 def _fail(summary: str, details: str = "") -> int:
@@ -36,8 +36,8 @@ def cmd_fetch(args) -> int:
 
 
 def _print_stack(stack: Stack, hint: str = "; Ctrl-C to stop") -> None:
-    for name, n in stack.nodes.items():
-        line = f"{name:<12} {n.engine:<14} {n.version:<8} {n.url}"
+    for n in stack.all_nodes():
+        line = f"{n.name:<12} {n.engine:<14} {n.version:<8} {n.url}"
         if n.username:
             line += f"   user {n.username} / {n.password}   admin {n.admin_username} / {n.admin_password}"
         if n.engine == "elasticsearch" or not n.kind.s3:
@@ -70,6 +70,8 @@ def _sigterm(signum, frame):
 
 def cmd_up(args) -> int:
     nodes = tuple(n.strip() for n in args.nodes.split(",") if n.strip())
+    if args.size:
+        nodes = tuple(f"{n}:{args.size}" if ":" not in n and n in MULTI_NODE_KINDS else n for n in nodes)
     try:
         stack = Stack(nodes=nodes, timeout=args.timeout, heap=args.heap, keep_workdir=args.keep_workdir)
     except ValueError as e:
@@ -85,7 +87,7 @@ def cmd_up(args) -> int:
             while True:
                 dead = stack.check_alive()
                 if dead:
-                    node = stack.nodes.get(dead)
+                    node = next((n for n in stack.all_nodes() if n.name == dead), None)
                     if node:
                         err = node.failure(f"process exited unexpectedly (code {node.process.returncode})")
                         return _fail(err.summary, err.details)
@@ -126,7 +128,10 @@ def cmd_clean(args) -> int:
     return 0
 
 
-_NODES_HELP = f"comma list from {','.join(NODE_KINDS)} (default %(default)s)"
+_NODES_HELP = (
+    f"comma list from {','.join(NODE_KINDS)}; NAME:N for a cluster of N nodes "
+    f"({', '.join(MULTI_NODE_KINDS)} only), e.g. source:3,destination:2 (default %(default)s)"
+)
 
 
 def main(argv=None) -> int:
@@ -137,7 +142,13 @@ def main(argv=None) -> int:
     up = sub.add_parser("up", help="start the stack and keep it up until Ctrl-C")
     up.add_argument("--nodes", default=",".join(DEFAULT_NODES), help=_NODES_HELP)
     up.add_argument("--timeout", type=float, default=180, help="readiness limit in seconds (default %(default)s)")
-    up.add_argument("--heap", default="512m", help="JVM heap per node (default %(default)s)")
+    up.add_argument(
+        "--size",
+        type=int,
+        metavar="N",
+        help="N nodes for each of source/destination named without :N (as source:N)",
+    )
+    up.add_argument("--heap", help="JVM heap per node (default 512m alone, 384m in a multi-node cluster)")
     up.add_argument("--keep-workdir", action="store_true", help="keep the working directory (logs) on exit")
     up.add_argument("--json", metavar="FILE", help="also write connection details to FILE")
     st = sub.add_parser("selftest", help="start a stack, run an end-to-end snapshot/restore check, stop")

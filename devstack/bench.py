@@ -112,9 +112,7 @@ def run_tool(*args: str, workdir: Path) -> Run:
     prefix = [TIME, "-f", "%M", "-o", str(rss_file)] if os.access(TIME, os.X_OK) else []
     with open(workdir / "out.txt", "wb") as out, open(workdir / "err.txt", "wb") as err:
         started = time.monotonic()
-        process = subprocess.Popen(
-            [*prefix, CLI, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env
-        )
+        process = subprocess.Popen([*prefix, CLI, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         wall, exited = time.monotonic() - started, time.time()
         process.returncode = os.waitstatus_to_exitcode(status)

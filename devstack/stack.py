@@ -48,7 +48,7 @@ class NodeKind:
 #: matrix nodes ``es8``/``es7``/``os2``/``os1`` are plain integ-test zips with security off and
 #: fs repositories only (versions: engines.MATRIX).
 NODE_KINDS = {
-    "source": NodeKind("opensearch", "opensearch", s3=True),
+    "source": NodeKind("opensearch", "opensearch", s3=True, s3b=True),
     "destination": NodeKind("opensearch", "opensearch", s3=True, s3b=True),
     "es": NodeKind("elasticsearch", "elasticsearch", security=True),
     **{key: NodeKind(engine, key) for key, (engine, *_rest) in engines.MATRIX.items()},
@@ -60,6 +60,10 @@ MATRIX_NODES = tuple(engines.MATRIX)
 
 DEFAULT_TIMEOUT = float(os.environ.get("DEVSTACK_START_TIMEOUT", "180"))
 DEFAULT_HEAP = os.environ.get("DEVSTACK_HEAP", "512m")
+#: heap of each node of a multi-node cluster (5 engine nodes must fit on a small shared machine)
+MULTI_HEAP = os.environ.get("DEVSTACK_MULTI_HEAP", "384m")
+#: the clusters that may have several nodes (OpenSearch with repository-s3; no security to set up)
+MULTI_NODE_KINDS = ("source", "destination")
 WORKDIR_PREFIX = "es-s3-snapshot-devstack-"
 STATE_FILE = "devstack-state.json"
 STOP_GRACE = 20.0  # seconds between SIGTERM and SIGKILL
@@ -87,6 +91,31 @@ class StackError(RuntimeError):
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
+
+
+def parse_clusters(spec: Iterable[str] | dict[str, int]) -> dict[str, int]:
+    """Cluster name -> number of nodes, from ``("source:3", "destination:2", "es")`` or a dict.
+
+    Raises ValueError for unknown or repeated names, a count below 1, or several nodes of a kind
+    that only runs as one node (see MULTI_NODE_KINDS).
+    """
+    items = list(spec.items()) if isinstance(spec, dict) else []
+    if not isinstance(spec, dict):
+        for entry in spec:
+            name, _, count = str(entry).strip().partition(":")
+            if count and not count.isdigit():
+                raise ValueError(f"node count must be a whole number: {entry!r}")
+            items.append((name, int(count) if count else 1))
+    names = [name for name, _ in items]
+    unknown = [n for n in names if n not in NODE_ENGINES]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(f"nodes must be distinct names from {sorted(NODE_ENGINES)}, got {tuple(names)!r}")
+    for name, count in items:
+        if count < 1:
+            raise ValueError(f"{name}: a cluster needs at least 1 node, got {count}")
+        if count > 1 and name not in MULTI_NODE_KINDS:
+            raise ValueError(f"{name}: only {', '.join(MULTI_NODE_KINDS)} can have several nodes")
+    return dict(items)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -285,7 +314,8 @@ class S3Server:
             keys.extend(o["Key"] for o in page.get("Contents", []))
         return keys
 
-    def start(self, spawn, deadline: float) -> None:
+    def start(self, spawn, deadline: float, *, port: int = 0) -> None:
+        """Start moto (on ``port`` when given: a restart in place) and create the bucket."""
         try:
             import moto
         except ImportError:
@@ -299,8 +329,8 @@ class S3Server:
                 f"moto {self.version} is too old: repository-s3 (AWS SDK v2) needs moto >= "
                 + ".".join(map(str, MIN_MOTO))
             )
-        self.dir.mkdir(parents=True)
-        self.port = _free_ports(1)[0]
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or _free_ports(1)[0]
         self.endpoint = f"http://{self.host}:{self.port}"
         cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
         self.process = spawn("s3", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
@@ -346,10 +376,11 @@ class S3ProxyServer(S3Server):
         self.jar, self.jdk = jar, jdk
         self.version = engines.S3PROXY_VERSION
 
-    def launch(self, spawn) -> None:
-        """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits."""
-        (self.dir / "data").mkdir(parents=True)
-        self.port = _free_ports(1)[0]
+    def launch(self, spawn, *, port: int = 0) -> None:
+        """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits.
+        On ``port`` when given (a restart in place: the data directory is kept)."""
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        self.port = port or _free_ports(1)[0]
         self.endpoint = f"http://{self.host}:{self.port}"
         props = self.dir / "s3proxy.conf"
         props.write_text(
@@ -380,7 +411,8 @@ class S3ProxyServer(S3Server):
             if time.monotonic() > deadline:
                 raise StackError("s3proxy did not answer in time", tail_file(self.log_path))
             time.sleep(0.2)
-        self.client().create_bucket(Bucket=self.bucket)
+        if self.bucket not in [b["Name"] for b in self.client().list_buckets().get("Buckets", [])]:
+            self.client().create_bucket(Bucket=self.bucket)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "moto_version": None, "s3proxy_version": self.version}
@@ -392,13 +424,23 @@ class S3ProxyServer(S3Server):
 
 
 class Node:
-    """One single-node cluster.  Attributes are filled in while it starts."""
+    """One engine node: a single-node cluster, or one node of a multi-node cluster (``peers``).
+    Attributes are filled in while it starts."""
 
     def __init__(
-        self, name: str, fetched: FetchedEngine, workdir: Path, heap: str, kind: NodeKind = None, repo_path: str = None
+        self,
+        name: str,
+        fetched: FetchedEngine,
+        workdir: Path,
+        heap: str,
+        kind: NodeKind = None,
+        repo_path: str = None,
+        cluster: str = None,
     ):
         self.name = name
-        self.kind = kind or NODE_KINDS[name]
+        self.cluster = cluster or name  # the Stack's cluster key: "source" for node "source-2"
+        self.peers: list[Node] = [self]  # every node of this cluster, this one included (set by the Stack)
+        self.kind = kind or NODE_KINDS[self.cluster]
         self.engine = fetched.engine
         self.version = fetched.version
         self.home = fetched.home
@@ -409,7 +451,7 @@ class Node:
         self.port = 0
         self.transport_port = 0
         self.url = ""
-        self.cluster_name = f"devstack-{name}"
+        self.cluster_name = f"devstack-{self.cluster}"
         self.dir = workdir / name
         self.config_dir = self.dir / "config"
         self.data_dir = self.dir / "data"
@@ -438,6 +480,10 @@ class Node:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     # -- HTTP ------------------------------------------------------------
 
@@ -528,17 +574,12 @@ class Node:
         (self.config_dir / "jvm.options.d").mkdir(exist_ok=True)
         if self.kind.s3:
             self._cli("opensearch-keystore", ["create"])
-            self._cli(
-                "opensearch-keystore",
-                ["add", "--stdin", "s3.client.default.access_key", "s3.client.default.secret_key"],
-                stdin=f"{s3.access_key}\n{s3.secret_key}\n",
-            )
-            if self.kind.s3b:
-                self._cli(
-                    "opensearch-keystore",
-                    ["add", "--stdin", "s3.client.second.access_key", "s3.client.second.secret_key"],
-                    stdin=f"{self.s3b.access_key}\n{self.s3b.secret_key}\n",
-                )
+            names = ["s3.client.default.access_key", "s3.client.default.secret_key"]
+            values = [s3.access_key, s3.secret_key]
+            if self.kind.s3b:  # in the same call: each keystore tool run starts a JVM
+                names += ["s3.client.second.access_key", "s3.client.second.secret_key"]
+                values += [self.s3b.access_key, self.s3b.secret_key]
+            self._cli("opensearch-keystore", ["add", "--stdin", *names], stdin="".join(v + "\n" for v in values))
         elif self.kind.security:
             # The integ-test zip has bin/elasticsearch-keystore; bootstrap.password
             # sets the `elastic` superuser's password until it is changed through
@@ -546,14 +587,29 @@ class Node:
             self._cli("elasticsearch-keystore", ["create"])
             self._cli("elasticsearch-keystore", ["add", "-x", "bootstrap.password"], stdin=self.admin_password + "\n")
 
-    def write_settings(self, s3: S3Server | None) -> None:
+    def assign_ports(self) -> None:
+        """Pick free HTTP and transport ports (before the settings of any node of its cluster are written)."""
         self.port, self.transport_port = _free_ports(2)
         self.url = f"http://{self.host}:{self.port}"
+
+    def discovery_settings(self) -> list[str]:
+        """``discovery.type: single-node`` alone; in a multi-node cluster every node is a seed and
+        every node is named for the first election (all master-eligible data nodes)."""
+        if len(self.peers) == 1:
+            return ["discovery.type: single-node"]
+        q = json.dumps
+        seeds = ", ".join(q(f"{p.host}:{p.transport_port}") for p in self.peers)
+        names = ", ".join(q(p.name) for p in self.peers)
+        return [f"discovery.seed_hosts: [{seeds}]", f"cluster.initial_cluster_manager_nodes: [{names}]"]
+
+    def write_settings(self, s3: S3Server | None) -> None:
+        if not self.port:
+            self.assign_ports()
         q = json.dumps
         lines = [
             f"cluster.name: {q(self.cluster_name)}",
             f"node.name: {q(self.name)}",
-            "discovery.type: single-node",
+            *self.discovery_settings(),
             f"network.host: {self.host}",
             f"http.port: {self.port}",
             f"transport.port: {self.transport_port}",
@@ -615,6 +671,7 @@ class Node:
             k: getattr(self, k)
             for k in (
                 "name",
+                "cluster",
                 "engine",
                 "version",
                 "url",
@@ -642,18 +699,21 @@ class Node:
 
 
 class Stack:
-    """moto S3 (only when ``source``/``destination`` are wanted) + single-node clusters.  Use as a context manager.
+    """moto S3 and s3proxy (only when ``source``/``destination`` are wanted) + clusters.  Use as a
+    context manager.  ``nodes`` names the clusters; ``"source:3"`` (or ``{"source": 3}``) makes a
+    cluster of 3 nodes (``source-1`` .. ``source-3``, see ``clusters``).
 
-    >>> with Stack(nodes=("source", "es")) as stack:
-    ...     status, body = stack.node_request("source", "GET", "/_cluster/health")
+    >>> with Stack(nodes=("source:3", "destination:2", "es")) as stack:
+    ...     status, body = stack.node_request("source", "GET", "/_cluster/health")  # its first node
+    ...     stack.kill_node("source-2"); stack.start_node("source-2")
     """
 
     def __init__(
         self,
-        nodes: Iterable[str] = DEFAULT_NODES,
+        nodes: Iterable[str] | dict[str, int] = DEFAULT_NODES,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        heap: str = DEFAULT_HEAP,
+        heap: str = None,
         keep_workdir: bool = None,
         workdir_parent: str = None,
         shared_repo: bool | str = False,
@@ -662,13 +722,10 @@ class Stack:
         gives them that directory (so nodes of two stacks can share it); nodes of different versions
         then read each other's fs repositories."""
         self.shared_repo = shared_repo
-        nodes = tuple(nodes)
-        unknown = [n for n in nodes if n not in NODE_ENGINES]
-        if unknown or not nodes or len(set(nodes)) != len(nodes):
-            raise ValueError(f"nodes must be distinct names from {sorted(NODE_ENGINES)}, got {nodes!r}")
-        self.wanted = nodes
+        self.sizes = parse_clusters(nodes)  # cluster -> number of nodes
+        self.wanted = tuple(self.sizes)
         self.timeout = timeout
-        self.heap = heap
+        self.heap = heap  # None: DEFAULT_HEAP for a single node, MULTI_HEAP for each node of a larger cluster
         if keep_workdir is None:
             keep_workdir = os.environ.get("DEVSTACK_KEEP_WORKDIR", "") not in ("", "0")
         self.keep_workdir = keep_workdir
@@ -676,7 +733,8 @@ class Stack:
         self.workdir: str | None = None
         self.s3: S3Server | None = None
         self.s3b: S3ProxyServer | None = None  # s3proxy, started beside moto
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, Node] = {}  # cluster -> its first node (the whole cluster: clusters)
+        self.clusters: dict[str, list[Node]] = {}  # cluster -> every node of it
         self.timings: dict[str, float] = {}
         self._procs: list[subprocess.Popen] = []
         self._lock = threading.Lock()
@@ -813,15 +871,25 @@ class Stack:
         if self.shared_repo:
             shared = str(workdir / "shared-repo") if self.shared_repo is True else str(self.shared_repo)
             os.makedirs(shared, exist_ok=True)
-        for name in self.wanted:
-            self.nodes[name] = Node(name, fetched[NODE_KINDS[name].fetch], workdir, self.heap, repo_path=shared)
-            self.nodes[name].s3b = self.s3b
+        for name, size in self.sizes.items():
+            heap = self.heap or (DEFAULT_HEAP if size == 1 else MULTI_HEAP)
+            fetched_engine = fetched[NODE_KINDS[name].fetch]
+            names = [name] if size == 1 else [f"{name}-{i}" for i in range(1, size + 1)]
+            members = [Node(n, fetched_engine, workdir, heap, repo_path=shared, cluster=name) for n in names]
+            for node in members:
+                node.peers = members
+                node.s3b = self.s3b
+                if size > 1:
+                    node.assign_ports()  # every node's transport port goes into every node's seed list
+            self.clusters[name] = members
+            self.nodes[name] = members[0]
 
         t2 = time.monotonic()
         deadline = t2 + self.timeout
         errors: list[StackError] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.nodes), thread_name_prefix="devstack") as ex:
-            futures = {ex.submit(self._bring_up, node, deadline): node for node in self.nodes.values()}
+        every = [node for members in self.clusters.values() for node in members]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(every), thread_name_prefix="devstack") as ex:
+            futures = {ex.submit(self._bring_up, node, deadline): node for node in every}
             try:
                 pending = set(futures)
                 while pending:
@@ -850,6 +918,9 @@ class Stack:
                 first.summary + (f" (also: {others})" if others else ""),
                 "\n".join(e.details for e in errors if e.details),
             )
+        for members in self.clusters.values():
+            if len(members) > 1:
+                self._wait_joined(members[0], len(members), deadline)
         self.timings["nodes"] = time.monotonic() - t2
         if self.s3b:
             t3 = time.monotonic()
@@ -867,6 +938,8 @@ class Stack:
         started = time.monotonic()
         node.prepare(self.s3)
         for attempt in range(3):
+            if attempt:
+                node.assign_ports()
             node.write_settings(self.s3)
             node.process = self._spawn(
                 node.name, node.command(), cwd=str(node.dir), env=node.server_env(), log_path=node.stdout_path
@@ -992,8 +1065,149 @@ class Stack:
     # -- helpers for tests -----------------------------------------------
 
     def node_request(self, name: str, method: str, path: str, body: Any = None, **kwargs) -> tuple[int, Any]:
-        """(status, parsed JSON) of a request to node ``name`` with its credentials (see Node.request)."""
-        return self.nodes[name].request(method, path, body, **kwargs)
+        """(status, parsed JSON) of a request to node ``name`` (a cluster: its first node; or a node
+        name such as ``source-2``) with its credentials (see Node.request)."""
+        return self.node(name).request(method, path, body, **kwargs)
+
+    def all_nodes(self) -> list[Node]:
+        return [node for members in self.clusters.values() for node in members]
+
+    def node(self, name: str) -> Node:
+        """The node called ``name`` (``source-2``), or the first node of cluster ``name``."""
+        if name in self.nodes:
+            return self.nodes[name]
+        for node in self.all_nodes():
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in this stack (nodes: {', '.join(n.name for n in self.all_nodes())})")
+
+    def urls(self, cluster: str) -> list[str]:
+        """The HTTP URL of every node of ``cluster``, first node first."""
+        return [node.url for node in self.clusters[cluster]]
+
+    def master(self, cluster: str, timeout: float = 60) -> Node:
+        """The elected cluster manager of ``cluster``, asked of its running nodes (waits up to
+        ``timeout`` s while an election goes on). Raises StackError if none is known in time."""
+        deadline = time.monotonic() + timeout
+        last = "no node answered"
+        while True:
+            for node in self.clusters[cluster]:
+                if not node.running:
+                    continue
+                try:
+                    status, body = node.request("GET", "/_cat/cluster_manager?format=json", timeout=10)
+                except _CONN_ERRORS as e:
+                    last = f"{node.name}: {type(e).__name__}"
+                    continue
+                if status == 200 and body and isinstance(body, list):
+                    name = body[0].get("node")
+                    for candidate in self.clusters[cluster]:
+                        if candidate.name == name and candidate.running:
+                            return candidate
+                last = f"{node.name}: {status} {json.dumps(body)[:200]}"
+            if time.monotonic() > deadline:
+                raise StackError(f"{cluster}: no elected cluster manager within {timeout:.0f}s ({last})")
+            time.sleep(0.5)
+
+    def kill_node(self, name: str) -> None:
+        """SIGKILL one node (its whole process group) and wait until it is gone; its data dir stays."""
+        self._end_node(self.node(name), signal.SIGKILL)
+
+    def stop_node(self, name: str, grace: float = STOP_GRACE) -> None:
+        """Stop one node gracefully (SIGTERM, SIGKILL after ``grace`` s); its data dir stays."""
+        self._end_node(self.node(name), signal.SIGTERM, grace)
+
+    def _end_node(self, node: Node, signum: int, grace: float = STOP_GRACE) -> None:
+        proc = node.process
+        if proc is None or proc.poll() is not None:
+            return
+        if signum == signal.SIGKILL:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            kill_groups([proc], grace=5)  # reaps, and kills what survived
+        else:
+            kill_groups([proc], grace=grace)
+        with self._lock:
+            if proc in self._procs:
+                self._procs.remove(proc)
+            self._write_state()
+        log.info("%s: %s", node.name, "killed" if signum == signal.SIGKILL else "stopped")
+
+    def start_node(self, name: str, *, wait: bool = True, timeout: float = None) -> None:
+        """Start a stopped or killed node again, same ports, config and data dir. With ``wait``,
+        returns once it answers and its cluster has all its nodes again. Raises StackError."""
+        node = self.node(name)
+        if node.running:
+            return
+        node.process = self._spawn(
+            node.name, node.command(), cwd=str(node.dir), env=node.server_env(), log_path=node.stdout_path
+        )
+        log.info("%s: restarting on %s (pid %d)", node.name, node.url, node.pid)
+        if wait:
+            self.wait_node(name, timeout=timeout)
+
+    def wait_node(self, name: str, *, timeout: float = None) -> None:
+        """Wait until a (re)started node answers and its cluster counts all its nodes."""
+        node = self.node(name)
+        self._wait_joined(node, len(node.peers), time.monotonic() + (timeout or self.timeout))
+
+    def restart_node(self, name: str, *, wait: bool = True, grace: float = STOP_GRACE) -> None:
+        """Stop (SIGTERM) and start one node again; with ``wait``, until its cluster is whole again."""
+        self.stop_node(name, grace)
+        self.start_node(name, wait=wait)
+
+    def _wait_joined(self, node: Node, count: int, deadline: float) -> None:
+        last = "no HTTP answer yet"
+        while True:
+            rc = node.process.poll() if node.process else None
+            if rc is not None:
+                raise node.failure(f"process exited with code {rc} while joining its cluster")
+            if time.monotonic() > deadline:
+                raise node.failure(f"its cluster did not count {count} nodes in time (last: {last})")
+            try:
+                status, body = node.request(
+                    "GET", f"/_cluster/health?wait_for_nodes={count}&timeout=5s", auth="admin", timeout=15
+                )
+                if status == 200 and isinstance(body, dict) and not body.get("timed_out"):
+                    return
+                last = f"GET /_cluster/health -> {status} {json.dumps(body)[:200]}"
+            except _CONN_ERRORS as e:
+                last = f"{type(e).__name__}: {e}"
+                time.sleep(0.5)
+
+    def restart_s3(self, which: str = "s3b", down: float = 0.0, *, wait: bool = True) -> None:
+        """Kill the S3 server ``which`` ("s3": moto, "s3b": s3proxy), leave it down ``down`` s, and
+        start it again on the same port. s3proxy keeps its data on disk; moto keeps everything in
+        memory, so a restarted moto holds an empty bucket. ``wait=False`` returns right after the
+        start (call ``wait_s3``)."""
+        server = self.s3 if which == "s3" else self.s3b
+        if server is None or server.process is None:
+            raise StackError(f"no {which} server in this stack")
+        proc = server.process
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a crash, not a shutdown
+        except ProcessLookupError:
+            pass
+        kill_groups([proc], grace=5)  # reaps it
+        with self._lock:
+            if proc in self._procs:
+                self._procs.remove(proc)
+        log.info("%s: stopped, down for %.0fs", which, down)
+        if down:
+            time.sleep(down)
+        if which == "s3":
+            server.start(self._spawn, time.monotonic() + self.timeout, port=server.port)
+        else:
+            server.launch(self._spawn, port=server.port)
+            if wait:
+                server.wait_ready(time.monotonic() + self.timeout)
+        log.info("%s: running again on port %d", which, server.port)
+
+    def wait_s3(self) -> None:
+        """Wait until a restarted s3proxy answers (after ``restart_s3("s3b", wait=False)``)."""
+        self.s3b.wait_ready(time.monotonic() + self.timeout)
 
     def check_alive(self) -> str | None:
         """Name of the first service whose process has exited, or None."""
@@ -1001,9 +1215,9 @@ class Stack:
             return "s3"
         if self.s3b and self.s3b.process and self.s3b.process.poll() is not None:
             return "s3b"
-        for name, node in self.nodes.items():
+        for node in self.all_nodes():
             if node.process and node.process.poll() is not None:
-                return name
+                return node.name
         return None
 
     def info(self) -> dict[str, Any]:
@@ -1012,6 +1226,7 @@ class Stack:
             "s3": self.s3.info() if self.s3 else None,
             "s3b": self.s3b.info() if self.s3b else None,
             "nodes": {n: node.info() for n, node in self.nodes.items()},
+            "clusters": {c: [node.info() for node in members] for c, members in self.clusters.items()},
             "timings": self.timings,
         }
 

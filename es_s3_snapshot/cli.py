@@ -198,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-blocked", action="store_true", help="migrate: leave the write block in place when the run fails"
     )
     parser.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="restore: keep the indices a failed restore created with no primary allocated (deleted otherwise)",
+    )
+    parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more output; -v shows tracebacks, -vv HTTP requests"
     )
     parser.add_argument("-q", "--quiet", action="count", default=0, help="less output: only warnings and errors")
@@ -362,6 +367,7 @@ def _run_locked(args: argparse.Namespace, redactor: Redactor, run: Run, config: 
         final=args.final,
         block_writes=args.block_writes,
         keep_blocked=args.keep_blocked,
+        keep_failed=args.keep_failed,
     )
     get_mode(args.mode)(context)
 

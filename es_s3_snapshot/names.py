@@ -188,6 +188,19 @@ def pattern_regex(pattern: str) -> re.Pattern:
     return re.compile("".join(regex))
 
 
+RETRY_SUFFIX = "-retry"  # a snapshot taken again after a transient failure: <name>-retry1, <name>-retry2, ...
+
+
+def retry_name(name: str, attempt: int) -> str:
+    """The name of retry ``attempt`` (1, 2, ...) of snapshot ``name``."""
+    return f"{name}{RETRY_SUFFIX}{attempt}"
+
+
+def series_regex(pattern: str) -> re.Pattern:
+    """``pattern_regex`` that also matches the tool's retries of those names (``<name>-retryN``)."""
+    return re.compile(f"(?:{pattern_regex(pattern).pattern})(?:{re.escape(RETRY_SUFFIX)}[1-9][0-9]*)?")
+
+
 def renamed(index: str, pattern: str | None, replacement: str | None) -> str:
     """The name an index gets on restore, applying the engine's Java-style rename (``$1`` groups)."""
     if pattern is None:

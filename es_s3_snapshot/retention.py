@@ -1,9 +1,9 @@
 """Retention, pure: from the snapshots of a repository, the [retention] rules and "now", the plan.
 
 Only snapshots taken by this tool (metadata ``taken_by``) whose name fits the configured
-``snapshot_name`` pattern are candidates; every other snapshot is kept and never touched. Among the
-candidates, every rule names SUCCESS snapshots to keep, and a SUCCESS snapshot that no rule keeps is
-deleted:
+``snapshot_name`` pattern, or is a retry of such a name (``<name>-retryN``), are candidates; every
+other snapshot is kept and never touched. Among the candidates, every rule names SUCCESS snapshots
+to keep, and a SUCCESS snapshot that no rule keeps is deleted:
 
 - ``keep_last N``: the N newest.
 - ``keep_hourly/daily/weekly/monthly/yearly N``: the newest snapshot of each of the N most recent
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .names import pattern_regex
+from .names import series_regex
 
 TAKEN_BY = "es-s3-snapshot"
 
@@ -109,7 +109,7 @@ def plan(snapshots: list[Snapshot], retention, snapshot_name: str, now: datetime
     """
     if not retention.has_rule:
         raise ValueError("no retention rule is set")
-    name_fits = pattern_regex(snapshot_name).fullmatch
+    name_fits = series_regex(snapshot_name).fullmatch  # retries (<name>-retryN) belong to the series
     ordered = newest_first(snapshots)
     reasons: dict[str, str] = {}
     candidates = []

@@ -57,6 +57,7 @@ class Context:
     final: bool = False  # migrate --final: the cutover round, then verify
     block_writes: bool = False  # migrate --final --block-writes: write-block the source indices first
     keep_blocked: bool = False  # migrate: leave the write block in place on a failure
+    keep_failed: bool = False  # restore --keep-failed: keep the empty red indices a failed restore created
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
     # migrate: destination indices and data streams its earlier rounds restored (its record), which a
     # restore restores over whatever existing_indices says (restoring/existing.py judge_existing)

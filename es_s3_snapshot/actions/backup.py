@@ -24,11 +24,13 @@ from ..errors import (
     UnexpectedAnswer,
     WaitTimeout,
 )
-from ..names import expand_snapshot_name, listed
+from ..names import expand_snapshot_name, listed, retry_name
 from ..repository import advice, ensure_repository, is_repository_failure
+from ..retention import TAKEN_BY
 from ..selection import Selection
 from ..wait import Background, human_bytes, plural, rate
 from . import Context
+from .patience import Patient, passing
 from .prune import prune_after_backup
 from .sides import inventory, selection_of
 
@@ -76,7 +78,7 @@ def run_backup(ctx: Context) -> None:
         raise Interrupted.of(
             err, f"snapshot {repo.name}/{name} goes on in the source cluster; follow it with: {follow}"
         ) from None
-    _verdict(ctx, name, snapshot, stats)
+    name, snapshot, stats = judge_with_retries(ctx, name, indices, snapshot, stats)
     ctx.result.indices = list(snapshot.get("indices") or [])
     ctx.result.bytes = stats.get("incremental", {}).get("size_in_bytes")
     if config.retention.prune_after_backup:
@@ -222,6 +224,7 @@ def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, s
         f"snapshot {repo}/{name} did not finish within {config.wait.max_wait:.0f}s (max_wait in [wait]); "
         f"it goes on in the source cluster: follow it with {follow}"
     )
+    sent_at = ctx.now().timestamp() * 1000  # the engine's start time of this run's snapshot comes after
     try:
         while True:
             call = Background(lambda: _create(ctx, name, indices, blocking=True))
@@ -232,6 +235,11 @@ def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, s
             except (ClusterUnreachable, UnexpectedAnswer) as err:
                 # The blocking call was cut, or answered without the snapshot: whether it started and
                 # how it ends is read from the snapshot itself, before any verdict.
+                return _poll_until_done(ctx, name, err, show, timeout_message)
+            except (SnapshotExists, SnapshotFailed) as err:
+                # the master left while the snapshot ran: the answer is lost (or the create was resent)
+                if not (passing(err.__cause__) or resent_by_engine(ctx, name, err, sent_at)):
+                    raise
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:
                 return snapshot
@@ -250,7 +258,7 @@ def _poll_until_done(ctx: Context, name: str, cut: Exception, show, timeout_mess
     """After the blocking create was cut or answered without a verdict: follow the snapshot by
     polling it, if it exists (a gateway may answer before the engine has the request: the snapshot
     is looked for during a few poll intervals before it is called not started)."""
-    cluster, repo = ctx.cluster, ctx.config.repository_for("source").name
+    cluster, repo = Patient(ctx), ctx.config.repository_for("source").name  # rides through node restarts
     logger.warning("the blocking snapshot call gave no verdict (%s); following the snapshot by polling instead", cut)
 
     def snapshot_now():
@@ -341,3 +349,179 @@ def _size_text(ctx: Context, name: str, stats: dict, seconds: float) -> str:
     if new is None or total is None:
         return f", {seconds:.1f}s (size not reported)"
     return f", {human_bytes(new)} new of {human_bytes(total)} in {seconds:.1f}s ({rate(new, seconds)})"
+
+
+# Failure reasons that say the snapshot may succeed when taken again: a node left or restarted, the
+# store did not answer, a shard moved. Seen on OpenSearch 3.3 (node SIGKILLed, rolling restart,
+# s3proxy restarted) and written by the engines' snapshot code.
+TRANSIENT_REASONS = re.compile(
+    r"node.{0,60}(left|disconnect|shut ?down|closed|not connected|removed|restart)"
+    r"|Node(Disconnected|NotConnected|Closed)Exception"
+    r"|connect(ion)? (refused|reset|closed|timed out)|Connection refused"
+    r"|unable to execute http request|SdkClientException|SocketException|SocketTimeout|timed out"
+    r"|relocat|not in primary mode|primary shard is not allocated|shard is not allocated"
+    r"|service unavailable|status code: 5\d\d|Status Code: 5\d\d"
+    r"|failed to (write|read|list|delete|finalize|upload)|IOException|i/o error|aborted",
+    re.IGNORECASE,
+)
+
+
+def transient_cause(snapshot: dict) -> str | None:
+    """Why a finished PARTIAL or FAILED snapshot may succeed when taken again: the first failure
+    reason that says a node left, the store did not answer or a shard moved. None for any other
+    state, or when no reason says so (a retry would fail the same way)."""
+    if snapshot.get("state") not in ("PARTIAL", "FAILED"):
+        return None
+    reasons = [str(f.get("reason") or "") for f in snapshot.get("failures") or []]
+    for reason in reasons + [str(snapshot.get("reason") or "")]:
+        if reason and TRANSIENT_REASONS.search(reason):
+            return reason if len(reason) <= 200 else reason[:197] + "..."
+    return None
+
+
+def judge_with_retries(
+    ctx: Context, name: str, indices: Selection, snapshot: dict, stats: dict
+) -> tuple[str, dict, dict]:
+    """Judge the finished snapshot; when it ended PARTIAL or FAILED for a transient cause, take it
+    again as ``<name>-retry1``, ``-retry2``, ... ([snapshot] retries), each once the source is back,
+    with the same ``indices`` as the first attempt.
+
+    Returns the name, the finished snapshot and the progress figures of the SUCCESS attempt.
+    Raises SnapshotFailed naming the last attempt and the failed ones before it; a cause that does
+    not pass (or retries = 0) is not retried. The failed attempts stay in the repository: they
+    belong to the snapshot_name series, so prune deletes them once a newer SUCCESS exists.
+    """
+    repo, first, retries = ctx.config.repository_for("source").name, name, ctx.config.snapshot.retries
+    failed: list[str] = []  # "<name> (PARTIAL, 51/60 shards failed)"
+    while True:
+        try:
+            _verdict(ctx, name, snapshot, stats)
+        except SnapshotFailed as err:
+            cause = transient_cause(snapshot)
+            if cause is None or len(failed) >= retries:
+                if failed:
+                    raise SnapshotFailed(f"{err}; it was retry {len(failed)} of {listed(failed)}") from err
+                if retries and snapshot.get("state") in ("PARTIAL", "FAILED"):
+                    raise SnapshotFailed(
+                        f"{err}; not taken again: no failure reason says that a node left or the store did not answer"
+                    ) from err
+                raise
+            failed.append(_attempt_text(name, snapshot))
+            _wait_until_back(ctx, err, cause)
+            name = retry_name(first, len(failed))
+            logger.warning(
+                "snapshot %s/%s finished %s (%s); taking it again as %s ([snapshot] retries = %d)",
+                repo,
+                failed[-1].split(" ")[0],
+                snapshot.get("state"),
+                cause,
+                name,
+                retries,
+            )
+            ctx.result.snapshot, stats = name, {}
+            follow = f"GET /_snapshot/{repo}/{name}/_status"
+            try:
+                snapshot = _create_and_wait(ctx, name, indices, follow, stats)
+            except KeyboardInterrupt as interrupt:
+                raise Interrupted.of(
+                    interrupt, f"snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
+                ) from None
+            except (SnapshotFailed, WaitTimeout) as again:
+                raise type(again)(f"{again}; it was retry {len(failed)} of {listed(failed)}") from again
+            continue
+        if failed:
+            ctx.echo(
+                f"snapshot {repo}/{name}: SUCCESS on retry {len(failed)} of {listed(failed)}; the failed "
+                "attempt stays in the repository until prune deletes it (a newer SUCCESS now exists)"
+            )
+        return name, snapshot, stats
+
+
+def _attempt_text(name: str, snapshot: dict) -> str:
+    shards = snapshot.get("shards") or {}
+    return (
+        f"{name} ({snapshot.get('state')}, {shards.get('failed', 0)}/{plural(shards.get('total', 0), 'shard')} failed)"
+    )
+
+
+def _wait_until_back(ctx: Context, failure: SnapshotFailed, cause: str) -> None:
+    """Before a retry: wait, up to [wait] stall_timeout, until the source is at least yellow with
+    nothing initialising or relocating, and its repository verifies (the store answers again).
+    Raises SnapshotFailed (the failure, saying why it was not taken again) when it is not back."""
+    config, cluster = ctx.config, ctx.cluster
+    repo = config.repository_for("source").name
+    deadline = ctx.clock() + config.wait.stall_timeout
+    last = "no answer yet"
+    while True:
+        hold = max(1, int(min(config.wait.poll_interval * 6, deadline - ctx.clock())))
+        try:
+            health = (
+                cluster.get(
+                    "/_cluster/health",
+                    params={
+                        "wait_for_status": "yellow",
+                        "wait_for_no_initializing_shards": "true",
+                        "wait_for_no_relocating_shards": "true",
+                        "wait_for_events": "languid",
+                        "timeout": f"{hold}s",
+                        "filter_path": "status,timed_out,number_of_nodes,initializing_shards,relocating_shards",
+                    },
+                    ok=(408,),
+                    timeout=hold + cluster.request_timeout,
+                ).body
+                or {}
+            )
+            if health.get("timed_out"):
+                last = (
+                    f"{health.get('status', '?')}, {plural(health.get('number_of_nodes', 0), 'node')}, "
+                    f"{health.get('initializing_shards', 0)} initialising, {health.get('relocating_shards', 0)} relocating"
+                )
+            else:
+                cluster.request("POST", path_of("_snapshot", repo, "_verify"), timeout=cluster.long_request_timeout)
+                return
+        except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:
+            last = str(err)
+        if ctx.clock() >= deadline:
+            raise SnapshotFailed(
+                f"{failure}; not taken again: the source cluster and its repository were not back within "
+                f"{config.wait.stall_timeout:.0f}s (stall_timeout in [wait]; last: {last})"
+            ) from failure
+        logger.info("waiting for the source cluster to be back before taking the snapshot again (%s)", last)
+        ctx.sleep(min(config.wait.poll_interval, max(0.0, deadline - ctx.clock())))
+
+
+SAME_NAME = ("already in-progress", "already in progress", "already exists")
+CLOCK_SKEW_MS = 30_000  # between this host and the engine's, when telling this run's snapshot apart
+
+
+def resent_by_engine(ctx: Context, name: str, refusal: Exception, sent_at_ms: float) -> bool:
+    """Whether a "same name" refusal of this run's create is the engine's own doing: when the
+    elected master leaves while a snapshot is created, the engine sends the create again to the
+    next master, which refuses it because the snapshot exists. It is this run's snapshot (to be
+    followed, not reported as a conflict) when it carries this tool's metadata and started after
+    this run sent its create."""
+    cause = refusal.__cause__
+    if not isinstance(cause, EngineError) or cause.error_type != "invalid_snapshot_name_exception":
+        return False
+    if not any(words in cause.reason for words in SAME_NAME):
+        return False
+    cluster, repo = Patient(ctx), ctx.config.repository_for("source").name
+    try:
+        answer = cluster.get(path_of("_snapshot", repo, name), ok=(404,), timeout=cluster.long_request_timeout)
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer):
+        return False
+    snapshot = (answer.get("snapshots") or [None])[0] if answer.status == 200 else None
+    ours = (
+        isinstance(snapshot, dict)
+        and (snapshot.get("metadata") or {}).get("taken_by") == TAKEN_BY
+        and snapshot.get("start_time_in_millis", 0) >= sent_at_ms - CLOCK_SKEW_MS
+    )
+    if ours:
+        logger.warning(
+            "the source cluster's master changed while snapshot %s/%s was being created, and the engine sent "
+            "the create again (%s); following the snapshot this run started",
+            repo,
+            name,
+            cause.reason,
+        )
+    return ours

@@ -379,12 +379,16 @@ def disk_row(nodes: list[DataNode], incoming: int, largest: int, watermarks: tup
     except ValueError:
         return Row("destination", "disk", WARN, f"{need}; watermarks {low}/{high} not understood")
     if over_high:
+        every = len(over_high) == len(nodes)  # worded as the restore names the engine's reason
         return Row(
             "destination",
             "disk",
             FAIL,
-            f"{need}; an even share ({human_bytes(share)} a node) takes {_listed(over_high)} over the high "
-            f"watermark ({high}): free disk or add nodes",
+            f"{need}; an even share ({human_bytes(share)} a node) takes "
+            + (f"every data node ({_listed(over_high)})" if every else _listed(over_high))
+            + f" over the high watermark ({high})"
+            + (": disk watermark exceeded on every node" if every else "")
+            + ": free disk or add nodes",
         )
     if over_low:
         return Row(

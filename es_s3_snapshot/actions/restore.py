@@ -63,7 +63,7 @@ def run_restore(ctx: Context) -> None:
     started = ctx.clock()
     try:
         answer = restore_and_wait(ctx, plan, existing, closed)
-        judge_answer(ctx, plan, answer)
+        judge_answer(ctx, plan, answer, existing)
     except KeyboardInterrupt as err:
         raise Interrupted.of(
             err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"

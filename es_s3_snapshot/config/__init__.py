@@ -349,6 +349,7 @@ def load(
         partial=snap["partial"],
         ignore_unavailable=snap["ignore_unavailable"],
         concurrent_wait=snap["concurrent_wait"],
+        retries=snap["retries"],
     )
 
     rest = _section_values(reader, "restore")

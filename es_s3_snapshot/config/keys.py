@@ -365,6 +365,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "partial": Key(_boolean, False),
         "ignore_unavailable": Key(_boolean, False),
         "concurrent_wait": Key(_seconds(30 * DAY, "30 days"), 600.0),
+        "retries": Key(_count, 1),
     },
     "restore": {
         "snapshot": Key(_snapshot_or_latest),
@@ -383,6 +384,7 @@ KEYS: dict[str, dict[str, Key]] = {
         "poll_interval": Key(_seconds(HOUR, "1 hour"), 5.0),
         "max_wait": Key(_seconds(30 * DAY, "30 days"), 21600.0),
         "progress_interval": Key(_seconds(DAY, "1 day"), 30.0),
+        "stall_timeout": Key(_seconds(30 * DAY, "30 days"), 300.0),
     },
     "retention": {
         "keep_last": Key(_count),

@@ -76,6 +76,7 @@ class SnapshotConfig:
     partial: bool = False
     ignore_unavailable: bool = False
     concurrent_wait: float = 600.0
+    retries: int = 1  # a PARTIAL/FAILED snapshot with a transient cause is taken again, as <name>-retryN
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class WaitConfig:
     poll_interval: float = 5.0
     max_wait: float = 21600.0
     progress_interval: float = 30.0
+    stall_timeout: float = 300.0  # a restore whose unassigned primaries do not move fails after this
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,19 @@ def versions():
         yield running
 
 
+# The multi-node clusters of tests/e2e/test_multinode.py: a 3-node source and a 2-node destination
+# (all nodes master-eligible data nodes, 384m heaps), started once, all nodes in parallel, and only
+# when a test asks for them. Their tests kill, stop and restart nodes and the S3 servers, and leave
+# both clusters whole again.
+MULTI_CLUSTERS = ("source:3", "destination:2")
+
+
+@pytest.fixture(scope="session")
+def multi():
+    with Stack(nodes=MULTI_CLUSTERS, timeout=900) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def stack():
     nodes = os.environ.get("E2E_NODES", "source,destination,es").split(",")  # fewer, to run one file cheaply

@@ -70,10 +70,22 @@ def test_config_with_utf8_bom_gets_past_the_config(cli, conf):
     [
         ("snapshot_name = snap-%\n", "[elasticsearch_config] snapshot_name 'snap-%' ends with a lone %"),
         ("index_names = Logs,-old\n", "[elasticsearch_config] index_names 'Logs' must be lowercase"),
-        ("[wait]\npoll_interval = nan\n", "[wait] poll_interval must be more than 0 and at most 3600 seconds (1 hour), not 'nan'"),
-        ("[source]\nrequest_timeout = 1e400\n", "[source] request_timeout must be more than 0 and at most 86400 seconds"),
-        ("[source]\napi_key = k\u00e9y-without-colon\n", "[source] api_key must be the base64 \"encoded\" API key or id:api_key"),
-        ("[source]\napi_key = id:\u20ac-key\n", "[source] api_key must be the base64 \"encoded\" API key or id:api_key, in ASCII"),
+        (
+            "[wait]\npoll_interval = nan\n",
+            "[wait] poll_interval must be more than 0 and at most 3600 seconds (1 hour), not 'nan'",
+        ),
+        (
+            "[source]\nrequest_timeout = 1e400\n",
+            "[source] request_timeout must be more than 0 and at most 86400 seconds",
+        ),
+        (
+            "[source]\napi_key = k\u00e9y-without-colon\n",
+            '[source] api_key must be the base64 "encoded" API key or id:api_key',
+        ),
+        (
+            "[source]\napi_key = id:\u20ac-key\n",
+            '[source] api_key must be the base64 "encoded" API key or id:api_key, in ASCII',
+        ),
         ("[source]\nproxy = socks4://user:PASSWORD@proxy.example:1080\n", "[source] proxy must be a URL such as"),
         ("es_src_seed2 = ftp://user:PASSWORD@host.example\n", "[elasticsearch_config] es_src_seed2 must be host:port"),
     ],

@@ -29,7 +29,8 @@ def side_lines(node):
 
 def config(stack, source, destination, unique, indices, extra=""):
     src, dst = stack.nodes[source], stack.nodes[destination]
-    return textwrap.dedent(f"""
+    return (
+        textwrap.dedent(f"""
         [elasticsearch_config]
         es_repository_name = mig-{unique}
         es_src_seed1 = {src.url}
@@ -46,7 +47,10 @@ def config(stack, source, destination, unique, indices, extra=""):
         [wait]
         poll_interval = 1
         max_wait = 240
-    """) + f"\n[source]\n{side_lines(src)}\n[destination]\n{side_lines(dst)}\n" + textwrap.dedent(extra)
+    """)
+        + f"\n[source]\n{side_lines(src)}\n[destination]\n{side_lines(dst)}\n"
+        + textwrap.dedent(extra)
+    )
 
 
 @pytest.fixture
@@ -63,9 +67,7 @@ FORWARD = [("es7", "es8"), ("os1", "os2"), ("os2", "source"), ("es710", "os1")]
 
 
 @pytest.mark.parametrize("source,destination", FORWARD, ids=[f"{s}-to-{d}" for s, d in FORWARD])
-def test_check_migrate_verify_across_versions_converges_and_verifies(
-    versions, source, destination, cli, write, unique
-):
+def test_check_migrate_verify_across_versions_converges_and_verifies(versions, source, destination, cli, write, unique):
     src, dst = api(versions, source), api(versions, destination)
     src.seed(f"{unique}-a", DOCS, shards=2)
     src.seed(f"{unique}-b", 5)
@@ -113,7 +115,9 @@ def test_check_fails_on_an_incompatible_pair_and_migrate_changes_nothing(
 
     check = cli("-m", "check", "-c", path)
     assert check.code == 1, repr(check)
-    assert any(line.split()[:3] == ["destination", "compatibility", "FAIL"] for line in check.out.splitlines()), check.out
+    assert any(line.split()[:3] == ["destination", "compatibility", "FAIL"] for line in check.out.splitlines()), (
+        check.out
+    )
 
     migrate = cli("-m", "migrate", "-c", path)
     assert migrate.code == 1, repr(migrate)

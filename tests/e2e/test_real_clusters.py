@@ -120,7 +120,10 @@ def test_busy_cluster_gets_a_slow_answer_message_exit_2(stack, src, cli, write, 
 def _bulk(api, lines):
     data = ("\n".join(json.dumps(line) for line in lines) + "\n").encode()
     request = urllib.request.Request(
-        api.url + "/_bulk?refresh=true&timeout=10m", data=data, method="POST", headers={"content-type": "application/x-ndjson"}
+        api.url + "/_bulk?refresh=true&timeout=10m",
+        data=data,
+        method="POST",
+        headers={"content-type": "application/x-ndjson"},
     )
     with urllib.request.urlopen(request, timeout=600) as response:
         answer = json.loads(response.read())
@@ -222,9 +225,7 @@ def test_refused_restore_after_close_reopens_what_it_closed(stack, src, dest, cl
     index = f"{unique}-reopen"
     src.seed(index, 10)
     dest.seed(index, 4)
-    config = write(
-        restore_config(stack, unique, index) + '[restore]\nindex_settings = {"index.number_of_shards": 3}\n'
-    )
+    config = write(restore_config(stack, unique, index) + '[restore]\nindex_settings = {"index.number_of_shards": 3}\n')
     assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
     result = cli("-m", "restore", "-c", config, "--snapshot", "s1", "--existing", "close")
     assert result.code == 1, result
@@ -259,7 +260,8 @@ def test_sigterm_while_waiting_says_the_snapshot_goes_on(stack, src, write, uniq
     index = f"{unique}-sig"
     src.seed(index, 2000)
     config = write(
-        restore_config(stack, unique, index) + "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n[wait]\npoll_interval = 1\n"
+        restore_config(stack, unique, index)
+        + "[repository]\nmax_snapshot_bytes_per_sec = 2kb\n[wait]\npoll_interval = 1\n"
     )
 
     def running():

@@ -34,6 +34,8 @@ class FakeEngine:
         self.busy_answers = 0  # how many snapshot creates answer 503 concurrent_snapshot_execution_exception
         self.polls_until_done = 1  # _status polls that still show STARTED
         self.final_state = "SUCCESS"
+        self.final_states: list[str] = []
+        self.master_changed = False  # a blocking create is sent again by the engine to a new master: refused  # the final state of each create in turn (then final_state)
         self.finalising_polls = 0  # polls where GET snapshot still says IN_PROGRESS after _status is done
         self.failures: list[dict] = []
         self.recovery_polls = 1  # health polls that still show initializing shards after a restore
@@ -41,6 +43,30 @@ class FakeEngine:
         self.unallocated_checks = 0  # per-index checks that still show the restored primaries waiting (yellow)
         self.unassigned = 0  # unassigned shards the cluster's health reports (e.g. replicas a single node never takes)
         self.restored: set[str] = set()
+        self.no_master_answers = 0  # health calls answered 503 (the master left; an election goes on)
+        self.explain = {  # answered to POST _cluster/allocation/explain (as OpenSearch 3.3 said, shortened)
+            "current_state": "unassigned",
+            "can_allocate": "no",
+            "allocate_explanation": "cannot allocate because allocation is not permitted to any of the nodes",
+            "node_allocation_decisions": [
+                {
+                    "node_name": f"node-{n}",
+                    "deciders": [
+                        {
+                            "decider": "disk_threshold",
+                            "decision": "NO",
+                            "explanation": "the node is above the high watermark",
+                        },
+                        {
+                            "decider": "restore_in_progress",
+                            "decision": "NO",
+                            "explanation": "shard has failed to be restored",
+                        },
+                    ],
+                }
+                for n in (1, 2)
+            ],
+        }
         self.data_streams: list[str] = []
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
         self.restore_error = None  # (status, body) answered to POST _restore, which is refused
@@ -144,7 +170,12 @@ class FakeEngine:
                     for n in list(self.indices)[:2]
                 ]
             return 200, []
+        if seg[0] == "_cluster" and seg[1:] == ["allocation", "explain"] and method == "POST":
+            return 200, {**body, **self.explain}
         if seg[0] == "_cluster" and seg[1] == "health":
+            if self.no_master_answers > 0:
+                self.no_master_answers -= 1
+                return _error(503, "cluster_manager_not_discovered_exception", "no cluster-manager")
             if params.get("level") == "indices":
                 return self._index_health()
             return self._cluster_health()
@@ -338,7 +369,8 @@ class FakeEngine:
             known = p in self.indices or p in self.data_streams
             if "*" not in p and not known and not body.get("ignore_unavailable"):
                 return _error(404, "index_not_found_exception", f"no such index [{p}]")
-        self.add_snapshot(repo, name, selected, state=self.final_state, metadata=body.get("metadata"))
+        state = self.final_states.pop(0) if self.final_states else self.final_state
+        self.add_snapshot(repo, name, selected, state=state, metadata=body.get("metadata"))
         snap = self.snapshots[(repo, name)]
         streams = [d for d in self.data_streams if any(fnmatch.fnmatchcase(d, p) for p in patterns)]
         if streams:
@@ -348,12 +380,18 @@ class FakeEngine:
         snap["ready"] = threading.Event()
         if self.polls_until_done <= 0:
             snap["ready"].set()
-        if self.failures:
+        if self.failures and state != "SUCCESS":
             snap["failures"] = self.failures
             snap["shards"]["failed"] = len(self.failures)
             snap["shards"]["successful"] -= len(self.failures)
         if params.get("wait_for_completion") == "true" and self.stand_in_answer:
             return self.stand_in_answer  # the engine goes on; the answer holds no snapshot
+        if params.get("wait_for_completion") == "true" and self.master_changed:
+            return _error(
+                400,
+                "invalid_snapshot_name_exception",
+                f"[{repo}:{name}] Invalid snapshot name [{name}], snapshot with the same name is already in-progress",
+            )
         if params.get("wait_for_completion") == "true":
             # as engines do: answer when the snapshot is done (here: after polls_until_done progress polls)
             if not snap["ready"].wait(self.block_limit):

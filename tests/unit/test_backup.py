@@ -408,6 +408,129 @@ def test_final_line_gives_bytes_duration_and_rate_and_right_plurals(engine, load
     assert "1000 B new of 4.9 KiB in 1.5s (0.0 MB/s)" in lines[-1]
 
 
+NODE_LEFT = {"index": "logs-b", "shard_id": 0, "reason": "node shutdown", "status": "INTERNAL_SERVER_ERROR"}
+
+
+def creates(engine):
+    return [p.rsplit("/", 1)[1] for m, p, _, _ in engine.requests if m == "PUT" and p.count("/") == 3]
+
+
+def test_partial_snapshot_with_a_transient_cause_is_taken_again_and_the_retry_succeeds(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [NODE_LEFT]
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1"]
+    assert source.snapshots[("repo1", "nightly-retry1")]["state"] == "SUCCESS"
+    assert source.snapshots[("repo1", "nightly")]["state"] == "PARTIAL"  # left for prune, not deleted here
+    assert lines[-1].startswith("snapshot repo1/nightly-retry1: SUCCESS on retry 1 of nightly (PARTIAL, 1/2 shards")
+    assert ctx.result.snapshot == "nightly-retry1"
+    # the retry waited for the cluster to be back (yellow, nothing moving) and for the store to answer
+    health = [params for m, p, params, _ in source.requests if p == "/_cluster/health"]
+    assert health and health[0]["wait_for_status"] == "yellow" and health[0]["wait_for_no_relocating_shards"] == "true"
+    assert source.sent("POST", "/_snapshot/repo1/_verify") is not None
+
+
+def test_retry_that_fails_again_exits_1_naming_the_retry_and_the_failed_attempt(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "FAILED"], [NODE_LEFT]
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1"]  # retries = 1 by default: no third attempt
+    message = str(err.value)
+    assert message.startswith("snapshot repo1/nightly-retry1 finished FAILED")
+    assert "it was retry 1 of nightly (PARTIAL, 1/2 shards failed)" in message
+
+
+def test_retries_n_takes_up_to_n_retries(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.final_states, source.failures = ["PARTIAL", "PARTIAL", "SUCCESS"], [NODE_LEFT]
+    ctx, lines, _ = make_ctx(load_config("[snapshot]\nretries = 2\n", overrides=Overrides(snapshot="nightly")))
+    run_backup(ctx)
+    assert creates(source) == ["nightly", "nightly-retry1", "nightly-retry2"]
+    assert "SUCCESS on retry 2 of nightly (PARTIAL" in lines[-1] and "nightly-retry1 (PARTIAL" in lines[-1]
+
+
+def test_failure_that_does_not_pass_is_not_retried(source, load_config, make_ctx):
+    source.final_state = "PARTIAL"
+    source.failures = [{"index": "logs-b", "shard_id": 0, "reason": "IndexShardSnapshotFailedException[corrupt]"}]
+    ctx, _, _ = make_ctx(load_config())
+    with pytest.raises(SnapshotFailed, match="not taken again: no failure reason says that a node left"):
+        run_backup(ctx)
+    assert len(creates(source)) == 1
+
+
+def test_retries_0_never_retries_and_keeps_the_old_message(source, load_config, make_ctx):
+    source.final_state, source.failures = "PARTIAL", [NODE_LEFT]
+    ctx, _, _ = make_ctx(load_config("[snapshot]\nretries = 0\n"))
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    assert len(creates(source)) == 1 and "retry" not in str(err.value) and "not taken again" not in str(err.value)
+
+
+def test_retry_waits_at_most_stall_timeout_for_the_cluster_to_be_back(source, load_config, make_ctx):
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [NODE_LEFT]
+    source.recovery_polls = 10**6  # the cluster's health never settles
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 60\npoll_interval = 5\n"))
+    with pytest.raises(
+        SnapshotFailed,
+        match=r"not taken again: the source cluster and its repository were not back "
+        r"within 60s \(stall_timeout in \[wait\]; last: yellow",
+    ):
+        run_backup(ctx)
+    assert len(creates(source)) == 1
+
+
+def test_retry_names_belong_to_the_series_that_prune_and_latest_see():
+    from es_s3_snapshot.names import retry_name, series_regex
+
+    assert retry_name("snapshot-2026_01_02t03-04-05", 1) == "snapshot-2026_01_02t03-04-05-retry1"
+    series = series_regex("snapshot-%Y_%m_%dt%H-%M-%S")
+    assert series.fullmatch("snapshot-2026_01_02t03-04-05-retry1")
+    assert series.fullmatch("snapshot-2026_01_02t03-04-05")
+    assert not series.fullmatch("snapshot-2026_01_02t03-04-05-retry") and not series.fullmatch("other-retry1")
+
+
+def test_reads_of_a_wait_ride_through_an_election(source, load_config, make_ctx):
+    from es_s3_snapshot.actions.patience import Patient, passing
+    from es_s3_snapshot.errors import ClusterUnreachable, EngineError
+
+    assert passing(ClusterUnreachable("no seed")) and passing(EngineError("x", status=503))
+    assert not passing(EngineError("x", status=404, error_type="snapshot_missing_exception"))
+    assert not passing(EngineError("x", status=503, error_type="concurrent_snapshot_execution_exception"))
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
+    source.add_snapshot("repo1", "s1", ["logs-a"])
+    source.no_master_answers = 2
+    ctx, _, clock = make_ctx(load_config())
+    answer = Patient(ctx).get("/_cluster/health", ok=(408,))
+    assert answer.status == 408 and source.no_master_answers == 0 and clock() > 0
+
+
+def test_same_name_refusal_after_a_master_change_is_this_runs_snapshot_and_is_followed(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.master_changed, source.polls_until_done = True, 0
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    ctx.now = lambda: datetime.fromtimestamp(1)  # the fake engine's start times are small numbers
+    run_backup(ctx)
+    assert lines[-1].startswith("snapshot repo1/nightly: SUCCESS")
+
+
+def test_same_name_refusal_for_a_snapshot_that_is_not_this_runs_stays_a_conflict(source, load_config, make_ctx):
+    from es_s3_snapshot.config import Overrides
+
+    source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
+    source.add_snapshot("repo1", "nightly", ["logs-a"], metadata={"taken_by": "es-s3-snapshot"}, start=5)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
+    ctx.now = lambda: datetime(2026, 1, 2)  # this run began long after that snapshot
+    with pytest.raises(SnapshotExists):
+        run_backup(ctx)
+
+
 def test_a_read_only_registration_is_never_made_writable_backup_refuses_and_says_how(source, load_config, make_ctx):
     """Someone registered the repository read-only on the source on purpose (another cluster writes
     it): backup refuses (exit 1), names the registration and how to change it, and changes nothing."""
@@ -465,3 +588,13 @@ def test_a_hidden_list_too_long_for_the_metadata_is_left_out(source, load_config
     run_backup(ctx)
     create = [b for m, p, _, b in source.requests if m == "PUT" and p.startswith("/_snapshot/repo1/")]
     assert "hidden" not in create[0]["metadata"] and create[0]["metadata"]["taken_by"] == "es-s3-snapshot"
+
+
+def test_no_master_answer_to_the_blocking_create_is_followed_to_the_snapshots_verdict(source, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    source.block_limit = 0.0  # the blocking call gives up at once ...
+    source.cut_answer = _error(503, "cluster_manager_not_discovered_exception", "no cluster-manager")
+    ctx, lines, _ = make_ctx(load_config())
+    run_backup(ctx)  # ... but the snapshot runs on: followed by polling it
+    assert "SUCCESS" in lines[-1]

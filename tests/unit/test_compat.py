@@ -73,7 +73,10 @@ def test_watermarks_in_percent_ratio_and_bytes_give_the_allowed_use():
     assert allowed_used("85%", 1000) == 850
     assert allowed_used("0.9", 1000) == 900
     assert allowed_used("100b", 1000) == 900
-    body = {"defaults": {"cluster": {"max_shards_per_node": "1000"}}, "persistent": {"cluster.max_shards_per_node": "5"}}
+    body = {
+        "defaults": {"cluster": {"max_shards_per_node": "1000"}},
+        "persistent": {"cluster.max_shards_per_node": "5"},
+    }
     assert setting(body, "cluster.max_shards_per_node") == "5"
 
 
@@ -84,5 +87,8 @@ def test_name_chunks_stay_under_the_url_limit_and_fields_are_counted_recursively
     names = [f"index-{n:05d}" for n in range(1000)]
     chunks = chunked(names)
     assert sum(len(c) for c in chunks) == 1000 and all(len(",".join(c)) < 3000 for c in chunks)
-    mapping = {"a": {"type": "text", "fields": {"raw": {"type": "keyword"}}}, "o": {"properties": {"b": {"type": "long"}}}}
+    mapping = {
+        "a": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+        "o": {"properties": {"b": {"type": "long"}}},
+    }
     assert count_fields(mapping) == 4

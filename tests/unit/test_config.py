@@ -129,7 +129,10 @@ def test_missing_section(load_config):
     "extra,words",
     [
         ("[snapshot]\npartial = maybe\n", r"\[snapshot\] partial must be true or false, not 'maybe'"),
-        ("[wait]\nmax_wait = -1\n", r"\[wait\] max_wait must be more than 0 and at most 2592000 seconds \(30 days\), not '-1'"),
+        (
+            "[wait]\nmax_wait = -1\n",
+            r"\[wait\] max_wait must be more than 0 and at most 2592000 seconds \(30 days\), not '-1'",
+        ),
         ("[wait]\npoll_interval = soon\n", r"\[wait\] poll_interval must be a number of seconds"),
         ("[source]\nauth = kerberos\n", r"\[source\] auth must be one of none, basic, api_key, sigv4"),
         ("[restore]\nindex_settings = {bad\n", r"\[restore\] index_settings must be a JSON object"),
@@ -303,7 +306,10 @@ def write_bytes(tmp_path, data: bytes, mode: int = 0o600) -> str:
         (codecs.BOM_UTF16_BE + BASE.encode("utf-16-be"), "is not UTF-8 text (it looks like UTF-16)"),
         (BASE.encode("utf-16-le"), "is not UTF-8 text (it looks like UTF-16)"),
         (b"\xff\xfe", "is not UTF-8 text (it looks like UTF-16)"),
-        (BASE.encode() + "[snapshot]\n# café\n".encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 218, line 12)"),
+        (
+            BASE.encode() + "[snapshot]\n# café\n".encode("latin-1"),
+            "is not UTF-8 text (byte 0xe9 at offset 218, line 12)",
+        ),
         (b"\xff\x00\x13\x9c binary", "is not UTF-8 text (byte 0xff at offset 0, line 1)"),
         (BASE.encode() + b"[wait]\nmax_wait = 1\x00\n", "holds the control character 0x00 on line 12"),
         (BASE.encode() + b"[wait]\x1b\n", "holds the control character 0x1b on line 11"),
@@ -327,7 +333,10 @@ def test_utf8_bom_and_crlf_line_ends_are_accepted(tmp_path):
     "text,words",
     [
         ("password = hunter22\n" + BASE, "not a valid INI file: line 1: a key before the first [section]"),
-        (BASE + "[wait]\nhunter22 sits here\n", "not a valid INI file: line 12: neither [section], key = value nor a comment"),
+        (
+            BASE + "[wait]\nhunter22 sits here\n",
+            "not a valid INI file: line 12: neither [section], key = value nor a comment",
+        ),
         (BASE + "[wait]\n[wait]\n", "not a valid INI file: line 12: section [wait] appears twice"),
         (BASE + "[wait]\nmax_wait = 1\nmax_wait = 2\n", "not a valid INI file: line 13: [wait] max_wait is set twice"),
     ],
@@ -498,7 +507,11 @@ def test_restore_loads_without_the_source_secrets_and_never_uses_that_side(write
 
 
 def test_backup_loads_without_the_destination_secrets(write_config):
-    config = load(write_config(TWO_SIDES.replace("ca_certs = /nope/src-ca.pem\n", "")), environ={"SRC_PW": "pw"}, sides=("source",))
+    config = load(
+        write_config(TWO_SIDES.replace("ca_certs = /nope/src-ca.pem\n", "")),
+        environ={"SRC_PW": "pw"},
+        sides=("source",),
+    )
     assert config.source.password == "pw"
     with pytest.raises(SideNotLoaded):
         _ = config.destination.api_key
@@ -585,7 +598,11 @@ def fuzz_corpus():
     yield from (full.replace(b"\n", b"\n" + junk + b"\n", 1 + n % 9) for n, junk in enumerate(JUNK_LINES))
     for key in (b"index_names", b"snapshot_name", b"es_src_seed1", b"es_repository_name"):
         for value in JUNK_VALUES:
-            yield base.replace(key + b" = ", key + b" = " + value + b" #", 1) if key in base else base + key + b" = " + value
+            yield (
+                base.replace(key + b" = ", key + b" = " + value + b" #", 1)
+                if key in base
+                else base + key + b" = " + value
+            )
     yield full.decode().encode("utf-16")
     yield full.decode().encode("utf-32")
     yield full.decode().encode("utf-16-be")
@@ -603,14 +620,55 @@ def fuzz_corpus():
 
 
 JUNK_LINES = [
-    b"[wait]\n[wait]", b"[elasticsearch_config]", b"index_names = x", b"keywithoutvalue", b"= novalue", b"[", b"[]",
-    b"[ ]", b"[source", b"  indented = continuation", b"\x00", b"\xff\xfe", b"\xc3", b"\xed\xa0\x80", b"%", b"k = %(x)s",
-    b"[DEFAULT]\nauth = basic", b"[source]\nauth = sigv4\naws_access_key = a", b"[restore]\nexisting_indices = rename",
-    b"\x1b[31m", b"\xe2\x80\xa8", b"\xc2\x85", b"\t", b"\x0c",
+    b"[wait]\n[wait]",
+    b"[elasticsearch_config]",
+    b"index_names = x",
+    b"keywithoutvalue",
+    b"= novalue",
+    b"[",
+    b"[]",
+    b"[ ]",
+    b"[source",
+    b"  indented = continuation",
+    b"\x00",
+    b"\xff\xfe",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"%",
+    b"k = %(x)s",
+    b"[DEFAULT]\nauth = basic",
+    b"[source]\nauth = sigv4\naws_access_key = a",
+    b"[restore]\nexisting_indices = rename",
+    b"\x1b[31m",
+    b"\xe2\x80\xa8",
+    b"\xc2\x85",
+    b"\t",
+    b"\x0c",
 ]
 JUNK_VALUES = [
-    b"", b" ", b",", b",,,", b"%", b"%%", b"%Y%", b"a" * 300, b"\xc3\xa9", b"A*", b"*?", b"-", b"_", b"..", b"a:b",
-    b"ftp://u:p@h", b"http://[::1", b"http://h:99999", b"http://h:-1", b"\\", b"\"", b"\x7f", b"\xe2\x80\x8b",
+    b"",
+    b" ",
+    b",",
+    b",,,",
+    b"%",
+    b"%%",
+    b"%Y%",
+    b"a" * 300,
+    b"\xc3\xa9",
+    b"A*",
+    b"*?",
+    b"-",
+    b"_",
+    b"..",
+    b"a:b",
+    b"ftp://u:p@h",
+    b"http://[::1",
+    b"http://h:99999",
+    b"http://h:-1",
+    b"\\",
+    b'"',
+    b"\x7f",
+    b"\xe2\x80\x8b",
 ]
 
 

@@ -82,7 +82,7 @@ def test_a_copy_that_stays_red_fails_naming_it_and_every_copy_is_deleted(dest, l
     ctx, _, _ = make_ctx(load_config(), side="destination")
     with pytest.raises(RestoreFailed) as err:
         run_drill(ctx)
-    assert "drill-logs-b stayed red" in str(err.value)
+    assert "stayed red: drill-logs-b; why: disk watermark exceeded" in str(err.value)
     assert str(err.value).endswith("deleted the 2 indices it restored")
     assert drill_names(dest) == []
 

@@ -193,17 +193,23 @@ def test_recovery_outlasting_max_wait_times_out(dest, load_config, make_ctx):
 def test_failed_shards_in_the_restore_answer_fail_the_run_naming_the_red_indices(dest, load_config, make_ctx):
     dest.red_after_restore = {"logs-b"}
     ctx, _, _ = make_ctx(load_config(), side="destination")
-    with pytest.raises(
-        RestoreFailed, match="1 of 2 shards could not be restored; red: logs-b. See GET /_cluster/alloc"
-    ):
+    with pytest.raises(RestoreFailed) as err:
         run_restore(ctx)
+    assert str(err.value).startswith(
+        "restore from new failed: 1 of 2 shards could not be restored: logs-b; why: disk watermark exceeded on "
+        "every node (2 nodes); deleted the 1 index it had created with no primary allocated (keep them with "
+        "--keep-failed): logs-b"
+    )
+    assert ("DELETE", "/logs-b") in dest.changed() and "logs-b" not in dest.indices
+    explain = [b for m, p, _, b in dest.requests if p == "/_cluster/allocation/explain"]
+    assert explain == [{"index": "logs-b", "shard": 0, "primary": True}]  # the name in the body, not the URL
 
 
 def test_index_that_stays_red_fails_a_followed_restore(dest, load_config, make_ctx):
     dest.red_after_restore, dest.recovery_polls = {"logs-b"}, 0
     dest.restore_answer = (504, {"message": "Endpoint request timed out"})
     ctx, _, _ = make_ctx(load_config(), side="destination")
-    with pytest.raises(RestoreFailed, match="logs-b stayed red; see GET /_cluster/allocation/explain"):
+    with pytest.raises(RestoreFailed, match="restored indices stayed red: logs-b; why: disk watermark exceeded"):
         run_restore(ctx)
 
 
@@ -466,6 +472,88 @@ def test_an_answer_without_shard_counts_is_not_taken_as_success(dest, load_confi
     assert "  logs-b  20 docs" in lines
 
 
+def test_keep_failed_keeps_the_empty_red_index_and_says_how_to_remove_it(dest, load_config, make_ctx):
+    dest.red_after_restore = {"logs-b"}
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    ctx.keep_failed = True
+    with pytest.raises(RestoreFailed) as err:
+        run_restore(ctx)
+    assert "logs-b" in dest.indices and not [p for m, p in dest.changed() if m == "DELETE"]
+    assert "left the empty red 1 index (--keep-failed): logs-b" in str(err.value)
+
+
+def test_a_red_index_restored_over_with_close_was_the_users_and_is_never_deleted(dest, load_config, make_ctx):
+    dest.add_index("logs-b", 1, status="open")
+    dest.red_after_restore = {"logs-b"}
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(existing_indices="close")), side="destination")
+    with pytest.raises(RestoreFailed) as err:
+        run_restore(ctx)
+    assert "logs-b" in dest.indices and not [p for m, p in dest.changed() if m == "DELETE"]
+    assert "logs-b were yours (restored over with existing_indices = close) and are left as they are" in str(err.value)
+
+
+def test_restored_indices_that_never_get_allocated_fail_after_stall_timeout_not_max_wait(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})  # the end is followed in the cluster
+    dest.recovery_polls, dest.unallocated_checks, dest.unassigned = 0, 10**6, 2  # waiting, yellow, nothing moves
+    ctx, _, clock = make_ctx(
+        load_config("[wait]\nmax_wait = 3600\nstall_timeout = 120\npoll_interval = 5\n"), side="destination"
+    )
+    started = clock()
+    with pytest.raises(RestoreFailed) as err:
+        run_restore(ctx)
+    assert 120 <= clock() - started < 200  # stall_timeout, not max_wait
+    message = str(err.value)
+    assert "nothing moved for 120s (stall_timeout in [wait]) while restored indices stayed below yellow" in message
+    assert "why: disk watermark exceeded on every node (2 nodes)" in message
+
+
+def test_allocation_reasons_in_words_from_a_real_explain_answer():
+    from es_s3_snapshot.actions.restoring.allocation import reason_in_words
+
+    disabled = {  # OpenSearch 3.3.2, cluster.routing.allocation.enable = none, 2 nodes (shortened)
+        "current_state": "unassigned",
+        "unassigned_info": {"reason": "NEW_INDEX_RESTORED", "last_allocation_status": "no"},
+        "can_allocate": "no",
+        "allocate_explanation": "cannot allocate because allocation is not permitted to any of the nodes",
+        "node_allocation_decisions": [
+            {
+                "node_name": name,
+                "deciders": [
+                    {"decider": "enable", "decision": "NO", "explanation": "no allocations are allowed"},
+                    {"decider": "restore_in_progress", "decision": "NO", "explanation": "shard has failed"},
+                ],
+            }
+            for name in ("destination-1", "destination-2")
+        ],
+    }
+    assert reason_in_words(disabled) == (
+        "allocation is disabled (cluster.routing.allocation.enable) on every node (2 nodes)"
+    )
+    one_full = {"node_allocation_decisions": [disabled["node_allocation_decisions"][0], {"node_name": "x"}]}
+    one_full["node_allocation_decisions"][0] = {"deciders": [{"decider": "disk_threshold", "decision": "NO"}]}
+    assert reason_in_words(one_full) == "disk watermark exceeded on 1 of 2 nodes"
+    assert reason_in_words({"allocate_explanation": "cannot allocate"}) == "cannot allocate"
+
+
+def test_a_followed_restore_rides_through_an_election_and_gives_the_clusters_verdict(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})  # the node we talked to went away
+    dest.no_master_answers = 3  # then the destination has no master for a while
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert dest.no_master_answers == 0 and "  logs-b  20 docs" in lines
+
+
+def test_a_destination_without_master_beyond_stall_timeout_ends_the_wait_with_its_error(dest, load_config, make_ctx):
+    from es_s3_snapshot.errors import EngineError
+
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.no_master_answers = 10**6
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 30\npoll_interval = 5\n"), side="destination")
+    with pytest.raises(EngineError, match="cluster_manager_not_discovered_exception"):
+        run_restore(ctx)
+    assert clock() < 10**6  # bounded by stall_timeout, not max_wait
+
+
 def test_latest_is_the_snapshot_list_shows_first_when_start_times_tie(dest, load_config, make_ctx):
     """One rule for "newest" (retention.newest_first): start, then end, then name; a tie on the
     start time (the engines' cached clock) is broken by the end time, as list and prune break it."""
@@ -505,3 +593,22 @@ def test_restore_uses_a_writable_registration_as_it_is_so_a_restore_into_the_sou
     run_restore(ctx)
     assert "readonly" not in dest.repos["repo1"]["settings"]
     assert not [p for m, p in dest.changed() if p == "/_snapshot/repo1"]
+
+
+def test_no_master_answer_to_the_restore_is_a_lost_answer_not_a_refusal(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    # the master left while the restore ran: the coordinating node answers 503 once it gives up waiting
+    dest.restore_answer = _error(503, "cluster_manager_not_discovered_exception", "Node not connected")
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines
+
+
+def test_a_real_refusal_of_the_restore_is_still_a_refusal(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    dest.restore_error = _error(400, "validation_exception", "this action would add [4] total shards")
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(RestoreFailed, match="was refused: validation_exception"):
+        run_restore(ctx)

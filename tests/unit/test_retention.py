@@ -168,6 +168,20 @@ def test_newest_first_breaks_a_shared_start_time_by_the_end_time():
     assert [s.name for s in newest_first([first, second, running])] == ["mmm-running", "aaa-second", "zzz-first"]
 
 
+def test_a_failed_attempt_goes_once_its_retry_succeeded_and_the_retry_is_a_candidate():
+    first = NOW - timedelta(hours=2)
+    snaps = [
+        snap(first + timedelta(minutes=20), name=first.strftime(PATTERN).lower() + "-retry1"),
+        snap(first, state="PARTIAL"),
+        snap(first - timedelta(days=1)),
+    ]
+    decisions = {d.snapshot.name: d for d in plan(snaps, RetentionConfig(keep_last=1), PATTERN, NOW)}
+    retry, failed = snaps[0].name, snaps[1].name
+    assert not decisions[retry].delete and "newest SUCCESS" in decisions[retry].rule
+    assert decisions[failed].delete and decisions[failed].rule == "PARTIAL, a newer SUCCESS exists"
+    assert decisions[snaps[2].name].delete  # keep_last 1: the retry is the newest SUCCESS of the series
+
+
 @pytest.mark.parametrize(
     "pattern,by_hand",
     [("pr-%Y%m%d-%H%M%S", "pr-outside-name"), ("nightly-%Y.%m.%d", "nightly-before-upgrade")],

@@ -183,7 +183,9 @@ def test_a_symlink_at_the_json_report_is_refused_logged_and_its_target_untouched
     with caplog.at_level(logging.ERROR):
         write_reports(ReportConfig(json_file=str(link)), report())
     assert target.read_text() == "root's own data\n" and os.path.islink(link)
-    assert any("cannot write the run report" in r.getMessage() and "symbolic link" in r.getMessage() for r in caplog.records)
+    assert any(
+        "cannot write the run report" in r.getMessage() and "symbolic link" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_a_symlink_at_the_prometheus_file_is_refused_and_its_target_untouched(tmp_path, caplog):
@@ -318,7 +320,9 @@ def test_password_from_the_environment_is_warned_too(write_config, caplog):
     assert len(warnings) == 1 and "source" in warnings[0] and "Sup3rSecret" not in warnings[0]
 
 
-@pytest.mark.parametrize("seed", ["127.0.0.1:9200", "127.8.9.10:9200", "localhost:9200", "[::1]:9200", "https://10.0.0.5:9200"])
+@pytest.mark.parametrize(
+    "seed", ["127.0.0.1:9200", "127.8.9.10:9200", "localhost:9200", "[::1]:9200", "https://10.0.0.5:9200"]
+)
 def test_no_warning_for_loopback_or_https_seeds(write_config, caplog, seed):
     extra = "[source]\nusername = u\npassword = pw\n"
     assert clear_warnings(write_config, caplog, seed, seed, extra) == []
@@ -333,7 +337,9 @@ def test_no_warning_without_credentials_or_with_sigv4(write_config, caplog, extr
 
 def test_only_the_sides_the_run_loads_are_warned_about(write_config, caplog):
     base = "[aws_s3_config]\ns3_bucket_name = b\n" + REMOTE.format(src="10.0.0.5:9200", dest="10.0.0.6:9200")
-    path = write_config("[source]\nusername = u\npassword = pw\n[destination]\nusername = u\npassword = pw\n", base=base)
+    path = write_config(
+        "[source]\nusername = u\npassword = pw\n[destination]\nusername = u\npassword = pw\n", base=base
+    )
     with caplog.at_level(logging.WARNING):
         load(path, environ={}, sides=("destination",))
     warnings = [r.getMessage() for r in caplog.records if "in clear" in r.getMessage()]

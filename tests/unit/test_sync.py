@@ -222,9 +222,7 @@ def operations(monkeypatch):
 
     def make(config, **kwargs):
         store = real(config, **kwargs)
-        store.client.meta.events.register(
-            "before-call.s3", lambda model, **_: sent.append((config.side, model.name))
-        )
+        store.client.meta.events.register("before-call.s3", lambda model, **_: sent.append((config.side, model.name)))
         return store
 
     monkeypatch.setattr(sync_module, "make_store", make)

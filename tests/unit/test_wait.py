@@ -83,8 +83,9 @@ def test_wait_for_call_notices_the_end_at_once_and_polls_meanwhile():
             release.set()
 
     call = Background(lambda: release.wait(5) and "done")
-    result = wait_for_call(call, poll=poll, interval=5, max_wait=60, timeout_message="x", clock=lambda: now[0],
-                           pause=pause, first_poll=1)
+    result = wait_for_call(
+        call, poll=poll, interval=5, max_wait=60, timeout_message="x", clock=lambda: now[0], pause=pause, first_poll=1
+    )
     assert result == "done" and polls == [1, 6]
 
 

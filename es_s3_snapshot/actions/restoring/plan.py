@@ -9,7 +9,7 @@ from functools import cached_property
 from ...cluster import Cluster, path_of
 from ...config import LATEST
 from ...errors import ConfigError, RestoreFailed
-from ...names import expand_snapshot_name, listed, pattern_regex, renamed
+from ...names import expand_snapshot_name, listed, renamed, series_regex
 from ...retention import Snapshot, newest_first
 from ...selection import Selection, resolve
 from ...wait import plural
@@ -72,7 +72,7 @@ def choose_snapshot(ctx: Context) -> dict:
         if answer.status == 404 or not answer.get("snapshots"):
             raise RestoreFailed(f"snapshot {name} not found in repository {repo}")
         return answer.get("snapshots")[0]
-    name_filter = pattern_regex(wanted) if wanted != LATEST else None
+    name_filter = series_regex(wanted) if wanted != LATEST else None  # a retry (<name>-retryN) counts too
     snapshots = cluster.get(path_of("_snapshot", repo, "_all"), timeout=slow).get("snapshots") or []
     patterns = config.snapshot.indices
     candidates = [

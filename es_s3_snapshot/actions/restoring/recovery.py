@@ -14,6 +14,9 @@ from ...errors import RestoreFailed, WaitTimeout
 from ...names import listed
 from ...wait import plural
 from .. import Context
+from ..patience import Patient
+from .allocation import REMOVE_HINT, allocation_reason, remove_unusable
+from .existing import Existing
 from .plan import Plan
 from .start import HEALTH_FILTER, shards_progress, timeout_message
 
@@ -26,30 +29,53 @@ INDEX_HEALTH_FILTER = (
 )
 
 
-def judge_answer(ctx: Context, plan: Plan, answer: dict | None) -> None:
+def judge_answer(ctx: Context, plan: Plan, answer: dict | None, existing: Existing | None = None) -> None:
     """Judge the blocking restore's answer: every primary recovered, or RestoreFailed naming the
     restored indices left red. Then wait for green if that is wanted (yellow: all primaries active,
     which the answer has just said). A lost answer, or one without the restore's shard counts,
-    proves nothing: the end is then followed in the cluster itself."""
+    proves nothing: the end is then followed in the cluster itself. A failure names the engine's
+    reason (allocation explain) and removes the empty indices the run created (``existing``: what
+    stood before; without it nothing is removed)."""
     shards = ((answer or {}).get("snapshot") or {}).get("shards") or {}
     if "total" not in shards:
         if answer is not None:
             logger.warning("the restore's answer holds no shard counts; checking the restored indices instead")
-        wait_for_recovery(ctx, plan, primaries_known=False)
+        wait_for_recovery(ctx, plan, primaries_known=False, existing=existing)
         return
     failed = int(shards.get("failed") or 0)
     if failed:
         red = indices_below(ctx.cluster, plan, "yellow")
-        raise RestoreFailed(
-            f"restore from {plan.snapshot} failed: {failed} of {plural(int(shards.get('total') or 0), 'shard')} "
-            f"could not be restored" + (f"; red: {listed(red)}" if red else "") + ". See GET "
-            "/_cluster/allocation/explain on the destination; close or delete those indices to restore them again"
-        )
+        what = f"{failed} of {plural(int(shards.get('total') or 0), 'shard')} could not be restored"
+        raise unallocated(ctx, plan, existing, what, red, primary=True)
     if ctx.config.restore.wait_for_status == "green":
-        wait_for_recovery(ctx, plan, primaries_known=True)
+        wait_for_recovery(ctx, plan, primaries_known=True, existing=existing)
 
 
-def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool) -> None:
+def unallocated(
+    ctx: Context, plan: Plan, existing: Existing | None, what: str, stuck: list[str], *, primary: bool
+) -> RestoreFailed:
+    """The failure for restored shards that cannot be allocated: names the indices (``stuck``), the
+    engine's reason for the first of them (allocation explain of its first primary, or replica when
+    ``primary`` is False), and what the run leaves behind, after deleting the empty indices it
+    created (unless --keep-failed). Without ``existing`` (a drill, which deletes its copies
+    itself) nothing is deleted and nothing is said of what stays."""
+    reason = allocation_reason(ctx.cluster, stuck[0], primary=primary) if stuck else ""
+    message = f"restore from {plan.snapshot} failed: {what}" + (f": {listed(stuck)}" if stuck else "")
+    message += f"; why: {reason}" if reason else "; see GET /_cluster/allocation/explain on the destination"
+    left: list[str] = []  # without ``existing`` the caller (drill) deletes what it restored itself
+    if existing is not None and primary:
+        unusable = remove_unusable(ctx, plan, existing)
+        message += f"; {unusable.note}"
+        left = [n for n in stuck if n not in unusable.removed and n not in unusable.left]
+    elif existing is not None:
+        left = stuck
+    if left:
+        health = "red" if primary else f"below {ctx.config.restore.wait_for_status}"
+        message += f"; left {health} on the destination: {listed(left)} ({REMOVE_HINT})"
+    return RestoreFailed(message)
+
+
+def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existing: Existing | None = None) -> None:
     """Wait until nothing initialises and every restored index reached the wanted health.
 
     The end is long-polled (``_cluster/health?wait_for_no_initializing_shards``, answered at once
@@ -60,12 +86,18 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool) -> Non
     indices, not the cluster's size); after a lost answer, each restored index's active primaries
     are counted (``target_health``), because engines report a restored primary that waits for
     allocation or is still recovering as yellow, not red.
+
+    Shards that cannot be allocated are named, not waited out: a restored index red in a still
+    cluster fails the wait at once (the engine said NO), and restored indices below the wanted
+    health while nothing initialises and the unassigned count does not move fail it after
+    [wait] stall_timeout; both with the engine's reason (see ``unallocated``).
     """
-    config, cluster = ctx.config, ctx.cluster
+    config, cluster = ctx.config, Patient(ctx)  # rides through a node restart or an election
     wanted = config.restore.wait_for_status
     progress = ctx.progress("restore")
     deadline = ctx.clock() + config.wait.max_wait
     backoff, red_checks, red_since, first = 0.25, 0, None, True
+    still_since = None  # since when the cluster has not moved while restored indices stay below the wanted health
     previous_unassigned = None
     try:
         while True:
@@ -89,7 +121,7 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool) -> Non
             settled = unassigned == 0 or unassigned == previous_unassigned
             previous_unassigned = unassigned
             if health.get("timed_out") or health.get("initializing_shards") or not settled:
-                red_checks, red_since = 0, None  # the cluster is moving: a red index may still recover
+                red_checks, red_since, still_since = 0, None, None  # moving: a red index may still recover
                 progress.update(0, 0, 0, 0, shards_progress(health))
                 if ctx.clock() - started < 0.5:  # an answer at once: do not spin
                     ctx.sleep(min(backoff, config.wait.poll_interval, progress.every))
@@ -112,12 +144,15 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool) -> Non
                 red_since = ctx.clock() if red_since is None else red_since
                 red_checks += 1
                 if red_checks >= RED_CHECKS_TO_FAIL and ctx.clock() - red_since >= 2 * config.wait.poll_interval:
-                    raise RestoreFailed(
-                        f"restore failed: {listed(red)} stayed red; see GET /_cluster/allocation/explain on the "
-                        "destination"
-                    )
+                    raise unallocated(ctx, plan, existing, "restored indices stayed red", red, primary=True)
             else:
                 red_checks, red_since = 0, None
+                still_since = ctx.clock() if still_since is None else still_since
+                if ctx.clock() - still_since >= config.wait.stall_timeout:
+                    stuck = f"nothing moved for {config.wait.stall_timeout:.0f}s (stall_timeout in [wait]) while"
+                    raise unallocated(
+                        ctx, plan, existing, f"{stuck} restored indices stayed below {wanted}", below, primary=False
+                    )
             progress.update(0, 0, 0, 0, f"waiting for {plural(len(below), 'restored index', 'restored indices')}")
             ctx.sleep(min(backoff, config.wait.poll_interval, max(0.0, deadline - ctx.clock())))
             backoff = min(backoff * 2, config.wait.poll_interval)

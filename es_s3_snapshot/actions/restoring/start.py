@@ -16,6 +16,7 @@ from ...errors import ClusterUnreachable, EngineError, Interrupted, RestoreFaile
 from ...names import listed
 from ...wait import Background, plural
 from .. import Context
+from ..patience import Patient, passing
 from .existing import Existing, list_indices, reopen
 from .plan import Plan
 
@@ -62,15 +63,17 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
             timeout=config.wait.max_wait + cluster.request_timeout if blocking else cluster.long_request_timeout,
         )
     except EngineError as err:
-        raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
+        if not passing(err):
+            raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
+        lost: Exception = err  # the master left while the restore ran: its answer is lost, not a refusal
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # cut, or a gateway gave up: the engine may go on
-        lost: Exception = err
+        lost = err
     else:
         if not cluster.dry_run and not blocking:
             logger.info("restore from %s/%s started", repo, plan.snapshot)
         return answer.body if isinstance(answer.body, dict) else {}
     try:
-        began = restore_began(cluster, plan, existing)
+        began = restore_began(Patient(ctx), plan, existing)  # rides through the election a lost node may cause
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # still cut off: say what cannot be known
         raise ClusterUnreachable(
             f"{err}; the answer to the restore from {plan.snapshot} was lost ({lost}) and whether it began cannot "
