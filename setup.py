@@ -19,7 +19,16 @@ setup(
         "boto3>=1.28",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2", "moto[server]>=5.1.14", "cryptography>=41", "pproxy>=2.7"],
+        "fast": ["zlib-ng>=0.5"],  # scrub --read-data: a SIMD CRC32 (optional; the standard library's otherwise)
+        "zstd": ["zstandard>=0.22"],  # scrub of OpenSearch repositories with compression_type zstd; tests prove it
+        "test": [
+            "pytest>=7",
+            "pytest-timeout>=2",
+            "moto[server]>=5.1.14",
+            "cryptography>=41",
+            "pproxy>=2.7",
+            "zstandard>=0.22",
+        ],
     },
     entry_points={"console_scripts": ["es-s3-snapshot = es_s3_snapshot.cli:run"]},
     classifiers=[

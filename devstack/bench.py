@@ -16,6 +16,14 @@ OpenSearch source and destination with repository-s3 on a moto S3 server. Sectio
            proxy (tests/support/counting_proxy.py): requests (and bytes) before the operation starts,
            requests and bytes per poll while the engine works, requests after the engine's end.
 - memory   peak RSS of the tool's backup and restore of 1,000 indices (taken from the poll runs).
+- sync     ``-m sync`` against rclone and s5cmd on real repositories (few large blobs; 500 indices),
+           moto -> s3proxy, s3proxy -> s3proxy, a no-op re-sync, a copy inside one store
+           (devstack/bench_sync.py; its own stores, repositories cached after the first run).
+- snapshots ``-m list --json`` and ``-m prune --dry-run`` on 2,000 snapshots against a bare
+           ``GET _snapshot/<repo>/_all?verbose=false`` (devstack/bench_many.py; cached repository).
+- scrub    ``-m scrub`` of a real repository on moto and s3proxy: requests per shard folder at the metadata
+           level, and ``--read-data`` MB/s against a plain parallel download of the same data blobs
+           (devstack/bench_scrub.py).
 
 It is not a test: it prints what it saw, marks targets missed, and exits 0 unless it could not run.
 """
@@ -43,7 +51,8 @@ from pathlib import Path
 from .stack import Stack, StackError, http_request
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
-SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync")
+SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync", "snapshots", "scrub")
+OWN_STACK = {"sync", "snapshots"}  # sections that start their own stores / node (devstack/bench_sync.py, bench_many.py)
 FULL_MB, SMALL_MB = 127, 8
 DATA_INDICES = 4
 POLL_SIZES, SMALL_POLL_SIZES = (1, 100, 1000), (1, 10, 100)
@@ -772,8 +781,9 @@ def main(argv=None) -> int:
     if "startup" in options.only:
         results.startup = measure_startup(options.startup_runs)
     engines = ""
-    sync_lines: list[str] = []
-    if set(options.only) - {"startup"}:
+    own_lines: list[str] = []
+    scrub_lines: list[str] = []
+    if set(options.only) - {"startup"} - OWN_STACK:
         print("bench: starting the local stack (S3 server, OpenSearch source and destination)...", flush=True)
         heap = os.environ.get("DEVSTACK_HEAP", "1g")
         try:
@@ -783,17 +793,17 @@ def main(argv=None) -> int:
                 found = run_sections(stack, options, Path(tmp), log=lambda text: print(text, flush=True))
                 found.startup = results.startup
                 results = found
-                if "sync" in options.only:  # -m sync moto -> s3proxy against a sequential copy loop
-                    from .bench_sync import bench_sync
+                if "scrub" in options.only:  # -m scrub --read-data against a plain parallel download
+                    from .bench_scrub import bench_scrub
 
-                    lines: list[str] = []
-                    bench_sync(
+                    lines = []
+                    bench_scrub(
                         stack,
-                        rounds=min(options.rounds, 3),
-                        megabytes=20 if options.small else 200,
-                        echo=lambda text: (print(f"bench: sync {text}", flush=True), lines.append(text)),
+                        rounds=min(options.rounds, 5),
+                        megabytes=20 if options.small else 300,
+                        echo=lambda text: (print(f"bench: scrub {text}", flush=True), lines.append(text)),
                     )
-                    sync_lines = lines
+                    scrub_lines = lines
         except StackError as err:
             print(f"bench: the local stack did not start: {err}", file=sys.stderr)
             return 1
@@ -803,11 +813,35 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             print("bench: interrupted; the stack was torn down", file=sys.stderr)
             return 130
+    try:
+        if "sync" in options.only:  # -m sync against rclone and s5cmd (issue 18)
+            from .bench_sync import PARTS, bench_sync
+
+            own_lines += ["", "Sync against the tools users would pick instead (medians of interleaved rounds):", ""]
+            own_lines += bench_sync(
+                PARTS, rounds=min(options.rounds, 3), echo=lambda text: print(f"bench: sync {text}", flush=True)
+            )
+        if "snapshots" in options.only:  # list / prune on a repository of 2,000 snapshots
+            from .bench_many import bench_many
+
+            own_lines += ["", "A repository of 2,000 snapshots (fs, OpenSearch; medians):", ""]
+            own_lines += ["| figure | es-s3-snapshot | anchor | ratio | gate | |", "|---|---|---|---|---|---|"]
+            own_lines += bench_many(
+                rounds=min(options.rounds, 5), echo=lambda text: print(f"bench: snapshots {text}", flush=True)
+            )
+    except (StackError, RuntimeError) as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; the stores were stopped", file=sys.stderr)
+        return 130
     print()
     print(report(results, options, engines))
-    if sync_lines:
-        print("\nsync of a repository from moto to s3proxy (8 workers) against a sequential get-then-put loop:")
-        print("\n".join(sync_lines[-3:]))
+    if scrub_lines:
+        print("\nscrub of a repository on moto and s3proxy (8 workers): --read-data against a parallel download:")
+        print("\n".join([scrub_lines[2]] + scrub_lines[-8:]))
+    if own_lines:
+        print("\n".join(own_lines))
     print(f"\n(bench ran {time.monotonic() - started:.0f}s)")
     return 0
 

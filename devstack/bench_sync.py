@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -78,7 +79,7 @@ def versions() -> str:
 
 def _timed(command: list[str], env: dict | None = None) -> float:
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} failed ({done.returncode}): {done.stderr.strip()[-600:]}")
@@ -132,19 +133,23 @@ RCLONE_TUNED = ("--transfers", "16", "--checkers", "32", "--fast-list")
 
 
 def rclone_sync(src: Side, dst: Side, flags: tuple[str, ...] = ()) -> float:
-    """`rclone sync src: dst:` (one remote per store, or one for both inside one store); seconds."""
+    """`rclone copy src:<bucket> dst:<bucket>/<base>` (one remote per store, or one for both
+    inside one store); seconds. The whole source bucket: it holds the repository alone, whose
+    hashed shard folders (OpenSearch 3) lie outside its base path. `copy`, not `sync`: -m sync
+    deletes nothing without --delete, and `rclone sync` takes the directory entries s3proxy's
+    filesystem backend lists for extra objects to delete (seen hanging on them)."""
     same = src.server is dst.server
     env = _rclone_env("src", src) if same else {**_rclone_env("src", src), **_rclone_env("dst", dst)}
-    command = [tool_path("rclone"), "sync", f"src:{src.bucket}/{src.base}", f"{'src' if same else 'dst'}:"
+    command = [tool_path("rclone"), "copy", f"src:{src.bucket}", f"{'src' if same else 'dst'}:"
                f"{dst.bucket}/{dst.base}", *flags]  # fmt: skip
     return _timed(command, {**env, "RCLONE_CONFIG": "/dev/null"})
 
 
 def s5cmd_copy(src: Side, dst: Side) -> float:
-    """`s5cmd cp 's3://a/base/*' s3://b/base/` inside one store (server-side); seconds."""
+    """`s5cmd cp 's3://<bucket>/*' s3://<bucket>/<base>/` inside one store (server-side); seconds."""
     env = {"AWS_ACCESS_KEY_ID": src.server.access_key, "AWS_SECRET_ACCESS_KEY": src.server.secret_key,
            "AWS_REGION": "us-east-1"}  # fmt: skip
-    command = [tool_path("s5cmd"), "--endpoint-url", src.endpoint, "cp", f"s3://{src.bucket}/{src.base}/*",
+    command = [tool_path("s5cmd"), "--endpoint-url", src.endpoint, "cp", f"s3://{src.bucket}/*",
                f"s3://{dst.bucket}/{dst.base}/"]  # fmt: skip
     return _timed(command, env)
 
@@ -189,10 +194,8 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
     """The sync figures of ``parts`` on loaded stores; returns Figure lines."""
     figures: list[Figure] = []
     moto, pa, pb = stores.moto, stores.proxy_a, stores.proxy_b
-    inside_bucket = pa.bucket + "-2"
-    if "inside" in parts:
-        pa.client().create_bucket(Bucket=inside_bucket)
     fresh = iter(range(10**6))
+    tag = secrets.token_hex(2)
     for shape in SHAPES:
         if shape not in repos:
             continue
@@ -200,17 +203,19 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
         mb = size / 1e6
         pairs = []
         if shape in parts:
-            pairs += [("moto -> s3proxy", Side(moto, moto.bucket, shape), pb),
-                      ("s3proxy -> s3proxy", Side(pa, pa.bucket, shape), pb)]  # fmt: skip
+            pairs += [("moto -> s3proxy", Side(moto, shape, shape), pb),
+                      ("s3proxy -> s3proxy", Side(pa, shape, shape), pb)]  # fmt: skip
         if "inside" in parts:
-            pairs.append(("inside one s3proxy (2 buckets)", Side(pa, pa.bucket, shape), None))
+            pairs.append(("inside one s3proxy (2 buckets)", Side(pa, shape, shape), None))
         for label, src, target in pairs:
             inside = target is None
-            bucket = inside_bucket if inside else target.bucket
             server = pa if inside else target
 
-            def dst(who: str, n: int, server=server, bucket=bucket) -> Side:
-                return Side(server, bucket, f"{shape}-{who}-{n}-{next(fresh)}")
+            def dst(who: str, n: int, server=server, shape=shape) -> Side:
+                """A fresh bucket per copy: s3proxy's filesystem backend lists a bucket by walking all of it."""
+                bucket = f"{shape}-{who}-{n}-{tag}{next(fresh)}"
+                server.client().create_bucket(Bucket=bucket)
+                return Side(server, bucket, "copy")
 
             runs = {
                 "tool": lambda n, src=src, dst=dst: tool_sync(src, dst("tool", n), workdir),
@@ -225,8 +230,10 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
             figures.append(Figure(f"sync {shape} blobs ({objects} objects, {mb:.0f} MB), {label}, s", tool, times, mb))
     if "noop" in parts and "small" in repos:
         objects, _ = repos["small"]
-        src = Side(moto, moto.bucket, "small")
-        tool_dst, rc_dst = Side(pb, pb.bucket, "noop-tool"), Side(pb, pb.bucket, "noop-rc")
+        src = Side(moto, "small", "small")
+        for bucket in (f"noop-tool-{tag}", f"noop-rc-{tag}"):
+            pb.client().create_bucket(Bucket=bucket)
+        tool_dst, rc_dst = Side(pb, f"noop-tool-{tag}", "copy"), Side(pb, f"noop-rc-{tag}", "copy")
         echo("no-op re-sync, small shape, moto -> s3proxy (first copies):")
         tool_sync(src, tool_dst, workdir)
         rclone_sync(src, rc_dst, RCLONE_TUNED)
@@ -311,7 +318,6 @@ def _large_index(engine, name: str, megabytes: int) -> None:
 def _small_indices(engine, count: int) -> None:
     """``count`` indices of one shard and one document each."""
     import json
-
     from concurrent.futures import ThreadPoolExecutor
 
     def create(n: int) -> None:
@@ -338,8 +344,9 @@ def bench_sync(parts=PARTS, rounds: int = 3, echo=print) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, Stores(Path(tmp) / "stores") as stores:
         repos = {}
         for shape, folder in folders.items():
-            for server in (stores.moto, stores.proxy_a):
-                count = load(server, server.bucket, folder, rename=(shape, shape))
+            for server in (stores.moto, stores.proxy_a):  # a bucket per shape: the repository alone
+                server.client().create_bucket(Bucket=shape)
+                count = load(server, shape, folder)
             size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
             repos[shape] = (count, size)
         figures = bench_copies(stores, repos, parts, rounds, Path(tmp), echo)

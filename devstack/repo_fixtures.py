@@ -7,7 +7,8 @@ repositories: ``<version>-compress`` (``compress: true``) and ``<version>-plain`
 ``chunk_size: 4kb``, so that larger Lucene files are stored as ``.partN`` chunks). Each holds two
 snapshots of two tiny indices (``one``: 1 shard; ``two``: 2 shards), the second taken after more
 documents were added (so that the snapshots share some blobs and not others). OpenSearch 2.17+
-also gets ``<version>-hashed`` (``shard_path_type: hashed_prefix``) when the engine accepts it.
+also gets ``<version>-hashed`` (``shard_path_type: hashed_prefix``) and ``<version>-zstd``
+(``compression_type: zstd``) when the engine accepts them.
 The repositories are copied to ``--out`` (replacing what is there) and the stack stops.
 """
 
@@ -53,6 +54,8 @@ def write_repositories(node, out: Path) -> list[str]:
     major_minor = tuple(int(p) for p in node.version.split(".")[:2])
     if node.engine == "opensearch" and major_minor >= (2, 17):
         variants[f"{version}-hashed"] = {"compress": False, "shard_path_type": "hashed_prefix"}
+        variants[f"{version}-zstd"] = {"compress": True, "compression_type": "zstd"}
+    refused: list[str] = []
     for index in ("one", "two"):
         node.request("DELETE", f"/{index}")
     _seed(node, "one", 1, 0, 30)
@@ -63,11 +66,13 @@ def write_repositories(node, out: Path) -> list[str]:
             "PUT", f"/_snapshot/{repo}", {"type": "fs", "settings": {"location": location, **settings}}
         )
         if status != 200:
-            if "shard_path_type" in settings:
+            if "shard_path_type" in settings or "compression_type" in settings:
                 logging.warning("%s: %s refused (%s): skipped", node.name, repo, answer)
-                del variants[repo]
-                break
+                refused.append(repo)
+                continue
             raise RuntimeError(f"{node.name}: PUT _snapshot/{repo} answered {status}: {answer}")
+    for repo in refused:
+        del variants[repo]
     for repo in variants:
         _call(node, "PUT", f"/_snapshot/{repo}/snap-1?wait_for_completion=true", {"indices": "one,two"})
     _seed(node, "one", 1, 30, 10)

@@ -8,22 +8,25 @@ tokens are never part of a message. boto3 is imported when the first client is b
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import StoreConfig
 from .errors import ConfigError, EsS3SnapshotError, StoreError, StoreUnreachable
+from .s3http import S3Http, S3HttpError, target_for
 
 logger = logging.getLogger(__name__)
 
 MAX_PARTS = 10_000
 MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
 MAX_SINGLE_COPY = 5 * 1024**3  # CopyObject's limit
+SMALL = 1024**2  # objects up to this size are copied through memory (one GET, one PUT, both retried)
 SOURCE_ETAG = "es-s3-snapshot-source-etag"  # metadata set on every copy: the source object's ETag
 
 _AUTH_CODES = {
@@ -56,6 +59,47 @@ class Upload:
     initiated: float | None  # epoch seconds, when the store says
 
 
+class Parts:
+    """Runs the parts of multipart copies on an executor, at most ``limit`` at once over all
+    objects: a part is read (taken from its iterator) only when a slot is free, so at most
+    ``limit`` parts are in memory."""
+
+    def __init__(self, executor: Executor, limit: int):
+        self.executor = executor
+        self.slots = threading.BoundedSemaphore(limit)
+
+    def run(self, jobs: Iterator[Callable[[str], dict]], upload_id: str) -> list[dict]:
+        """Run every job (``job(upload_id)``) and return their results in order. Stops taking jobs
+        at the first failure and raises it once the started ones have ended."""
+        futures: list[Future] = []
+        try:
+            while not any(f.done() and f.exception() is not None for f in futures):
+                self.slots.acquire()
+                try:
+                    job = next(jobs, None)
+                except BaseException:
+                    self.slots.release()
+                    raise
+                if job is None:
+                    self.slots.release()
+                    break
+                future = self.executor.submit(job, upload_id)
+                future.add_done_callback(lambda _: self.slots.release())
+                futures.append(future)
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()
+            wait_futures(futures)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+
+
 def part_size(size: int, chunk: int) -> int:
     """The part size for a multipart copy of ``size`` bytes: ``chunk``, raised to stay within 10,000
     parts, and never under S3's 5 MiB minimum."""
@@ -70,10 +114,57 @@ class Store:
         self.config = config
         self.bucket = config.bucket
         self.base = config.base_path.strip("/")
-        self.client = client if client is not None else _make_client(config, pool)
+        self._client = client
+        self._pool = pool
+        self._http: S3Http | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The boto3 client (credentials chain, multipart control, deletes), built on first use:
+        a sync that only lists (nothing new) with static keys never imports boto3."""
+        with self._lock:
+            if self._client is None:
+                self._client = _make_client(self.config, self._pool)
+            return self._client
 
     def __str__(self) -> str:
         return str(self.config)
+
+    @property
+    def http(self) -> S3Http:
+        """The lean client of the listings and the copy data path (s3http.py): from the config
+        when it has an endpoint and static keys, else from the boto3 client's endpoint, region and
+        credentials chain."""
+        with self._lock:
+            if self._http is not None:
+                return self._http
+            config = self.config
+            if self._client is None and config.endpoint_url and config.access_key and config.secret_key:
+                endpoint, region = config.endpoint_url, config.region or "us-east-1"
+                frozen = _Keys(config.access_key, config.secret_key, config.session_token)
+
+                def credentials() -> Any:
+                    return frozen
+
+            else:
+                client = self._client
+                if client is None:
+                    client = self._client = _make_client(config, self._pool)
+                credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+                if credentials is None:
+                    raise StoreUnreachable(
+                        f"no S3 keys for the {self}: set profile, access_key/secret_key or *_env in [{config.section}]"
+                    )
+                endpoint, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
+                credentials = credentials.get_frozen_credentials
+            self._http = S3Http(
+                target_for(endpoint, self.bucket, config.addressing_style),
+                region,
+                credentials,
+                verify=config.ca_bundle or config.verify,
+            )
+            return self._http
 
     # --- errors ------------------------------------------------------------------------------
 
@@ -90,6 +181,18 @@ class Store:
         from botocore import exceptions as bx
 
         where = f"the {self}"
+        if isinstance(err, S3HttpError):
+            if err.status == 0:
+                return StoreUnreachable(f"cannot reach {where}: {err.code}: {err.message}")
+            if err.code == "NoSuchBucket":
+                return StoreError(f"bucket {self.bucket} does not exist on {where}")
+            if err.code in _AUTH_CODES or err.status in (401, 403):
+                return StoreUnreachable(
+                    f"{where} refused our keys ({err.code or err.status}{': ' + err.message if err.message else ''}) "
+                    f"while trying to {action} {target}: check the keys or profile in [{self.config.section}] and "
+                    "the bucket's permissions"
+                )
+            return StoreError(f"{action} {target} failed on {where}: {err.code or err.status} {err.message}".rstrip())
         if isinstance(err, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError)):
             return StoreUnreachable(f"cannot reach {where}: {type(err).__name__}: {err}")
         if isinstance(err, bx.SSLError):
@@ -125,7 +228,12 @@ class Store:
 
     def check(self) -> None:
         """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
-        self._call("open bucket", self.bucket, self.client.head_bucket, Bucket=self.bucket)
+        try:
+            self.http.head_bucket()
+        except S3HttpError as err:
+            if err.status == 404:
+                raise StoreError(f"bucket {self.bucket} does not exist on the {self}") from None
+            raise self.error("open bucket", self.bucket, err) from err
 
     def key(self, *parts: str) -> str:
         return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
@@ -135,25 +243,17 @@ class Store:
         ``delimiter`` is given. Paginated: one request per 1,000 keys."""
         blobs: list[Blob] = []
         prefixes: list[str] = []
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-
-        def pages() -> Iterator[dict]:
-            yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
-
-        iterator = pages()
+        token = None
         while True:
-            page = self._call("list", f"s3://{self.bucket}/{prefix}", next, iterator, None)
-            if page is None:
-                break
-            for item in page.get("Contents", []) or []:
-                key = item["Key"]
-                if key.endswith("/"):
-                    continue  # s3proxy's filesystem backend lists directories
-                blobs.append(Blob(key, int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"')))
-            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) or [])
-        return blobs, prefixes
+            objects, common, token = self._call(
+                "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, delimiter, token
+            )
+            for key, size, etag in objects:
+                if not key.endswith("/"):  # s3proxy's filesystem backend lists directories
+                    blobs.append(Blob(key, size, etag.strip('"').replace("&quot;", "")))
+            prefixes += common
+            if not token:
+                return blobs, prefixes
 
     def head(self, key: str) -> dict | None:
         """The object's HEAD answer (ContentLength, ETag, Metadata), or None when it does not exist."""
@@ -169,12 +269,11 @@ class Store:
             raise self.error("read", key, err) from err
 
     def read_small(self, key: str, limit: int = 16 * 1024**2) -> bytes:
-        """The whole content of a small object (repository metadata), at most ``limit`` bytes."""
-        body = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=key)["Body"]
-        try:
-            return self._call("read", key, body.read, limit)
-        finally:
-            body.close()
+        """The whole content of a small object (repository metadata); StoreError above ``limit`` bytes."""
+        data = self._call("read", key, self.http.get, key)
+        if len(data) > limit:
+            raise StoreError(f"{key} on the {self} is {len(data)} B, more than the {limit} B expected of it")
+        return data
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -189,47 +288,48 @@ class Store:
         threshold: int,
         chunk: int,
         on_bytes: Callable[[int], None] = lambda n: None,
-        parts: Executor | None = None,
+        parts: Parts | None = None,
     ) -> None:
-        """Copy one object from ``source`` through this machine: an object up to ``threshold``
-        bytes is one GET and one PUT; a larger one a multipart upload whose parts are each one
-        ranged GET and one UploadPart, run on ``parts`` (an executor: several parts at once), so
-        at most one part per running part task is in memory."""
-        if size <= threshold:
+        """Copy one object from ``source`` through this machine, streamed: one GET of the whole
+        object; up to ``threshold`` bytes it flows into one PUT (small ones through memory, larger
+        ones a block at a time), above it into a multipart upload whose parts are read in turn
+        and sent several at once on ``parts`` (at most its limit in memory)."""
+        if size <= min(threshold, SMALL):
             data = source.read_range(source_key)
-            self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=key, Body=data, Metadata=metadata)
+            self._call("write", key, self.http.put, key, data, metadata)
             on_bytes(len(data))
             return
-        part = part_size(size, chunk)
+        stream = source._call("read", source_key, source.http.open, source_key)
+        try:
+            if size <= threshold:
+                self._call("write", key, self.http.put_stream, key, stream, size, metadata)
+                on_bytes(size)
+                return
+            part = part_size(size, chunk)
 
-        def upload(number: int, upload_id: str) -> dict:
-            start = (number - 1) * part
-            end = min(size, start + part) - 1
-            data = source.read_range(source_key, start, end)
-            if len(data) != end - start + 1:
-                raise StoreError(
-                    f"read {source_key} on the {source}: asked bytes {start}-{end}, got {len(data)} B "
-                    "(did the object change during the copy?)"
-                )
-            answer = self._call(
-                "write", key, self.client.upload_part, Bucket=self.bucket, Key=key, UploadId=upload_id,
-                PartNumber=number, Body=data,
-            )  # fmt: skip
-            on_bytes(len(data))
-            return {"PartNumber": number, "ETag": answer["ETag"]}
+            def jobs() -> Iterator[Callable[[str], dict]]:
+                for number in range(1, -(-size // part) + 1):
+                    data = source._call("read", source_key, stream.read_exactly, min(part, size - (number - 1) * part))
+                    if len(data) != min(part, size - (number - 1) * part):
+                        raise StoreError(
+                            f"read {source_key} on the {source}: the object ended early (did it change during the "
+                            "copy?)"
+                        )
 
-        self._multipart(key, metadata, -(-size // part), upload, parts)
+                    def upload(upload_id: str, number: int = number, data: bytes = data) -> dict:
+                        etag = self._call("write", key, self.http.upload_part, key, upload_id, number, data)
+                        on_bytes(len(data))
+                        return {"PartNumber": number, "ETag": etag}
+
+                    yield upload
+
+            self._multipart(key, metadata, jobs(), parts)
+        finally:
+            stream.close()
 
     def read_range(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """The object's bytes ``start``..``end`` (inclusive), or all of it when ``start`` is None."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if start is not None:
-            kwargs["Range"] = f"bytes={start}-{end}"
-        body = self._call("read", key, self.client.get_object, **kwargs)["Body"]
-        try:
-            return self._call("read", key, body.read)
-        finally:
-            body.close()
+        return self._call("read", key, self.http.get, key, start, end)
 
     def copy_inside(
         self,
@@ -247,38 +347,28 @@ class Store:
         """Copy one object server-side (both stores on one endpoint with the same keys): CopyObject
         up to ``threshold``, UploadPartCopy in parts above it (several at once on ``parts``). No
         byte passes through this machine."""
-        copy_source = {"Bucket": source.bucket, "Key": source_key}
         if size <= min(threshold, MAX_SINGLE_COPY):
-            self._call(
-                "copy", key, self.client.copy_object, Bucket=self.bucket, Key=key, CopySource=copy_source,
-                Metadata=metadata, MetadataDirective="REPLACE",
-            )  # fmt: skip
+            self._call("copy", key, self.http.copy, key, source.bucket, source_key, metadata)
             on_bytes(size)
             return
         part = part_size(size, chunk)
 
-        def upload(number: int, upload_id: str) -> dict:
+        def upload(upload_id: str, number: int) -> dict:
             start = (number - 1) * part
             end = min(size, start + part) - 1
-            answer = self._call(
-                "copy", key, self.client.upload_part_copy, Bucket=self.bucket, Key=key, UploadId=upload_id,
-                PartNumber=number, CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}",
-            )  # fmt: skip
+            etag = self._call("copy", key, self.http.copy_part, key, upload_id, number, source.bucket, source_key,
+                              start, end)  # fmt: skip
             on_bytes(end - start + 1)
-            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+            return {"PartNumber": number, "ETag": etag}
 
-        self._multipart(key, metadata, -(-size // part), upload, parts)
+        jobs = (functools.partial(upload, number=n) for n in range(1, -(-size // part) + 1))
+        self._multipart(key, metadata, jobs, parts)
 
     def _multipart(
-        self,
-        key: str,
-        metadata: dict[str, str],
-        count: int,
-        upload: Callable[[int, str], dict],
-        parts: Executor | None,
+        self, key: str, metadata: dict[str, str], jobs: Iterator[Callable[[str], dict]], parts: Parts | None
     ) -> None:
-        """Start a multipart upload of ``count`` parts (``upload(number, upload_id)`` sends one),
-        run the parts (on ``parts`` when given, else one after the other) and complete it.
+        """Start a multipart upload, run the part ``jobs`` (each ``job(upload_id)`` sends one part
+        and returns its {"PartNumber", "ETag"}) on ``parts`` (else one after the other), complete.
 
         When anything fails the upload is aborted; when the abort fails too, a WARNING names the
         upload (key and upload id): its parts are billed storage until aborted (the next sync
@@ -289,15 +379,9 @@ class Store:
         upload_id = answer["UploadId"]
         try:
             if parts is None:
-                done = [upload(n, upload_id) for n in range(1, count + 1)]
+                done = [job(upload_id) for job in jobs]
             else:
-                futures = [parts.submit(upload, n, upload_id) for n in range(1, count + 1)]
-                try:
-                    done = [future.result() for future in futures]
-                finally:
-                    for future in futures:
-                        future.cancel()
-                    wait_futures(futures)
+                done = parts.run(jobs, upload_id)
             self._call(
                 "write", key, self.client.complete_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id,
                 MultipartUpload={"Parts": done},

@@ -15,6 +15,11 @@ only an index whose name and UUID both still match is deleted: after the check, 
 and on Ctrl-C or SIGTERM (deleting an index still being restored cancels its recovery). A copy's
 name that already exists is refused before anything is restored (the existing-index policy
 ``refuse``), so an index that merely starts with the prefix is never touched.
+
+The record is also kept on the cluster, as migrate keeps its own: one document per prefix in the
+hidden index ``es-s3-snapshot-drills``, written once the copies' UUIDs are known and emptied once
+they are deleted. A drill that was killed (SIGKILL, a lost host) leaves its copies named there,
+and the next drill deletes those whose name and UUID still match before it begins.
 """
 
 from __future__ import annotations
@@ -24,18 +29,29 @@ from dataclasses import replace
 
 from ..cluster import Cluster, path_of
 from ..config import Config
-from ..errors import ConfigError, EsS3SnapshotError, IndexConflict, Interrupted, OperationFailed, RestoreFailed
+from ..errors import (
+    ConfigError,
+    EsS3SnapshotError,
+    IndexConflict,
+    Interrupted,
+    OperationFailed,
+    RestoreFailed,
+    WaitTimeout,
+)
 from ..names import chunks, listed
 from ..repository import ensure_repository
 from ..wait import Background, human_bytes, joined, plural
 from . import Context
-from .restoring.existing import Existing, find_existing, handle_existing, list_indices
+from .restoring.existing import Existing, find_existing, list_indices
 from .restoring.plan import Plan, make_plan, repository_registered
 from .restoring.readback import read_back
 from .restoring.recovery import index_ready, target_health, wait_for_recovery
 from .restoring.start import start_restore
+from .sides import read_state, write_state
 
 logger = logging.getLogger(__name__)
+
+RECORD_INDEX = "es-s3-snapshot-drills"  # one document per [drill] prefix: the copies not yet deleted
 
 # Index settings through which a lifecycle policy acts on an index, per engine: left out of the
 # copies (Elasticsearch ILM; OpenSearch ISM and its Open Distro name).
@@ -92,6 +108,7 @@ def run_drill(ctx: Context) -> None:
             "DRY RUN: the repository is not registered yet, so its snapshots cannot be listed; nothing was changed"
         )
         return
+    delete_leftovers(cluster, ctx.config.drill.prefix)
     rows = list_indices(cluster, "index,status,pri")
     plan = indices_only(make_plan(ctx))
     ctx.result.snapshot = plan.snapshot
@@ -103,7 +120,6 @@ def run_drill(ctx: Context) -> None:
             f"{listed(names)}; nothing was changed. A drill never touches an index it did not restore: delete "
             "a leftover of an earlier drill yourself, or choose another prefix in [drill]"
         )
-    handle_existing(ctx, plan, existing)
     shown = [f"{n} -> {t}" for n, t in sorted(plan.targets.items())]
     if cluster.dry_run:
         start_restore(ctx, plan, existing, blocking=False)  # prints the request
@@ -111,7 +127,7 @@ def run_drill(ctx: Context) -> None:
             f"DRY RUN: nothing was changed; would restore {listed(shown)} from {plan.snapshot}, check and delete them"
         )
         return
-    copies = Copies(cluster, plan)
+    copies = Copies(cluster, plan, ctx.config.drill.prefix)
     started = ctx.clock()
     try:
         copies.restore(ctx, existing)
@@ -123,6 +139,11 @@ def run_drill(ctx: Context) -> None:
         note = copies.delete()
         if isinstance(err, KeyboardInterrupt):
             raise Interrupted.of(err, f"the drill of {plan.snapshot} was stopped; {note}") from None
+        if isinstance(err, WaitTimeout):  # restore's message says the restore goes on: not after a drill
+            err.args = (
+                f"the copies from {plan.snapshot} did not recover within {ctx.config.wait.max_wait:.0f}s "
+                "(max_wait in [wait])",
+            )
         if isinstance(err, EsS3SnapshotError) and err.args:
             err.args = (f"{err.args[0]}; {note}",) + err.args[1:]
         else:
@@ -132,6 +153,8 @@ def run_drill(ctx: Context) -> None:
     ctx.result.indices, ctx.result.bytes = sorted(plan.targets), size
     ctx.result.documents, ctx.result.restore_seconds = documents, round(seconds, 3)
     note = copies.delete()
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise Interrupted.of(copies.error, f"drill of {plan.snapshot} passed, but {note}") from None
     if copies.left:
         raise OperationFailed(f"drill of {plan.snapshot}: every copy restored and answered, but {note}")
     (logger.warning if copies.others else logger.info)("%s", note)
@@ -161,15 +184,32 @@ def check_primaries(ctx: Context, plan: Plan) -> None:
         raise RestoreFailed(f"restored {listed(short)} without all primaries active")
 
 
-class Copies:
-    """The indices one drill restored, by name and UUID, and their deletion."""
+def delete_leftovers(cluster: Cluster, prefix: str) -> None:
+    """Delete the copies an earlier drill of this prefix recorded and did not delete (it was killed),
+    those whose name and UUID still match; a warning says what was done."""
+    record = read_state(cluster, prefix, RECORD_INDEX)
+    if not record.get("indices"):
+        return
+    snapshot = str(record.get("snapshot") or "?")
+    copies = Copies(cluster, Plan(snapshot=snapshot, indices=[], targets={}), prefix)
+    copies.began, copies.owned = True, dict(record["indices"])
+    note = copies.delete()
+    logger.warning("an earlier drill of %s did not end (killed?): %s", snapshot, note)
+    if isinstance(copies.error, KeyboardInterrupt):
+        raise copies.error
 
-    def __init__(self, cluster: Cluster, plan: Plan):
-        self.cluster, self.plan = cluster, plan
+
+class Copies:
+    """The indices one drill restored, by name and UUID, their record on the cluster, and their
+    deletion."""
+
+    def __init__(self, cluster: Cluster, plan: Plan, prefix: str):
+        self.cluster, self.plan, self.prefix = cluster, plan, prefix
         self.began: bool | None = False  # None: the restore was sent, and whether it began is not known
         self.owned: dict[str, str] = {}  # name -> UUID of each copy this drill restored
         self.left: list[str] = []  # copies that could not be deleted
         self.others: list[str] = []  # copies' names that another index (another UUID) has now: left alone
+        self.error: BaseException | None = None  # what stopped the deletion (a second Ctrl-C, the cluster)
 
     def restore(self, ctx: Context, existing: Existing) -> None:
         """Start the restore (the engine answers once it has created the copies, before they
@@ -204,6 +244,11 @@ class Copies:
         rows = list_indices(self.cluster, "index,uuid")
         self.owned = {r["index"]: r.get("uuid", "") for r in rows if r.get("index") in targets}
         logger.debug("restored copies: %s", self.owned)
+        self.save(self.owned)
+
+    def save(self, copies: dict[str, str]) -> None:
+        """Keep ``copies`` (name -> UUID) as this prefix's record on the cluster."""
+        write_state(self.cluster, self.prefix, {"snapshot": self.plan.snapshot, "indices": copies}, RECORD_INDEX)
 
     def adopt(self) -> None:
         """After a restore whose start is not known: record the target names that exist now and
@@ -246,6 +291,7 @@ class Copies:
                 )
             still = {r["index"] for r in list_indices(self.cluster, "index")}
         except (EsS3SnapshotError, KeyboardInterrupt) as err:
+            self.error = err
             self.left = sorted(self.owned or self.plan.targets.values())
             why = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
             return (
@@ -253,6 +299,10 @@ class Copies:
                 "with DELETE /<index>"
             )
         self.left = sorted(set(mine) & still)
+        try:
+            self.save({n: self.owned[n] for n in self.left})
+        except (EsS3SnapshotError, KeyboardInterrupt) as err:  # the copies are gone: only the record is stale
+            logger.warning("could not update the drill record in %s: %s", RECORD_INDEX, err)
         deleted = sorted(set(mine) - still)
         parts = [f"deleted the {plural(len(deleted), 'index', 'indices')} it restored"] if deleted else []
         if self.left:

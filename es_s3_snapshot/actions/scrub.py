@@ -54,8 +54,8 @@ from ..repoformat import (
     snapshot_info,
     verify,
 )
-from ..repoformat.blob import FOOTER_LENGTH, read_footer
-from ..repoformat.crc import combine
+from ..repoformat.blob import FOOTER_LENGTH, MissingDecoder, read_footer
+from ..repoformat.crc import combine, crc32
 from ..repoformat.model import NO_GENERATION, global_metadata
 from ..repoformat.paths import join
 from ..repoformat.storage import BlobMissing, Entry, Storage
@@ -66,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
+SEGMENT = 128 * 1024**2  # a larger blob is read in ranges of this size, in parallel
 
 make_storage: Callable[..., Storage] | None = None  # unit tests replace it
 
@@ -187,6 +188,10 @@ def run_scrub(ctx: Context) -> None:
         clock=ctx.clock,
     )
     report(ctx, result)
+    ctx.result.message = result.summary()
+    ctx.result.bytes = result.tally.bytes
+    ctx.result.snapshots_checked = len(result.verdicts)
+    ctx.result.snapshots_damaged = len(result.damaged)
     if not result.restorable:
         raise OperationFailed(result.summary())
 
@@ -210,7 +215,7 @@ def open_storage(ctx: Context) -> Storage:
         )
     from ..store import Store
 
-    return S3Storage(Store(store_config, pool=config.scrub.workers * 2 + 4))
+    return S3Storage(Store(store_config, pool=config.scrub.workers * 3 + 4))  # shard, metadata and data reads
 
 
 def report(ctx: Context, result: ScrubResult) -> None:
@@ -281,6 +286,8 @@ class _Scrub:
         self.tally = Tally()
         self.stop = threading.Event()
         self.data_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        # small metadata reads fanned out by a task that then waits for them (never the other way)
+        self.reads = concurrent.futures.ThreadPoolExecutor(max(2, workers), thread_name_prefix="scrub-meta")
         self._shard_paths: dict[str, list[str]] | None = None
         self._shard_paths_lock = threading.Lock()
 
@@ -303,12 +310,13 @@ class _Scrub:
 
     def root(self, patterns: tuple[str, ...]) -> tuple[RepositoryData | None, list[Problem], dict[str, Entry]]:
         root_prefix = self.base + "/" if self.base else ""
+        latest_key = self.key("index.latest")
+        latest = self.reads.submit(self.read_metadata, latest_key)  # at the same time as the listing
         listed = self.list(root_prefix)
         problems: list[Problem] = []
-        latest_key = self.key("index.latest")
         generation = None
         try:
-            generation = latest_generation(self.read_metadata(latest_key))
+            generation = latest_generation(latest.result())
         except BlobMissing:
             problems.append(Problem("", None, "", latest_key, "missing", "the engines fall back to the newest index-N"))
         except FormatError as err:
@@ -346,7 +354,8 @@ class _Scrub:
         """Check snap-<uuid>.dat and meta-<uuid>.dat; returns the shards the snapshot failed on."""
         uuid = verdict.entry.uuid
         failed: set[tuple[str, int]] = set()
-        key = self.key(f"snap-{uuid}.dat")
+        key, meta_key = self.key(f"snap-{uuid}.dat"), self.key(f"meta-{uuid}.dat")
+        meta = self.reads.submit(self._metadata_blob, verdict.problems, meta_key, Problem("", None, "", meta_key, ""))
         data = self._metadata_blob(verdict.problems, key, Problem("", None, "", key, ""))
         if data is not None:
             try:
@@ -359,13 +368,12 @@ class _Scrub:
                     )
             except FormatError as err:
                 verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
-        key = self.key(f"meta-{uuid}.dat")
-        data = self._metadata_blob(verdict.problems, key, Problem("", None, "", key, ""))
+        data = meta.result()
         if data is not None:
             try:
                 global_metadata(data)
             except FormatError as err:
-                verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
+                verdict.problems.append(Problem("", None, "", meta_key, err.problem, str(err)))
         if verdict.entry.state not in (None, "SUCCESS"):
             verdict.note = f"{verdict.entry.state} at backup time; {plural(len(failed), 'shard')} not in it"
         return failed
@@ -386,9 +394,9 @@ class _Scrub:
 
     # one index
 
-    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict], failed: dict) -> None:
-        """Check an index's metadata blobs and every shard of it, for ``verdicts`` (the selected
-        snapshots holding it); problems land on the verdicts they concern."""
+    def index(self, repo: RepositoryData, index: IndexEntry, verdicts: list[Verdict]) -> int:
+        """Check an index's metadata blobs for ``verdicts`` (the selected snapshots holding it);
+        problems land on the verdicts they concern. Returns its number of shards."""
         by_blob: dict[str, list[Verdict]] = {}
         for verdict in verdicts:
             by_blob.setdefault(repo.index_metadata_blob(index, verdict.entry), []).append(verdict)
@@ -405,18 +413,10 @@ class _Scrub:
             for verdict in holders:
                 verdict.problems.extend(problems)
         if not shards:
+            where = self.key(f"indices/{index.id}/")
             for verdict in verdicts:
-                verdict.problems.append(
-                    Problem(
-                        index.name, None, "", self.key(f"indices/{index.id}/"), "format", "number of shards unknown"
-                    )
-                )
-        for shard in range(shards):
-            if self.stop.is_set():
-                return
-            holders = [v for v in verdicts if (index.name, shard) not in failed.get(v.entry.uuid, ())]
-            if holders:
-                self.shard(index, shard, holders)
+                verdict.problems.append(Problem(index.name, None, "", where, "format", "number of shards unknown"))
+        return shards
 
     # one shard folder
 
@@ -451,6 +451,8 @@ class _Scrub:
             return self._shard_paths
 
     def shard(self, index: IndexEntry, shard: int, verdicts: list[Verdict]) -> None:
+        if not verdicts:  # every selected snapshot failed on this shard at backup time
+            return
         prefix, listed = self.folder(index, shard)
         self.tally.add(shard_folders=1)
 
@@ -462,6 +464,11 @@ class _Scrub:
             generation = numbered_generation(list(listed)) if generation is None else None
             if generation is not None:
                 generation = generation[6:]
+        reads = {}  # every metadata blob of the shard at once
+        for verdict in verdicts:
+            name = f"snap-{verdict.entry.uuid}.dat"
+            if name in listed:
+                reads[name] = self.reads.submit(self._metadata_blob, verdict.problems, prefix + name, problem("", name))
         if generation is not None:
             name = f"index-{generation}"
             problems: list[Problem] = []
@@ -487,7 +494,7 @@ class _Scrub:
                     verdict.unjudged = "an OpenSearch remote-store (shallow) snapshot"
                     problems = []
             else:
-                data = self._metadata_blob(problems, prefix + name, problem("", name))
+                data = reads[name].result()
                 if data is not None:
                     try:
                         for info in shard_snapshot(data).files:
@@ -563,23 +570,35 @@ class _Scrub:
     # reading data
 
     def read_files(self, prefix: str, files: list[tuple[FileInfo, list[Verdict]]], problem) -> None:
+        """Read the files' blobs in segments of at most SEGMENT bytes, all in parallel, and check
+        each file's footer and CRC32 (the segments' CRC32s combined in order)."""
         assert self.data_pool is not None
         jobs = []
         for info, holders in files:
+            segments = []
             offset = 0
-            parts = []
             for blob, size in info.parts():
-                parts.append(self.data_pool.submit(self.read_part, prefix + blob, offset, info.length))
+                for start in range(0, max(size, 1), SEGMENT):
+                    length = min(SEGMENT, size - start)
+                    segment = self.data_pool.submit(
+                        self.read_segment, prefix + blob, start, length, size, offset + start, info.length
+                    )
+                    segments.append((blob, length, segment))
                 offset += size
-            jobs.append((info, holders, parts))
-        for info, holders, parts in jobs:
+            jobs.append((info, holders, segments))
+        for info, holders, segments in jobs:
             crc, footer_bytes, problems = 0, b"", []
-            for (blob, _size), future in zip(info.parts(), parts, strict=True):
+            for blob, length, future in segments:
                 try:
-                    part_crc, counted, tail = future.result()
+                    part_crc, counted, tail, read = future.result()
                 except BlobMissing:
                     problems.append(problem("missing", blob, "gone while reading", info.physical_name))
-                    continue
+                    break
+                if read != length:
+                    problems.append(
+                        problem("short", blob, f"{read} bytes read where {length} were", info.physical_name)
+                    )
+                    break
                 crc = combine(crc, part_crc, counted)
                 footer_bytes += tail
             if not problems:
@@ -587,28 +606,32 @@ class _Scrub:
             for verdict in holders:
                 verdict.problems.extend(problems)
 
-    def read_part(self, key: str, offset: int, length: int) -> tuple[int, int, bytes]:
-        """Stream one blob that holds bytes [offset, ...) of a file of ``length`` bytes: the CRC32
-        of its bytes before the file's last 8, how many those are, and its bytes among the file's
-        last 16 (the footer)."""
+    def read_segment(
+        self, key: str, start: int, length: int, blob_size: int, offset: int, file_length: int
+    ) -> tuple[int, int, bytes, int]:
+        """Stream bytes [start, start + length) of a blob of ``blob_size`` bytes, which are bytes
+        [offset, ...) of a file of ``file_length`` bytes: the CRC32 of those before the file's last
+        8, how many those are, those among the file's last 16 (the footer), and how many were read."""
         crc, counted, tail = 0, 0, bytearray()
         position = offset
-        stop_crc, footer_start = length - 8, length - FOOTER_LENGTH
+        stop_crc, footer_start = file_length - 8, file_length - FOOTER_LENGTH
         read = 0
-        for chunk in self.storage.stream(key, CHUNK):
+        whole = start == 0 and length >= blob_size
+        chunks = self.storage.stream(key, CHUNK) if whole else self.storage.stream_range(key, start, length, CHUNK)
+        for chunk in chunks:
             if self.stop.is_set():
                 raise _Stopped()
             end = position + len(chunk)
             if position < stop_crc:
                 piece = chunk if end <= stop_crc else memoryview(chunk)[: stop_crc - position]
-                crc = zlib.crc32(piece, crc)
+                crc = crc32(piece, crc)
                 counted += len(piece)
             if end > footer_start:
                 tail += chunk[max(0, footer_start - position) :]
             position = end
             read += len(chunk)
-        self.tally.add(reads=1, data_blobs=1, bytes=read)
-        return crc, counted, bytes(tail)
+        self.tally.add(reads=1, data_blobs=1 if start == 0 else 0, bytes=read)
+        return crc, counted, bytes(tail), read
 
 
 class _Stopped(Exception):
@@ -621,10 +644,10 @@ def _with(template: Problem, kind: str, detail: str = "") -> Problem:
 
 def select_snapshots(repo: RepositoryData, patterns: Iterable[str]) -> list[SnapshotEntry]:
     """The snapshots whose names match any of ``patterns`` (fnmatch wildcards; exact names match
-    only themselves), oldest first (the repository's order when it keeps no start times); all of
-    them without patterns."""
+    only themselves), oldest first (by name when the repository keeps no start times: OpenSearch);
+    all of them without patterns."""
     patterns = tuple(patterns)
-    ordered = sorted(repo.snapshots, key=lambda s: (s.start_millis is None, s.start_millis or 0))  # oldest first
+    ordered = sorted(repo.snapshots, key=lambda s: (s.start_millis or 0, s.name))  # oldest first
     if not patterns:
         return ordered
     return [s for s in ordered if any(s.name == p or fnmatch.fnmatchcase(s.name, p) for p in patterns)]
@@ -648,15 +671,21 @@ def scrub(
     if 0 < fraction < 1:
         logger.info("scrub: reading a %g%% sample of the data files (seed %d)", fraction * 100, seed)
     work = _Scrub(storage, fraction, workers, random.Random(seed))
-    repo, repository_problems, listed = work.root(patterns)
+    try:
+        repo, repository_problems, listed = work.root(patterns)
+        if repo is not None:
+            selected = select_snapshots(repo, patterns)
+            if patterns and not selected:
+                raise OperationFailed(
+                    f"scrub: no snapshot in the {storage.describe()} matches {', '.join(patterns)} "
+                    f"({plural(len(repo.snapshots), 'snapshot')} there)"
+                )
+    except BaseException:
+        work.reads.shutdown(wait=False, cancel_futures=True)
+        raise
     if repo is None:
+        work.reads.shutdown()
         return ScrubResult([], repository_problems, work.tally, clock() - started, None, storage.describe(), fraction)
-    selected = select_snapshots(repo, patterns)
-    if patterns and not selected:
-        raise OperationFailed(
-            f"scrub: no snapshot in the {storage.describe()} matches {', '.join(patterns)} "
-            f"({plural(len(repo.snapshots), 'snapshot')} there)"
-        )
     verdicts = [Verdict(entry) for entry in selected]
     skipped = [v for v in verdicts if v.entry.state in ("FAILED", "IN_PROGRESS", "INCOMPATIBLE")]
     for verdict in skipped:
@@ -666,33 +695,58 @@ def scrub(
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub")
     work.data_pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub-data")
     try:
+        roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
         failed: dict[str, set] = {}
-        for verdict, shards in zip(checked, pool.map(lambda v: work.snapshot_root(v, listed), checked), strict=True):
-            failed[verdict.entry.uuid] = shards
-        judged = [v for v in checked if not v.unjudged]
-        by_uuid = {v.entry.uuid: v for v in judged}
+        for verdict in checked:  # only a PARTIAL snapshot's failed shards must be known before its shards
+            if verdict.entry.state != "SUCCESS":
+                failed[verdict.entry.uuid] = roots[verdict.entry.uuid].result()
+        by_uuid = {v.entry.uuid: v for v in checked if not v.unjudged}
         jobs = []
         for index in repo.indices.values():
             holders = [by_uuid[u] for u in index.snapshots if u in by_uuid]
             if holders:
                 jobs.append((index, holders))
-        # a bounded window of indices in flight: memory does not grow with the number of indices
-        window = max(2, workers)
-        pending: set[concurrent.futures.Future] = set()
-        for index, holders in jobs:
-            if len(pending) >= window:
-                done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in done:
-                    future.result()
-            pending.add(pool.submit(work.index, repo, index, holders, failed))
-        for future in concurrent.futures.as_completed(pending):
+
+        def shard_work(index: IndexEntry, shards: Iterable[int], holders: list[Verdict]) -> list:
+            return [
+                pool.submit(
+                    work.shard,
+                    index,
+                    shard,
+                    [v for v in holders if (index.name, shard) not in failed.get(v.entry.uuid, ())],
+                )
+                for shard in shards
+            ]
+
+        # a batch of indices at a time: their metadata and all their shards in parallel. Memory does
+        # not grow with the number of indices, and one index's many shards still go in parallel.
+        batch = max(8, workers)
+        for start in range(0, len(jobs), batch):
+            futures = []
+            metadata = []
+            for index, holders in jobs[start : start + batch]:
+                metadata.append((index, holders, pool.submit(work.index, repo, index, holders)))
+                futures += shard_work(index, range(len(index.shard_generations)), holders)
+            for index, holders, counted in metadata:  # more shards than the repository's index says
+                futures += shard_work(index, range(len(index.shard_generations), counted.result()), holders)
+            for future in futures:
+                future.result()
+        for future in roots.values():
             future.result()
+    except MissingDecoder as err:
+        work.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        work.data_pool.shutdown(wait=False, cancel_futures=True)
+        work.reads.shutdown(wait=False, cancel_futures=True)
+        raise OperationFailed(f"cannot judge the {storage.describe()}: {err}") from None
     except BaseException:
         work.stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         work.data_pool.shutdown(wait=False, cancel_futures=True)
+        work.reads.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    work.reads.shutdown()
     work.data_pool.shutdown()
     for verdict in verdicts:
         verdict.problems = _unique(verdict.problems)

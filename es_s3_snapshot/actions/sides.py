@@ -145,18 +145,19 @@ def choose(patterns: Iterable[str], indices: dict[str, IndexInfo]) -> tuple[list
 STATE_INDEX = "es-s3-snapshot-migrations"
 
 
-def read_state(destination: Cluster, migration: str) -> dict:
-    """The record of this migration on the destination ({} when none)."""
-    answer = destination.get(path_of(STATE_INDEX, "_doc", migration), ok=(404,))
+def read_state(destination: Cluster, migration: str, index: str = STATE_INDEX) -> dict:
+    """The record of this migration on the destination ({} when none); ``index``: the record's index
+    (drill keeps its own records the same way)."""
+    answer = destination.get(path_of(index, "_doc", migration), ok=(404,))
     return (answer.get("_source") or {}) if answer.status == 200 else {}
 
 
-def write_state(destination: Cluster, migration: str, record: dict) -> None:
-    """Write the record of this migration (creating its hidden index the first time)."""
-    if destination.get(path_of(STATE_INDEX), ok=(404,)).status == 404:
+def write_state(destination: Cluster, migration: str, record: dict, index: str = STATE_INDEX) -> None:
+    """Write the record of this migration into ``index`` (creating it hidden the first time)."""
+    if destination.get(path_of(index), ok=(404,)).status == 404:
         destination.request(
             "PUT",
-            path_of(STATE_INDEX),
+            path_of(index),
             {
                 "settings": {"index.hidden": True, "index.number_of_shards": 1, "index.number_of_replicas": 0},
                 "mappings": {"dynamic": False},  # a record, not searched: no field per index name
@@ -164,9 +165,7 @@ def write_state(destination: Cluster, migration: str, record: dict) -> None:
             changes=True,
         )
     record = dict(record, migration=migration, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    destination.request(
-        "PUT", path_of(STATE_INDEX, "_doc", migration), record, params={"refresh": "true"}, changes=True
-    )
+    destination.request("PUT", path_of(index, "_doc", migration), record, params={"refresh": "true"}, changes=True)
 
 
 def restored_by_migration(state: dict, destination_indices: dict[str, IndexInfo]) -> set[str]:

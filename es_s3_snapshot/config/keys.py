@@ -352,8 +352,8 @@ KEYS: dict[str, dict[str, Key]] = {
     "source_store": _STORE_KEYS,
     "destination_store": _STORE_KEYS,
     "sync": {
-        "workers": Key(_positive_int, 8),
-        "multipart_threshold": Key(_size, 8 * 1024**2),
+        "workers": Key(_positive_int, 16),
+        "multipart_threshold": Key(_size, 200 * 1024**2),
         "multipart_chunksize": Key(_size, 8 * 1024**2),
         "server_side_copy": Key(_choice("auto", "never"), "auto"),
     },

@@ -127,8 +127,8 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    workers: int = 8
-    multipart_threshold: int = 8 * 1024**2
+    workers: int = 16
+    multipart_threshold: int = 200 * 1024**2
     multipart_chunksize: int = 8 * 1024**2
     server_side_copy: str = "auto"
     delete: bool = False  # --delete: remove destination objects the source no longer has

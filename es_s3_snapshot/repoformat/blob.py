@@ -35,6 +35,11 @@ class FormatError(ValueError):
         self.problem = problem
 
 
+class MissingDecoder(Exception):
+    """The blob is compressed with a codec whose Python package is not installed (zstd): nothing
+    can be said about it, and it is not damage."""
+
+
 class ChecksumMismatch(FormatError):
     def __init__(self, message: str):
         super().__init__(message, "checksum")
@@ -122,9 +127,9 @@ def _unzstd(raw: bytes) -> bytes:
     try:
         import zstandard  # optional: only OpenSearch repositories with compression_type zstd need it
     except ImportError:
-        raise FormatError(
+        raise MissingDecoder(
             "the blob is zstd-compressed (OpenSearch compression_type: zstd) and the Python package zstandard "
-            "is not installed: pip install zstandard"
+            "is not installed: pip install zstandard (or es-s3-snapshot[zstd])"
         ) from None
     try:
         return zstandard.ZstdDecompressor().decompress(raw, max_output_size=MAX_INFLATED)

@@ -45,6 +45,7 @@ class Storage(Protocol):
     def read(self, key: str, limit: int = MAX_SMALL) -> bytes: ...
     def read_range(self, key: str, start: int, length: int) -> bytes: ...
     def stream(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]: ...
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]: ...
 
 
 class FsStorage:
@@ -108,7 +109,10 @@ class FsStorage:
 
     def read(self, key: str, limit: int = MAX_SMALL) -> bytes:
         with self._open(key) as handle:
-            return handle.read(limit)
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise StoreError(f"{key} in the {self.describe()} holds {size} bytes, more than a metadata blob may")
+            return handle.read()  # read(limit) would allocate ``limit`` bytes first
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         with self._open(key) as handle:
@@ -121,6 +125,17 @@ class FsStorage:
                 data = handle.read(chunk)
                 if not data:
                     return
+                yield data
+
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]:
+        with self._open(key) as handle:
+            handle.seek(start)
+            left = length
+            while left > 0:
+                data = handle.read(min(chunk, left))
+                if not data:
+                    return
+                left -= len(data)
                 yield data
 
 
@@ -144,11 +159,19 @@ class S3Storage:
         blobs, prefixes = self.store.list(prefix, delimiter=delimiter)
         return [Entry(b.key, b.size) for b in blobs], prefixes
 
-    def _get(self, key: str, **kwargs: Any) -> Any:
+    def _get(self, key: str, limit: int | None = None, **kwargs: Any) -> Any:
         from botocore.exceptions import ClientError
 
         try:
-            return self.store.client.get_object(Bucket=self.store.bucket, Key=key, **kwargs)["Body"]
+            answer = self.store.client.get_object(Bucket=self.store.bucket, Key=key, **kwargs)
+            if limit is not None and int(answer.get("ContentLength") or 0) > limit:
+                answer["Body"].close()
+                raise StoreError(
+                    f"{key} on the {self.store} holds {answer['ContentLength']} bytes, more than a metadata blob may"
+                )
+            return answer["Body"]
+        except StoreError:
+            raise
         except ClientError as err:
             if str(err.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
                 raise BlobMissing(key) from None
@@ -156,24 +179,31 @@ class S3Storage:
         except Exception as err:
             raise self.store.error("read", key, err) from err
 
-    def _read_body(self, key: str, body: Any, limit: int | None) -> bytes:
+    def _read_body(self, key: str, body: Any) -> bytes:
         try:
-            return body.read(limit) if limit is not None else body.read()
+            return body.read()
         except Exception as err:
             raise self.store.error("read", key, err) from err
         finally:
             body.close()
 
     def read(self, key: str, limit: int = MAX_SMALL) -> bytes:
-        return self._read_body(key, self._get(key), limit)
+        return self._read_body(key, self._get(key, limit))
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        return self._read_body(key, self._get(key, Range=f"bytes={start}-{start + length - 1}"), None)
+        return self._read_body(key, self._get(key, Range=f"bytes={start}-{start + length - 1}"))
 
     def stream(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        body = self._get(key)
+        return self._stream(key, self._get(key), chunk)
+
+    def stream_range(self, key: str, start: int, length: int, chunk: int = CHUNK) -> Iterator[bytes]:
+        if length <= 0:
+            return iter(())
+        return self._stream(key, self._get(key, Range=f"bytes={start}-{start + length - 1}"), chunk)
+
+    def _stream(self, key: str, body: Any, chunk: int) -> Iterator[bytes]:
         try:
             while True:
                 try:

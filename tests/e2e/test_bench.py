@@ -33,3 +33,15 @@ def test_bench_one_small_backup_round_times_tool_and_bare_rest(stack, tmp_path):
     text = report(results, options)
     assert "| backup wall time, s, median (min-max) |" in text
     assert "-> exit, backup, s |" in text
+
+
+def test_bench_scrub_section_runs_on_moto_and_s3proxy(stack):
+    from devstack.bench_scrub import bench_scrub
+
+    lines = []
+    results = bench_scrub(stack, rounds=1, megabytes=4, workers=4, echo=lines.append)
+    assert results["requests_per_shard_folder"] > 0
+    for server in ("moto", "s3proxy"):
+        assert results[server]["ratio"] > 0 and results[server]["scrub --read-data"] > 0
+    assert any("per shard folder" in line for line in lines)
+    assert sum("scrub --read-data / parallel download" in line for line in lines) == 2

@@ -259,3 +259,24 @@ def test_migrate_syncs_between_its_backup_and_its_restore(stack, src, dest, cli,
     assert second.code == 0, second
     assert dest.count(index) == 26
     assert re.search(rf"^{re.escape(index)}\s+{re.escape(index)}\s+26\s+26\s+0$", second.out, re.M), second.out
+
+
+def test_a_rerun_aborts_the_multipart_uploads_an_earlier_sync_left_and_no_others(stack, src, cli, write, unique):
+    index = f"{unique}-o"
+    src.seed(index, 20)
+    other = f"orphans-{unique}".lower()
+    moto = stack.s3.client()
+    moto.create_bucket(Bucket=other)
+    base, dest_base = f"orph/{unique}", f"kept/{unique}"
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=base, indices=index)
+    text += store_sections(stack.s3, stack.s3.bucket, stack.s3, other, dest_base, prefix=unique)
+    config = write(text.replace("[sync]\n", "[sync]\nserver_side_copy = never\n"))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s").code == 0
+    blob = next(k for k in repo_keys(moto, stack.s3.bucket, base) if "/indices/" in k)
+    left = moto.create_multipart_upload(Bucket=other, Key=blob.replace(base, dest_base, 1))["UploadId"]
+    foreign = moto.create_multipart_upload(Bucket=other, Key=f"{dest_base}/not-a-blob-of-the-source")["UploadId"]
+    sync = cli("-m", "sync", "-c", config)
+    assert sync.code == 0, sync
+    assert "aborted 1 of 1 incomplete multipart upload" in sync.err
+    open_uploads = {u["UploadId"] for u in moto.list_multipart_uploads(Bucket=other).get("Uploads", [])}
+    assert left not in open_uploads and foreign in open_uploads

@@ -60,6 +60,7 @@ class FakeEngine:
         self._clock = 1_000
         self.uuids: dict[str, str] = {}  # index name -> its UUID, a new one each time a name is created
         self.restored_from: dict[str, str] = {}  # restored index -> the snapshot it was restored from
+        self.docs: dict[tuple[str, str], dict] = {}  # (index, id) -> source, of the records the tool keeps
 
     # --- helpers for tests ------------------------------------------------------------------------
     def add_index(self, name, count=3, status="open", hidden=False):
@@ -168,6 +169,20 @@ class FakeEngine:
             if seg[0] not in self.indices:
                 return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
             return 200, {"count": self.indices[seg[0]]["count"]}
+        if len(seg) == 1 and method in ("GET", "PUT") and not seg[0].startswith("_"):  # an index, as a whole
+            if method == "PUT":
+                self.add_index(seg[0], 0)
+                return 200, {"acknowledged": True}
+            if seg[0] not in self.indices:
+                return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
+            return 200, {seg[0]: {"settings": {}}}
+        if len(seg) == 3 and seg[1] == "_doc":  # a record's document
+            if method == "PUT":
+                self.docs[(seg[0], seg[2])] = body
+                return 200, {"result": "updated"}
+            if (seg[0], seg[2]) not in self.docs:
+                return 404, {"found": False}
+            return 200, {"found": True, "_source": self.docs[(seg[0], seg[2])]}
         if len(seg) == 1 and method == "DELETE":
             names = seg[0].split(",")
             if params.get("ignore_unavailable") != "true" and any(n not in self.indices for n in names):

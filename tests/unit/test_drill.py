@@ -9,7 +9,7 @@ import pytest
 from es_s3_snapshot import cli
 from es_s3_snapshot.actions.drill import run_drill
 from es_s3_snapshot.config import Overrides
-from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, RestoreFailed
+from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, OperationFailed, RestoreFailed, WaitTimeout
 from es_s3_snapshot.report import Report, prometheus_text
 
 from .fake_engine import FakeEngine
@@ -111,6 +111,17 @@ def test_a_refused_restore_deletes_nothing(dest, load_config, make_ctx):
     with pytest.raises(RestoreFailed, match="was refused.*; nothing was restored$"):
         run_drill(ctx)
     assert [m for m, _ in dest.changed() if m == "DELETE"] == []
+
+
+def test_copies_that_do_not_recover_within_max_wait_time_out_and_are_deleted(dest, load_config, make_ctx):
+    dest.recovery_polls = 1000
+    ctx, _, _ = make_ctx(load_config("[wait]\npoll_interval = 5\nmax_wait = 12\n"), side="destination")
+    with pytest.raises(WaitTimeout) as err:
+        run_drill(ctx)
+    assert str(err.value) == (
+        "the copies from new did not recover within 12s (max_wait in [wait]); deleted the 2 indices it restored"
+    )
+    assert drill_names(dest) == []
 
 
 def test_ctrl_c_while_the_copies_recover_deletes_them_then_says_interrupted(dest, load_config, make_ctx):
@@ -283,3 +294,62 @@ def test_scrub_figures_in_the_json_report_and_prometheus():
     text = prometheus_text("", report)
     assert 'es_s3_snapshot_last_snapshots_checked{mode="scrub",repository="repo1"} 5' in text
     assert 'es_s3_snapshot_last_snapshots_damaged{mode="scrub",repository="repo1"} 1' in text
+
+
+RECORD = ("es-s3-snapshot-drills", "drill-")
+
+
+def test_the_copies_are_recorded_on_the_cluster_while_they_exist(dest, load_config, make_ctx):
+    ctx, _, clock = make_ctx(load_config(), side="destination")
+    seen = []
+
+    def look(seconds):
+        recorded = dest.docs.get(RECORD, {}).get("indices") or {}
+        seen.append(recorded == {n: dest.uuids[n] for n in ("drill-logs-a", "drill-logs-b")})
+        clock.sleep(seconds)
+
+    ctx.sleep = look
+    dest.recovery_polls = 2
+    run_drill(ctx)
+    assert seen and all(seen)
+    assert dest.docs[RECORD]["indices"] == {} and dest.docs[RECORD]["snapshot"] == "new"
+
+
+def test_copies_a_killed_drill_left_are_deleted_by_the_next_when_their_uuid_matches(
+    dest, load_config, make_ctx, caplog
+):
+    dest.add_index("drill-logs-a", 10)  # left by a killed drill: recorded with this UUID
+    dest.add_index("drill-logs-b", 4)  # someone's index of a copy's name: recorded UUID differs
+    dest.docs[RECORD] = {
+        "snapshot": "old",
+        "indices": {"drill-logs-a": dest.uuids["drill-logs-a"], "drill-logs-b": "x"},
+    }
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(IndexConflict, match="with a copy's name: drill-logs-b; nothing was changed"):
+        run_drill(ctx)
+    assert "an earlier drill of old did not end (killed?): deleted the 1 index it restored" in caplog.text
+    assert drill_names(dest) == ["drill-logs-b"] and dest.indices["drill-logs-b"]["count"] == 4
+    assert dest.docs[RECORD]["indices"] == {}
+
+    dest.indices.pop("drill-logs-b")
+    run_drill(ctx)  # nothing left over: the drill runs
+    assert drill_names(dest) == []
+
+
+def test_copies_that_cannot_be_deleted_fail_the_drill_naming_them(dest, load_config, make_ctx):
+    route = dest._route
+
+    def refusing_delete(method, path, params, body):
+        if method == "DELETE":
+            return 500, {"error": {"type": "process_cluster_event_timeout_exception", "reason": "busy"}, "status": 500}
+        return route(method, path, params, body)
+
+    dest._route = refusing_delete
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    with pytest.raises(OperationFailed) as err:
+        run_drill(ctx)
+    message = str(err.value)
+    assert message.startswith("drill of new: every copy restored and answered, but could NOT delete the copies")
+    assert message.endswith("check and delete drill-logs-a, drill-logs-b with DELETE /<index>")
+    assert drill_names(dest) == ["drill-logs-a", "drill-logs-b"]
+    assert set(dest.docs[RECORD]["indices"]) == {"drill-logs-a", "drill-logs-b"}  # the next drill deletes them

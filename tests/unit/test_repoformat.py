@@ -26,6 +26,7 @@ def test_fixtures_cover_every_engine_version_with_compress_on_and_off():
     for engine in ENGINES:
         assert f"{engine}-compress" in ALL and f"{engine}-plain" in ALL, engine
     assert {"os-2.19.6-hashed", "os-3.3.2-hashed"} <= set(ALL)
+    assert {"os-2.19.6-zstd", "os-3.3.2-zstd"} & set(ALL), "no OpenSearch repository with compression_type zstd"
 
 
 def metadata_blobs(repo: Path):
@@ -48,7 +49,8 @@ def test_every_metadata_blob_of_a_real_repository_passes_its_footer_and_decodes(
         assert isinstance(smile.decode(envelope.body), dict)
         count += 1
     assert count >= 10
-    assert compressions == ({"deflate"} if name.endswith("-compress") else {"none"})
+    expected = {"compress": "deflate", "zstd": "zstd"}.get(name.rsplit("-", 1)[1], "none")
+    assert compressions == {expected}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -115,7 +117,10 @@ def test_hashed_prefix_shard_folders_are_computed_as_opensearch_writes_them_and_
         written[doc["indexId"]] = repoformat.shard_paths(path.read_bytes())
     for index in data.indices.values():
         assert index.shard_path_type == 1
-        computed = [repoformat.shard_folder("", index.id, s, index.shard_path_type) for s in range(2 if index.name == "two" else 1)]
+        computed = [
+            repoformat.shard_folder("", index.id, s, index.shard_path_type)
+            for s in range(2 if index.name == "two" else 1)
+        ]
         assert computed == written[index.id]
         for folder in computed:
             assert (repo / folder).is_dir()
@@ -189,7 +194,7 @@ def test_a_zstd_envelope_without_the_zstandard_package_says_what_to_install(monk
     import sys
 
     monkeypatch.setitem(sys.modules, "zstandard", None)
-    with pytest.raises(blob.FormatError, match="zstandard"):
+    with pytest.raises(blob.MissingDecoder, match="zstandard"):
         blob.open_envelope(envelope(blob.ZSTD_HEADER + b"\x28\xb5\x2f\xfd"))
 
 
@@ -389,3 +394,12 @@ def test_fs_storage_lists_reads_ranges_and_streams(tmp_path):
     assert b"".join(storage.stream("a/x", 3)) == b"0123456789"
     with pytest.raises(BlobMissing):
         storage.read("a/missing")
+
+
+def test_the_crc32_in_use_gives_zlibs_values():
+    import os
+
+    from es_s3_snapshot.repoformat.crc import crc32
+
+    data = os.urandom(100_000)
+    assert crc32(data) == zlib.crc32(data) and crc32(data[50:], crc32(data[:50])) == zlib.crc32(data)

@@ -319,3 +319,91 @@ def test_cli_scrub_with_a_wildcard_snapshot_and_subset_and_destination(tmp_path,
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0, out
     assert out[0] == "snap-2: ok" and "(50% of the data)" in out[-1]
+
+
+class ManyIndices:
+    """A real repository seen with each of its indices repeated ``copies`` times under new ids
+    (``<id>~<n>``), every copy reading the real index's blobs: a large repository for the price of
+    a small one."""
+
+    def __init__(self, root: Path, copies: int):
+        self.real = FsStorage(str(root))
+        self.base = ""
+        layout = Layout(root)
+        self.index_key = f"index-{layout.generation}"
+        doc = json.loads((root / self.index_key).read_text())
+        indices = {}
+        for name, entry in doc["indices"].items():
+            for n in range(copies):
+                indices[f"{name}-{n}"] = {**entry, "id": f"{entry['id']}~{n}"}
+        for snapshot in doc["snapshots"]:
+            lookup = snapshot["index_metadata_lookup"]
+            snapshot["index_metadata_lookup"] = {f"{i}~{n}": v for i, v in lookup.items() for n in range(copies)}
+        doc["indices"] = indices
+        self.index_n = json.dumps(doc).encode()
+
+    def real_key(self, key: str) -> str:
+        parts = key.split("/")
+        if len(parts) > 1 and parts[0] == "indices":
+            parts[1] = parts[1].split("~")[0]
+        return "/".join(parts)
+
+    def describe(self) -> str:
+        return "many indices"
+
+    def check(self) -> None:
+        pass
+
+    def list(self, prefix, *, delimiter=None):
+        entries, prefixes = self.real.list(self.real_key(prefix), delimiter=delimiter)
+        real = self.real_key(prefix)
+        return [type(e)(prefix + e.key[len(real) :], e.size) for e in entries], prefixes
+
+    def read(self, key):
+        return self.index_n if key == self.index_key else self.real.read(self.real_key(key))
+
+    def stream(self, key, chunk=1024**2):
+        return self.real.stream(self.real_key(key), chunk)
+
+
+def test_memory_stays_bounded_when_the_number_of_indices_grows_tenfold(copy):
+    import tracemalloc
+
+    root = copy("os-2.19.6-plain")
+    peaks = {}
+    for copies in (15, 150):
+        storage = ManyIndices(root, copies)
+        tracemalloc.start()
+        result = scrub(storage, workers=4)
+        peaks[copies] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert result.restorable and result.tally.shard_folders == 3 * copies
+    # what grows is the repository's own index (index-N, about 1 KB an index here); what scrub holds
+    # per shard folder does not pile up (a metadata read once allocated its 256 MB limit up front)
+    per_index = (peaks[150] - peaks[15]) / (2 * 135)
+    assert per_index < 4096 and peaks[150] < 5 * 1024**2, peaks
+
+
+@pytest.mark.parametrize("name", ["es-7.17.29-plain", "os-3.3.2-hashed"])
+def test_blobs_read_in_ranges_combine_to_the_same_verdicts(name, copy, monkeypatch):
+    monkeypatch.setattr("es_s3_snapshot.actions.scrub.SEGMENT", 1000)  # every data blob in several ranges
+    root = copy(name)
+    storage = FsStorage(str(root))
+    result = scrub(storage, fraction=1.0, workers=3)
+    assert result.restorable
+    layout = Layout(root)
+    shared = layout.shared("one")
+    blob = layout.folder("one") / shared.parts()[-1][0]
+    data = bytearray(blob.read_bytes())
+    data[len(data) - 30] ^= 0x01  # in the last range, just before the footer
+    blob.write_bytes(bytes(data))
+    for problems in verdicts(scrub(storage, fraction=1.0, workers=3)).values():
+        assert [p.problem for p in problems] == ["checksum"]
+
+
+def test_a_zstd_repository_without_the_zstandard_package_cannot_be_judged_and_is_not_called_damaged(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(OperationFailed, match="cannot judge .* zstandard"):
+        scrub(FsStorage(str(REPOS / "os-3.3.2-zstd")))

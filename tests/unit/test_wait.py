@@ -86,3 +86,43 @@ def test_wait_for_call_notices_the_end_at_once_and_polls_meanwhile():
     result = wait_for_call(call, poll=poll, interval=5, max_wait=60, timeout_message="x", clock=lambda: now[0],
                            pause=pause, first_poll=1)
     assert result == "done" and polls == [1, 6]
+
+
+def test_progress_shows_rate_and_eta_on_a_terminal_with_a_fake_clock():
+    clock = FakeClock()
+    stream = io.StringIO()
+    progress = Progress("sync", interval=30, stream=stream, is_tty=True, clock=clock, items="objects")
+    progress.update(0, 100_000_000, 0, 10)
+    clock.sleep(2)
+    progress.update(20_000_000, 100_000_000, 2, 10)  # 10 MB/s: 80 MB left is 8 s
+    last = stream.getvalue().split("\r")[-1]
+    assert "19.1 MiB of 95.4 MiB, 10.0 MB/s, ETA 8s, objects 2/10" in last
+    progress.close()
+
+
+def test_progress_redraws_at_most_every_fifth_of_a_second_but_always_at_the_end():
+    clock = FakeClock()
+    stream = io.StringIO()
+    progress = Progress("sync", interval=30, stream=stream, is_tty=True, clock=clock, items="objects")
+    for done in range(1, 10):
+        progress.update(done, 10, done, 10)  # no time passes: one draw, then only the last
+    progress.update(10, 10, 10, 10)
+    assert stream.getvalue().count("\r") == 2 and "objects 10/10" in stream.getvalue().split("\r")[-1]
+
+
+def test_progress_log_lines_give_the_rate_over_their_interval(caplog):
+    clock = FakeClock()
+    progress = Progress("snapshot s1", interval=30, stream=io.StringIO(), is_tty=False, clock=clock)
+    with caplog.at_level(logging.INFO, logger="es_s3_snapshot.wait"):
+        for step in range(7):
+            progress.update(step * 50_000_000, 1_000_000_000, step, 20)  # 5 MB/s
+            clock.sleep(10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert "5.0 MB/s" in lines[1] and "ETA 2m50s" in lines[1]  # at 30 s: 150 MB done, 850 MB left at 5 MB/s
+
+
+def test_eta_reads_like_rsync():
+    from es_s3_snapshot.wait import eta
+
+    assert [eta(s) for s in (0, 45.4, 185, 7620)] == ["0s", "45s", "3m05s", "2h07m"]

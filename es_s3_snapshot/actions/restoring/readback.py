@@ -17,11 +17,11 @@ from .plan import Plan
 
 def read_back(ctx: Context, plan: Plan, seconds: float) -> tuple[int, dict[str, int]]:
     """Check that every restored index is there and readable, and print its document count.
-    Returns the restored primaries' bytes and each index's (or data stream's) document count;
-    raises RestoreFailed naming the indices missing or unreadable.
 
-    Two requests at once whatever the number of indices: the sizes from _cat/indices, and the
-    counts from one _msearch (names in its body).
+    Returns the restored primaries' bytes and each index's (or data stream's) document count;
+    raises RestoreFailed naming the indices missing or unreadable. Two requests at once whatever
+    the number of indices: the sizes from _cat/indices, and the counts from one _msearch (names in
+    its body).
     """
     cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
     sizes = Background(lambda: list_indices(cluster, "index,status,pri.store.size"))  # beside the counts

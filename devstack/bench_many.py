@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Figures for a repository of 2,000 snapshots (issue 18): `es-s3-snapshot -m list --json` against a
+bare `GET _snapshot/<repo>/_all?verbose=false` in a fresh Python process, peak RSS, and
+`-m prune --dry-run` on the same repository.
+
+    .venv/bin/python -m devstack.bench_many [--rounds 5]
+
+scripts/bench runs it as its `snapshots` section. Taking 2,000 snapshots takes minutes, so the fs
+repository is written once (snapshots of one tiny index) and kept under the bench cache
+(devstack/bench_stores.py: CACHE); each run copies it into the node's path.repo and registers it
+read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .bench_stores import CACHE
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "es-s3-snapshot")
+COUNT = 2000
+CACHE_VERSION = 1
+TIME = "/usr/bin/time"
+GATE_RATIO, GATE_PLUS, GATE_RSS = 1.5, 0.5, 100.0
+
+BARE = """
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/_snapshot/many/_all?verbose=false", timeout=600) as answer:
+    snapshots = json.load(answer)["snapshots"]
+print(len(snapshots))
+"""
+
+
+def cache_dir() -> Path:
+    from .engines import OPENSEARCH_VERSION
+
+    return CACHE / f"snapshots{COUNT}-opensearch-{OPENSEARCH_VERSION}-v{CACHE_VERSION}"
+
+
+def write_repository(folder: Path, echo) -> None:
+    """Take COUNT snapshots of one tiny index into an fs repository and keep it in ``folder``."""
+    from .bench import Engine
+    from .stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix="bench-many-") as shared, Stack(
+        nodes=("source",), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
+    ) as stack:
+        engine = Engine(stack.nodes["source"].url)
+        location = str(Path(shared) / "many")
+        engine("PUT", "/_snapshot/many", {"type": "fs", "settings": {"location": location}})
+        engine("PUT", "/tiny", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
+        engine("PUT", "/tiny/_doc/1?refresh=true", {"n": 1})
+        started = time.monotonic()
+        done = [0]
+
+        def take(n: int) -> None:
+            engine(
+                "PUT", f"/_snapshot/many/snap-{n:05d}?wait_for_completion=true",
+                {"indices": "tiny", "include_global_state": False}, timeout=600,
+            )  # fmt: skip
+            done[0] += 1
+            if done[0] % 200 == 0:
+                echo(f"{done[0]} snapshots in {time.monotonic() - started:.0f}s")
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(take, range(COUNT)))
+        staging = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(location, staging)
+        os.rename(staging, folder)
+        echo(f"{COUNT} snapshots written in {time.monotonic() - started:.0f}s, kept in {folder}")
+
+
+def _timed(command: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS MB, stdout) of one command under GNU time."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        started = time.monotonic()
+        done = subprocess.run([TIME, "-f", "%M", "-o", report.name, *command], capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        rss = int(report.read().strip().splitlines()[-1]) / 1024
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds, rss, done.stdout
+
+
+def bench_many(rounds: int = 5, echo=print) -> list[str]:
+    """Run the figures; returns table rows (figure | tool | anchor | ratio | gate | verdict)."""
+    from .stack import Stack
+
+    folder = cache_dir()
+    if not folder.exists():
+        echo(f"writing a repository of {COUNT} snapshots once (cached in {folder}); this takes minutes...")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        write_repository(folder, echo)
+    with tempfile.TemporaryDirectory(prefix="bench-many-") as shared, Stack(
+        nodes=("source",), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
+    ) as stack:
+        url = stack.nodes["source"].url
+        location = Path(shared) / "many"
+        shutil.copytree(folder, location)
+        config = Path(shared) / "many.conf"
+        config.write_text(
+            f"[aws_s3_config]\ns3_bucket_name = unused\n[elasticsearch_config]\nes_repository_name = many\n"
+            f"es_src_seed1 = {url}\nindex_names = tiny\n[repository]\ntype = fs\nlocation = {location}\n"
+            "[retention]\nkeep_last = 7\n"
+        )
+        from .bench import Engine
+
+        Engine(url)("PUT", "/_snapshot/many", {"type": "fs", "settings": {"location": str(location), "readonly": True}})
+        runs = {
+            "bare": [sys.executable, "-c", BARE, url],
+            "list": [CLI, "-m", "list", "--json", "-c", str(config), "-q"],
+            "prune": [CLI, "-m", "prune", "--dry-run", "-c", str(config), "-q"],
+        }
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        rss: dict[str, list[float]] = {k: [] for k in runs}
+        for n in range(rounds):
+            for label, command in runs.items():
+                seconds, peak, out = _timed(command)
+                times[label].append(seconds)
+                rss[label].append(peak)
+                if label == "bare" and n == 0:
+                    echo(f"bare listing: {out.strip()} snapshots")
+            echo(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
+    bare = statistics.median(times["bare"])
+    listing = statistics.median(times["list"])
+    prune = statistics.median(times["prune"])
+    gate = GATE_RATIO * bare + GATE_PLUS
+    peak = max(rss["list"])
+    return [
+        f"| `-m list --json`, {COUNT} snapshots, s | {listing:.2f} | {bare:.2f}, bare GET _all?verbose=false "
+        f"(fresh python) | {listing / bare:.2f}x | <= 1.5x + 0.5 s = {gate:.2f} | {'ok' if listing <= gate else 'MISSED'} |",
+        f"| peak RSS of `-m list --json`, MB | {peak:.0f} | {max(rss['bare']):.0f} (bare) | | < {GATE_RSS:.0f} "
+        f"| {'ok' if peak < GATE_RSS else 'MISSED'} |",
+        f"| `-m prune --dry-run` (keep_last 7), {COUNT} snapshots, s | {prune:.2f} (RSS {max(rss['prune']):.0f} MB) "
+        f"| {bare:.2f} | {prune / bare:.2f}x | shown | |",
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    print("\n".join(bench_many(args.rounds, echo=lambda t: print(f"bench: snapshots {t}", flush=True))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
