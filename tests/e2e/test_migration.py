@@ -148,18 +148,27 @@ def test_final_round_that_fails_removes_the_write_block_it_set(versions, cli, wr
     src, dst = api(versions, "os1"), api(versions, "os2")
     src.seed(f"{unique}-ok", 4)
     src.seed(f"{unique}-clash", 4)
-    # the injected failure: a destination index of the same name with another shard count
+    # a destination index of the same name with another shard count: the gate applies restore's rule
+    # for existing indices (shard counts included), so the round is refused before any block is set
     dst.seed(f"{unique}-clash", 1, shards=2)
     path = write(config(versions, "os1", "os2", unique, f"{unique}-*", "[restore]\nexisting_indices = close\n"))
+    gated = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
+    assert gated.code == 1, repr(gated)
+    assert "refused before changing anything" in gated.err and "number of primary shards differs" in gated.err
+    src("PUT", f"/{unique}-ok/_doc/before?refresh=true", {"n": 1}, ok=(201,))  # never blocked
+    dst("DELETE", f"/{unique}-clash")
 
+    # the injected failure after the block: a source index whose primary cannot be allocated
+    settings = {"number_of_replicas": 0, "index.routing.allocation.require._name": "nowhere"}
+    src("PUT", f"/{unique}-stuck", {"settings": settings})
     final = cli("-m", "migrate", "-c", path, "--final", "--block-writes")
     assert final.code == 1, repr(final)
     last = final.err.strip().splitlines()[-1]
-    assert "removed the write block this run set on 2 source indices" in last, last
+    assert "removed the write block this run set on 3 source indices" in last, last
     src("PUT", f"/{unique}-ok/_doc/after?refresh=true", {"n": 1}, ok=(201,))  # writable again
 
     kept = cli("-m", "migrate", "-c", path, "--final", "--block-writes", "--keep-blocked")
     assert kept.code == 1, repr(kept)
-    assert "left 2 source indices write-blocked (--keep-blocked)" in kept.err.strip().splitlines()[-1]
+    assert "left 3 source indices write-blocked (--keep-blocked)" in kept.err.strip().splitlines()[-1]
     assert src("PUT", f"/{unique}-ok/_doc/x", {"n": 1}, ok=())["error"]["type"] == "cluster_block_exception"
     src("PUT", f"/{unique}-*/_settings", {"index.blocks.write": False})
