@@ -445,3 +445,21 @@ def test_many_indices_list_the_whole_bucket_once_and_find_the_same_repository(s3
     assert "M0101/c/indices/ID/0/__small" in copied and "a1100/c/indices/ID/1/__big" in copied
     assert not [k for k in copied if "foreign" in k or "other-base" in k]
     assert "zzz/c/indices/ID/9/__not_named_in_metadata" in copied  # the repository's own shape: kept
+
+
+def test_a_sync_with_nothing_new_and_static_keys_never_imports_boto3(s3, buckets, run, tmp_path):
+    import subprocess
+    import sys
+
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+    assert run(text)[0] == 0
+    path = tmp_path / "sync.conf"
+    probe = (
+        "import sys\nfrom es_s3_snapshot import cli\n"
+        f"code = cli.main(['-m', 'sync', '-c', {str(path)!r}, '-q'])\n"
+        "print(code, 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 False False", done.stdout + done.stderr
