@@ -222,9 +222,7 @@ def operations(monkeypatch):
 
     def make(config, **kwargs):
         store = real(config, **kwargs)
-        store.client.meta.events.register(
-            "before-call.s3", lambda model, **_: sent.append((config.side, model.name))
-        )
+        store.client.meta.events.register("before-call.s3", lambda model, **_: sent.append((config.side, model.name)))
         return store
 
     monkeypatch.setattr(sync_module, "make_store", make)
@@ -256,12 +254,15 @@ def test_parts_of_a_large_object_go_at_once_and_arrive_whole(s3, buckets, run):
     src, dst = buckets
     make_repository(s3, src)
     big = bytes(range(256)) * (17 * 1024**2 // 256) + b"tail"  # 4 parts of 5 MiB
+    mid = bytes(range(7, 256)) * (3 * 1024**2 // 249) + b"end"  # over 1 MiB, under the threshold: one streamed PUT
     s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-big.dat", Body=big)
+    s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-mid.dat", Body=mid)
     for server_side in ("never", "auto"):
         s3.delete_objects(Bucket=dst, Delete={"Objects": [{"Key": k} for k in keys(s3, dst)] or [{"Key": "x"}]})
         code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side=server_side))
         assert code == 0, err
         assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-big.dat")["Body"].read() == big
+        assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-mid.dat")["Body"].read() == mid
 
 
 def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buckets, run, monkeypatch):
