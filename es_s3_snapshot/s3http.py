@@ -160,7 +160,18 @@ class S3Http:
         headers = self._sign("PUT", path, "", b"", {**_meta(metadata), "content-length": str(size)}, unsigned=True)
         connection = self._connect()
         try:
-            connection.request("PUT", path, body=stream, headers=headers)
+            connection.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            block = memoryview(bytearray(BLOCK))  # one buffer, no copy per block
+            left = size
+            while left > 0:
+                count = stream.readinto(block[: min(BLOCK, left)])
+                if not count:
+                    raise S3HttpError(0, "IncompleteRead", f"the source object ended {left} B early")
+                connection.send(block[:count])
+                left -= count
             answer = connection.getresponse()
             data = answer.read()
         except (OSError, http.client.HTTPException) as err:
@@ -313,6 +324,12 @@ class Stream:
     def read(self, count: int = -1) -> bytes:
         try:
             return self._answer.read(count if count >= 0 else None)
+        except (OSError, http.client.HTTPException) as err:
+            raise S3HttpError(0, type(err).__name__, str(err)) from err
+
+    def readinto(self, buffer: memoryview) -> int:
+        try:
+            return self._answer.readinto(buffer)
         except (OSError, http.client.HTTPException) as err:
             raise S3HttpError(0, type(err).__name__, str(err)) from err
 

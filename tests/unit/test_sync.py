@@ -254,12 +254,15 @@ def test_parts_of_a_large_object_go_at_once_and_arrive_whole(s3, buckets, run):
     src, dst = buckets
     make_repository(s3, src)
     big = bytes(range(256)) * (17 * 1024**2 // 256) + b"tail"  # 4 parts of 5 MiB
+    mid = bytes(range(7, 256)) * (3 * 1024**2 // 249) + b"end"  # over 1 MiB, under the threshold: one streamed PUT
     s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-big.dat", Body=big)
+    s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-mid.dat", Body=mid)
     for server_side in ("never", "auto"):
         s3.delete_objects(Bucket=dst, Delete={"Objects": [{"Key": k} for k in keys(s3, dst)] or [{"Key": "x"}]})
         code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side=server_side))
         assert code == 0, err
         assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-big.dat")["Body"].read() == big
+        assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-mid.dat")["Body"].read() == mid
 
 
 def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buckets, run, monkeypatch):
@@ -443,3 +446,21 @@ def test_many_indices_list_the_whole_bucket_once_and_find_the_same_repository(s3
     assert "M0101/c/indices/ID/0/__small" in copied and "a1100/c/indices/ID/1/__big" in copied
     assert not [k for k in copied if "foreign" in k or "other-base" in k]
     assert "zzz/c/indices/ID/9/__not_named_in_metadata" in copied  # the repository's own shape: kept
+
+
+def test_a_sync_with_nothing_new_and_static_keys_never_imports_boto3(s3, buckets, run, tmp_path):
+    import subprocess
+    import sys
+
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+    assert run(text)[0] == 0
+    path = tmp_path / "sync.conf"
+    probe = (
+        "import sys\nfrom es_s3_snapshot import cli\n"
+        f"code = cli.main(['-m', 'sync', '-c', {str(path)!r}, '-q'])\n"
+        "print(code, 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 False False", done.stdout + done.stderr
