@@ -169,9 +169,14 @@ def test_scrub_finds_each_kind_of_damage_in_a_real_repository(versions, name, cl
     def rot(repo):
         flip(repo.folder("-one") / repo.shared().name)
 
-    _, meta, full = damaged(rot)
+    repo, meta, full = damaged(rot)
     assert meta.code == 0, meta
     assert full.code == 1 and all(": checksum (content CRC32" in line for line in verdict_lines(full).values()), full
+    # a sample of every file finds it too (the summary calls a 100% sample all data)
+    config = fs_scrub_config(write, repo.root, "subset.conf")
+    sample = cli("-m", "scrub", "-c", config, "--read-data-subset", "100%")
+    assert sample.code == 1 and all(": checksum (" in line for line in verdict_lines(sample).values()), sample
+    assert "(all data)" in sample.err.strip().splitlines()[-1], sample
 
     # a byte flipped in a shard-level blob (snap-1's file list of index one)
     def rot_shard_blob(repo):
