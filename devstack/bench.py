@@ -16,6 +16,10 @@ OpenSearch source and destination with repository-s3 on a moto S3 server. Sectio
            proxy (tests/support/counting_proxy.py): requests (and bytes) before the operation starts,
            requests and bytes per poll while the engine works, requests after the engine's end.
 - memory   peak RSS of the tool's backup and restore of 1,000 indices (taken from the poll runs).
+- checkverify ``-m check`` and ``-m verify`` with 1,000 long-named indices on each side: requests
+           through the counting proxy (all selected, and 10), and verify's time against a bare
+           ``_cat/indices`` and ``_msearch`` on each side in a fresh Python process
+           (devstack/bench_checkverify.py).
 - sync     ``-m sync`` against rclone and s5cmd on real repositories (few large blobs; 500 indices),
            moto -> s3proxy, s3proxy -> s3proxy, a no-op re-sync, a copy inside one store
            (devstack/bench_sync.py; its own stores, repositories cached after the first run).
@@ -51,7 +55,7 @@ from pathlib import Path
 from .stack import Stack, StackError, http_request
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
-SECTIONS = ("startup", "backup", "restore", "poll", "memory", "sync", "snapshots", "scrub")
+SECTIONS = ("startup", "backup", "restore", "poll", "memory", "checkverify", "sync", "snapshots", "scrub")
 OWN_STACK = {"sync", "snapshots"}  # sections that start their own stores / node (devstack/bench_sync.py, bench_many.py)
 FULL_MB, SMALL_MB = 127, 8
 DATA_INDICES = 4
@@ -405,19 +409,21 @@ class Bench:
         )
         return pattern
 
-    def make_small_indices(self, count: int) -> str:
-        """``count`` indices of 1 shard, 0 replicas, a few documents each; returns their pattern.
+    def make_small_indices(self, count: int, *, engine: Engine | None = None, prefix: str = "") -> str:
+        """``count`` indices of 1 shard, 0 replicas, a few documents each, on ``engine`` (default the
+        source), named ``prefix`` and a 4-digit number; returns their pattern.
 
         Each index is created by its own request (4 at a time, not waiting for its shard), with a
         long cluster-manager timeout: a busy node takes long to publish a state with 1,000 indices.
         """
-        prefix = f"{self.run_id}-p{count}-"
+        engine = engine or self.src
+        prefix = prefix or f"{self.run_id}-p{count}-"
         started = time.monotonic()
         names = [f"{prefix}{k:04d}" for k in range(count)]
         settings = {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
 
         def create(name: str) -> None:
-            self.src(
+            engine(
                 "PUT",
                 f"/{name}?wait_for_active_shards=0&cluster_manager_timeout=600s&timeout=600s",
                 settings,
@@ -432,16 +438,16 @@ class Bench:
             for name in group:
                 for n in range(DOCS_PER_POLL_INDEX):
                     lines.append(f'{{"index":{{"_index":"{name}"}}}}\n{{"n":{n}}}\n')
-            answer = self.src("POST", "/_bulk?timeout=600s", "".join(lines), timeout=660)
+            answer = engine("POST", "/_bulk?timeout=600s", "".join(lines), timeout=660)
             if answer.get("errors"):
                 first = next(i for i in answer["items"] if i["index"].get("error"))["index"]["error"]
                 raise BenchError(f"bulk into {group[0]}..: {first.get('type')}: {first.get('reason')}")
 
-        self.src("GET", f"/_cluster/health/{prefix}*?wait_for_status=green&timeout=600s", timeout=660)
+        engine("GET", f"/_cluster/health/{prefix}*?wait_for_status=green&timeout=600s", timeout=660)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(bulk, [names[i : i + 200] for i in range(0, count, 200)]))
-        self.src("POST", f"/{prefix}*/_refresh", timeout=600)
-        self.log(f"bench: created {count} small indices in {time.monotonic() - started:.0f}s")
+        engine("POST", f"/{prefix}*/_refresh", timeout=600)
+        self.log(f"bench: created {count} small indices on {engine.url} in {time.monotonic() - started:.0f}s")
         return prefix + "*"
 
     def allow_many_indices(self) -> None:
@@ -744,6 +750,10 @@ def run_sections(stack: Stack, options: Options, workdir: Path, log=print) -> Re
     if {"poll", "memory"} & set(options.only):
         sizes = options.poll_sizes if "poll" in options.only else options.poll_sizes[-1:]
         bench.polling(sizes, floor="poll" in options.only)
+    if "checkverify" in options.only:  # check and verify at 1,000 indices on each side (issue 18)
+        from .bench_checkverify import bench_checkverify
+
+        bench.results.notes += bench_checkverify(bench, options.rounds, log)
     return bench.results
 
 

@@ -2,7 +2,8 @@
 
 Per index, following the rename mapping of [restore]: document count, number of mapped fields,
 aliases and number of primaries. Prints a table (or JSON with --json) and exits 1 on any
-difference. Three requests per side, whatever the number of indices; nothing is changed.
+difference. Five requests on the source, four on the destination, whatever the number of indices;
+nothing is changed.
 """
 
 from __future__ import annotations

@@ -153,6 +153,19 @@ class FakeEngine:
                 for n, i in self.indices.items()
                 if not i.get("alias_of_stream")
             }
+        if seg[0] == "_all" and seg[1:] == ["_mapping"]:
+            return 200, {
+                n: {"mappings": {"properties": {"message": {"type": "text", "fields": {"raw": {"type": "keyword"}}}}}}
+                for n, i in self.indices.items()
+                if not i.get("alias_of_stream")
+            }
+        if seg[0] == "_cat" and seg[1] == "aliases":
+            return 200, []
+        if seg[0] == "_cluster" and seg[1:] == ["settings"]:
+            return 200, {"defaults": {"cluster": {"max_shards_per_node": "1000"}}}
+        if seg[0] == "_nodes" and seg[1:] == ["stats", "fs"]:
+            total = {"total_in_bytes": 100 * 1024**3, "available_in_bytes": 90 * 1024**3}
+            return 200, {"nodes": {"n1": {"name": "node-1", "roles": ["data"], "fs": {"total": total}}}}
         if seg[0] == "_cat" and seg[1] == "recovery" and len(seg) == 3:  # where named indices recover from
             return 200, [
                 {
