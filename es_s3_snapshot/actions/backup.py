@@ -123,15 +123,16 @@ def _body(ctx: Context, indices: Selection) -> dict:
         "ignore_unavailable": snap.ignore_unavailable,
         "include_global_state": snap.include_global_state,
         "partial": snap.partial,
-        "metadata": _metadata(indices.hidden),
+        "metadata": _metadata(indices.hidden, ctx.run_id),
     }
 
 
-def _metadata(hidden: list[str]) -> dict:
-    """The snapshot's metadata: who took it, and which of its indices are hidden (the listing does not
-    say, and restore's wildcards skip them). Engines refuse metadata over 1024 bytes: a list that does
-    not fit is left out (restore then knows only the dot-prefixed ones)."""
-    metadata: dict = {"taken_by": "es-s3-snapshot", "version": __version__}
+def _metadata(hidden: list[str], run_id: str) -> dict:
+    """The snapshot's metadata: who took it, in which run (``run``: tells this run's snapshot from an
+    older one of the same name), and which of its indices are hidden (the listing does not say, and
+    restore's wildcards skip them). Engines refuse metadata over 1024 bytes: a list that does not fit
+    is left out (restore then knows only the dot-prefixed ones)."""
+    metadata: dict = {"taken_by": "es-s3-snapshot", "version": __version__, "run": run_id}
     if hidden and len(json.dumps({**metadata, "hidden": hidden})) < METADATA_LIMIT:
         metadata["hidden"] = hidden
     elif hidden:
@@ -224,7 +225,6 @@ def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, s
         f"snapshot {repo}/{name} did not finish within {config.wait.max_wait:.0f}s (max_wait in [wait]); "
         f"it goes on in the source cluster: follow it with {follow}"
     )
-    sent_at = ctx.now().timestamp() * 1000  # the engine's start time of this run's snapshot comes after
     try:
         while True:
             call = Background(lambda: _create(ctx, name, indices, blocking=True))
@@ -238,7 +238,7 @@ def _create_and_wait(ctx: Context, name: str, indices: Selection, follow: str, s
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             except (SnapshotExists, SnapshotFailed) as err:
                 # the master left while the snapshot ran: the answer is lost (or the create was resent)
-                if not (passing(err.__cause__) or resent_by_engine(ctx, name, err, sent_at)):
+                if not (passing(err.__cause__) or resent_by_engine(ctx, name, err)):
                     raise
                 return _poll_until_done(ctx, name, err, show, timeout_message)
             if snapshot is not None:
@@ -491,15 +491,14 @@ def _wait_until_back(ctx: Context, failure: SnapshotFailed, cause: str) -> None:
 
 
 SAME_NAME = ("already in-progress", "already in progress", "already exists")
-CLOCK_SKEW_MS = 30_000  # between this host and the engine's, when telling this run's snapshot apart
 
 
-def resent_by_engine(ctx: Context, name: str, refusal: Exception, sent_at_ms: float) -> bool:
+def resent_by_engine(ctx: Context, name: str, refusal: Exception) -> bool:
     """Whether a "same name" refusal of this run's create is the engine's own doing: when the
     elected master leaves while a snapshot is created, the engine sends the create again to the
     next master, which refuses it because the snapshot exists. It is this run's snapshot (to be
-    followed, not reported as a conflict) when it carries this tool's metadata and started after
-    this run sent its create."""
+    followed, not reported as a conflict) only when its metadata carries this run's own mark
+    (``run``): a snapshot of the same name from an earlier run, however recent, stays a conflict."""
     cause = refusal.__cause__
     if not isinstance(cause, EngineError) or cause.error_type != "invalid_snapshot_name_exception":
         return False
@@ -514,7 +513,7 @@ def resent_by_engine(ctx: Context, name: str, refusal: Exception, sent_at_ms: fl
     ours = (
         isinstance(snapshot, dict)
         and (snapshot.get("metadata") or {}).get("taken_by") == TAKEN_BY
-        and snapshot.get("start_time_in_millis", 0) >= sent_at_ms - CLOCK_SKEW_MS
+        and (snapshot.get("metadata") or {}).get("run") == ctx.run_id
     )
     if ours:
         logger.warning(

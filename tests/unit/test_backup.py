@@ -515,18 +515,18 @@ def test_same_name_refusal_after_a_master_change_is_this_runs_snapshot_and_is_fo
 
     source.master_changed, source.polls_until_done = True, 0
     ctx, lines, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
-    ctx.now = lambda: datetime.fromtimestamp(1)  # the fake engine's start times are small numbers
     run_backup(ctx)
     assert lines[-1].startswith("snapshot repo1/nightly: SUCCESS")
+    assert source.snapshots[("repo1", "nightly")]["metadata"]["run"] == ctx.run_id
 
 
 def test_same_name_refusal_for_a_snapshot_that_is_not_this_runs_stays_a_conflict(source, load_config, make_ctx):
     from es_s3_snapshot.config import Overrides
 
     source.repos["repo1"] = {"type": "s3", "settings": {"bucket": "backups", "base_path": "es"}}
-    source.add_snapshot("repo1", "nightly", ["logs-a"], metadata={"taken_by": "es-s3-snapshot"}, start=5)
+    # taken by this tool a moment ago, by another run: whatever the clocks say, not this run's
+    source.add_snapshot("repo1", "nightly", ["logs-a"], metadata={"taken_by": "es-s3-snapshot", "run": "earlier"})
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(snapshot="nightly")))
-    ctx.now = lambda: datetime(2026, 1, 2)  # this run began long after that snapshot
     with pytest.raises(SnapshotExists):
         run_backup(ctx)
 
