@@ -15,7 +15,7 @@ from ...names import listed
 from ...wait import plural
 from .. import Context
 from ..patience import Patient
-from .allocation import REMOVE_HINT, allocation_reason, remove_unusable
+from .allocation import REMOVE_HINT, allocation_reason, copy_on_a_lost_node, remove_unusable
 from .existing import Existing
 from .plan import Plan
 from .start import HEALTH_FILTER, shards_progress, timeout_message
@@ -144,7 +144,25 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
                 red_since = ctx.clock() if red_since is None else red_since
                 red_checks += 1
                 if red_checks >= RED_CHECKS_TO_FAIL and ctx.clock() - red_since >= 2 * config.wait.poll_interval:
-                    raise unallocated(ctx, plan, existing, "restored indices stayed red", red, primary=True)
+                    if not copy_on_a_lost_node(ctx.cluster, red[0]):
+                        raise unallocated(ctx, plan, existing, "restored indices stayed red", red, primary=True)
+                    # its copy is on a node that left: it comes back with that node, within stall_timeout
+                    still_since = ctx.clock() if still_since is None else still_since
+                    if ctx.clock() - still_since >= config.wait.stall_timeout:
+                        stuck = (
+                            f"the node holding their copies did not come back within {config.wait.stall_timeout:.0f}s"
+                        )
+                        raise unallocated(
+                            ctx,
+                            plan,
+                            existing,
+                            f"{stuck} (stall_timeout in [wait]): restored indices stayed red",
+                            red,
+                            primary=True,
+                        )
+                    logger.warning(
+                        "restored indices are red while the node holding their copies is away: %s", listed(red)
+                    )
             else:
                 red_checks, red_since = 0, None
                 still_since = ctx.clock() if still_since is None else still_since
