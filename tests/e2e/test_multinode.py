@@ -31,6 +31,19 @@ def api(multi, cluster):
     return Api(node)
 
 
+def wait_health(api_, status="green", limit=300):
+    """Until the cluster is at ``status`` (each ask within the client's 60-s timeout), or ``limit`` s."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            answer = api_("GET", f"/_cluster/health?wait_for_status={status}&timeout=30s", ok=(200, 408, 503)) or {}
+        except OSError:  # a node on its way back
+            answer = {}
+        if answer.get("status") and not answer.get("timed_out"):
+            return
+        time.sleep(1)
+
+
 def config(multi, tag, *, src=None, dst=None, extra="", store="s3", indices="mn-*"):
     """A config for the multi-node clusters: every node a seed (``src``/``dst`` choose and order
     them), its own repository and base path (``tag``), the snapshot named ``<tag>-snap``."""
@@ -74,7 +87,7 @@ def dataset(multi):
             lines += [{"index": {"_index": index, "_id": str(n)}}, {"n": n, "pad": os.urandom(512).hex()}]
     result = src("POST", "/_bulk?refresh=true", ndjson=lines)
     assert not result["errors"]
-    src("GET", "/_cluster/health?wait_for_status=green&timeout=300s")
+    wait_health(src)
     return {index: DOCS for index in INDICES}
 
 
@@ -87,7 +100,7 @@ def whole(multi):
             multi.start_node(node.name, wait=False)
     for members in multi.clusters.values():
         multi.wait_node(members[0].name, timeout=600)
-    api(multi, "source")("GET", "/_cluster/health?wait_for_status=green&timeout=180s", ok=(200, 408))
+    wait_health(api(multi, "source"), limit=180)
 
 
 def started(cli_args):
@@ -262,7 +275,7 @@ def test_rolling_restart_mid_backup_ends_success_after_a_retry(multi, dataset, w
         for node in multi.clusters["source"]:
             multi.restart_node(node.name, grace=30)
             restarted.append(node.name)
-            api(multi, "source")("GET", "/_cluster/health?wait_for_status=green&timeout=120s", ok=(200, 408))
+            wait_health(api(multi, "source"), limit=120)
 
     process = started(["-m", "backup", "-c", conf])
     try:
@@ -335,7 +348,7 @@ def test_node_lost_mid_restore_gives_the_indices_verdict(multi, baseline, write,
     else:
         multi.start_node(killed.name, wait=True, timeout=600)
     assert code in (0, 1), (code, text)
-    Api(other)("GET", "/_cluster/health?wait_for_status=yellow&timeout=120s", ok=(200, 408))  # state recovered
+    wait_health(Api(other), "yellow", limit=120)  # the cluster state is recovered
     primaries = restored_primaries(Api(other), tag)
     print(f"primaries (total, active) after the run: {primaries}")
     if code == 0:
