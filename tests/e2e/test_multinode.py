@@ -39,7 +39,7 @@ def wait_health(api_, status="green", limit=300):
             answer = api_("GET", f"/_cluster/health?wait_for_status={status}&timeout=30s", ok=(200, 408, 503)) or {}
         except OSError:  # a node on its way back
             answer = {}
-        if answer.get("status") and not answer.get("timed_out"):
+        if isinstance(answer.get("status"), str) and not answer.get("timed_out"):  # not an error's status code
             return
         time.sleep(1)
 
