@@ -619,3 +619,21 @@ def test_red_because_a_node_left_fails_after_stall_timeout_when_it_stays_away(de
     with pytest.raises(RestoreFailed, match="the node holding their copies did not come back within 60s"):
         run_restore(ctx)
     assert clock() < 600
+
+
+def test_red_after_the_lost_node_came_back_fails_at_once(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.red_after_restore, dest.recovery_polls, dest.explain, dest.node_count = {"logs-b"}, 0, LOST_NODE, 1
+    route, asked = dest._route, []
+
+    def node_returns(method, path, params, body):
+        if path == "/_cluster/allocation/explain":
+            asked.append(body)
+            dest.node_count = 2  # back, but its copy of logs-b is not
+        return route(method, path, params, body)
+
+    dest._route = node_returns
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 600\nmax_wait = 3600\n"), side="destination")
+    with pytest.raises(RestoreFailed, match="restored indices stayed red: logs-b"):
+        run_restore(ctx)
+    assert clock() < 300  # not stall_timeout

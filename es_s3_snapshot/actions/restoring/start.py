@@ -21,7 +21,7 @@ from .plan import Plan
 
 logger = logging.getLogger(__name__)
 
-HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
+HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards,number_of_nodes"
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
