@@ -376,7 +376,21 @@ WATERMARKS = {
 def full_disks(multi):
     dest = api(multi, "destination")
     dest("PUT", "/_cluster/settings", {"persistent": WATERMARKS})
-    time.sleep(12)  # the allocator sees the watermarks against the disks at the next cluster info refresh
+    # the allocator judges the watermarks against the disks it read at its last cluster info refresh:
+    # wait until a probe index's primary is refused for the disk on every node
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        dest("PUT", "/wm-probe?wait_for_active_shards=0", {"settings": {"number_of_replicas": 0}}, ok=(200, 400))
+        body = {"index": "wm-probe", "shard": 0, "primary": True}
+        explain = dest("POST", "/_cluster/allocation/explain", body, ok=(200, 400)) or {}
+        dest("DELETE", "/wm-probe", ok=(200, 404))
+        nodes = explain.get("node_allocation_decisions") or []
+        if len(nodes) == 2 and all(
+            any(d.get("decider") == "disk_threshold" and d.get("decision") == "NO" for d in n.get("deciders") or [])
+            for n in nodes
+        ):
+            break
+        time.sleep(2)
     yield
     dest = api(multi, "destination")
     dest("PUT", "/_cluster/settings", {"persistent": {k: None for k in WATERMARKS}})
