@@ -637,3 +637,16 @@ def test_red_after_the_lost_node_came_back_fails_at_once(dest, load_config, make
     with pytest.raises(RestoreFailed, match="restored indices stayed red: logs-b"):
         run_restore(ctx)
     assert clock() < 300  # not stall_timeout
+
+
+def test_same_name_refusal_after_a_master_change_is_this_runs_restore_and_is_followed(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    reason = (
+        "[repo1:new/x] cannot restore index [logs-a] because an open index with same name already exists in the "
+        "cluster. Either close or delete the existing index or restore the index under a different name"
+    )
+    dest.restore_answer = _error(500, "snapshot_restore_exception", reason)  # after the restore began
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines
