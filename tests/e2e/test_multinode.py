@@ -367,8 +367,8 @@ WATERMARKS = {
     "cluster.routing.allocation.disk.threshold_enabled": True,
     "cluster.routing.allocation.disk.watermark.low": "1000tb",  # free space wanted: more than any disk
     "cluster.routing.allocation.disk.watermark.high": "900tb",
-    # the flood stage stays below the free space: over it, OpenSearch write-blocks the indices and
-    # blocks index creation cluster-wide (403 index_create_block_exception), which is another test
+    # the flood stage stays below the free space (over it, OpenSearch write-blocks the indices); the
+    # engine may still block index creation once every node is over the high watermark (see the test)
     "cluster.routing.allocation.disk.watermark.flood_stage": "1kb",
     "cluster.info.update.interval": "10s",  # disk usage is read again soon (the least allowed), not in 30 s
 }
