@@ -277,7 +277,10 @@ class Cluster:
         if root and isinstance(root, list) and isinstance(root[0], dict) and not reason:
             error_type, reason = root[0].get("type", ""), root[0].get("reason", "")
         text = " ".join(f"{t} {r}" for t, r in chain)
-        if status in (401, 403) and "passrole" not in text.lower():
+        # a cluster block (read-only, index creation blocked over the disk flood stage) answers 403 too:
+        # the engine refusing the operation, not the credentials
+        blocked = error_type in ("cluster_block_exception", "index_create_block_exception")
+        if status in (401, 403) and "passrole" not in text.lower() and not blocked:
             if "missing authentication token" in text.lower() and self.auth != "sigv4":
                 what = (
                     f"wants signed requests ({status} Missing Authentication Token): "

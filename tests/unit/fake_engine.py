@@ -43,6 +43,7 @@ class FakeEngine:
         self.unallocated_checks = 0  # per-index checks that still show the restored primaries waiting (yellow)
         self.unassigned = 0  # unassigned shards the cluster's health reports (e.g. replicas a single node never takes)
         self.restored: set[str] = set()
+        self.node_count = 2  # the cluster's nodes, as its health says
         self.no_master_answers = 0  # health calls answered 503 (the master left; an election goes on)
         self.explain = {  # answered to POST _cluster/allocation/explain (as OpenSearch 3.3 said, shortened)
             "current_state": "unassigned",
@@ -276,6 +277,7 @@ class FakeEngine:
             "timed_out": False,
             "initializing_shards": 0,
             "unassigned_shards": self.unassigned,
+            "number_of_nodes": self.node_count,
         }
 
     def _snapshot_api(self, method, seg, params, body):

@@ -212,3 +212,19 @@ def test_cli_maps_sigterm_during_a_run_to_143(monkeypatch, write_config, capsys)
     code = cli.main(["-m", "backup", "-c", write_config()])
     assert code == 143
     assert "terminated (SIGTERM)" in capsys.readouterr().err
+
+
+def test_a_cluster_block_403_is_the_engine_refusing_not_the_credentials():
+    from es_s3_snapshot.cluster import Cluster
+    from es_s3_snapshot.errors import EngineError
+
+    cluster = Cluster("destination", ("http://x:9200",), transport=None)
+    body = {
+        "error": {
+            "type": "index_create_block_exception",
+            "reason": "blocked by: [FORBIDDEN/10/cluster create-index blocked (api)];",
+        },
+        "status": 403,
+    }
+    err = cluster._error("POST", "/_snapshot/r/s/_restore", 403, body)
+    assert isinstance(err, EngineError) and err.exit_code == 1 and "create-index blocked" in str(err)

@@ -612,3 +612,70 @@ def test_a_real_refusal_of_the_restore_is_still_a_refusal(dest, load_config, mak
     ctx, _, _ = make_ctx(load_config(), side="destination")
     with pytest.raises(RestoreFailed, match="was refused: validation_exception"):
         run_restore(ctx)
+
+
+LOST_NODE = {  # OpenSearch 3.3.2, the node holding a restored primary killed (shortened)
+    "current_state": "unassigned",
+    "unassigned_info": {"reason": "NODE_LEFT"},
+    "can_allocate": "no_valid_shard_copy",
+    "allocate_explanation": "cannot allocate because a previous copy of the primary shard existed but can no "
+    "longer be found on the nodes in the cluster",
+}
+
+
+def test_red_because_a_node_left_is_waited_for_until_the_node_comes_back(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.red_after_restore, dest.recovery_polls, dest.explain = {"logs-b"}, 0, LOST_NODE
+    route, asked = dest._route, []
+
+    def node_returns(method, path, params, body):
+        if path == "/_cluster/allocation/explain":
+            asked.append(body)
+            if len(asked) == 3:  # the node is back: its copy is allocated again
+                dest.red_after_restore = set()
+        return route(method, path, params, body)
+
+    dest._route = node_returns
+    ctx, lines, _ = make_ctx(load_config("[wait]\nstall_timeout = 600\n"), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines and "logs-b" in dest.indices
+
+
+def test_red_because_a_node_left_fails_after_stall_timeout_when_it_stays_away(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.red_after_restore, dest.recovery_polls, dest.explain = {"logs-b"}, 0, LOST_NODE
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 60\nmax_wait = 3600\n"), side="destination")
+    with pytest.raises(RestoreFailed, match="the node holding their copies did not come back within 60s"):
+        run_restore(ctx)
+    assert clock() < 600
+
+
+def test_red_after_the_lost_node_came_back_fails_at_once(dest, load_config, make_ctx):
+    dest.restore_answer = (504, {"message": "Endpoint request timed out"})
+    dest.red_after_restore, dest.recovery_polls, dest.explain, dest.node_count = {"logs-b"}, 0, LOST_NODE, 1
+    route, asked = dest._route, []
+
+    def node_returns(method, path, params, body):
+        if path == "/_cluster/allocation/explain":
+            asked.append(body)
+            dest.node_count = 2  # back, but its copy of logs-b is not
+        return route(method, path, params, body)
+
+    dest._route = node_returns
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 600\nmax_wait = 3600\n"), side="destination")
+    with pytest.raises(RestoreFailed, match="restored indices stayed red: logs-b"):
+        run_restore(ctx)
+    assert clock() < 300  # not stall_timeout
+
+
+def test_same_name_refusal_after_a_master_change_is_this_runs_restore_and_is_followed(dest, load_config, make_ctx):
+    from tests.unit.fake_engine import _error
+
+    reason = (
+        "[repo1:new/x] cannot restore index [logs-a] because an open index with same name already exists in the "
+        "cluster. Either close or delete the existing index or restore the index under a different name"
+    )
+    dest.restore_answer = _error(500, "snapshot_restore_exception", reason)  # after the restore began
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_restore(ctx)
+    assert "  logs-b  20 docs" in lines

@@ -63,6 +63,19 @@ def allocation_reason(cluster: Cluster, index: str, *, primary: bool = True) -> 
     return reason_in_words(answer)
 
 
+def copy_on_a_lost_node(cluster: Cluster, index: str) -> bool:
+    """Whether primary 0 of ``index`` is unassigned because the node holding its copy left (it is
+    allocated again when that node comes back): the engine says "a previous copy of the primary
+    shard existed but can no longer be found" (not: "all found copies are stale or corrupt", which
+    a returning node does not mend)."""
+    body = {"index": index, "shard": 0, "primary": True}
+    try:
+        answer = cluster.request("POST", EXPLAIN, body, timeout=cluster.long_request_timeout).body or {}
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer):
+        return False
+    return "can no longer be found" in str(answer.get("allocate_explanation") or "")
+
+
 def reason_in_words(explain: dict) -> str:
     """The words for one allocation-explain answer (see ``allocation_reason``)."""
     nodes = explain.get("node_allocation_decisions") or []

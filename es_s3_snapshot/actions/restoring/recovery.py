@@ -15,7 +15,7 @@ from ...names import listed
 from ...wait import plural
 from .. import Context
 from ..patience import Patient
-from .allocation import REMOVE_HINT, allocation_reason, remove_unusable
+from .allocation import REMOVE_HINT, allocation_reason, copy_on_a_lost_node, remove_unusable
 from .existing import Existing
 from .plan import Plan
 from .start import HEALTH_FILTER, shards_progress, timeout_message
@@ -98,6 +98,7 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
     deadline = ctx.clock() + config.wait.max_wait
     backoff, red_checks, red_since, first = 0.25, 0, None, True
     still_since = None  # since when the cluster has not moved while restored indices stay below the wanted health
+    nodes_when_lost = None  # the cluster's nodes when red indices were found waiting for a node that left
     previous_unassigned = None
     try:
         while True:
@@ -144,7 +145,32 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
                 red_since = ctx.clock() if red_since is None else red_since
                 red_checks += 1
                 if red_checks >= RED_CHECKS_TO_FAIL and ctx.clock() - red_since >= 2 * config.wait.poll_interval:
-                    raise unallocated(ctx, plan, existing, "restored indices stayed red", red, primary=True)
+                    nodes = health.get("number_of_nodes", 0)
+                    back = nodes_when_lost is not None and nodes > nodes_when_lost  # a node came back: judge now
+                    if back or not copy_on_a_lost_node(ctx.cluster, red[0]):
+                        raise unallocated(ctx, plan, existing, "restored indices stayed red", red, primary=True)
+                    # its copy is on a node that left: it comes back with that node, within stall_timeout
+                    if nodes_when_lost is None:
+                        nodes_when_lost = nodes
+                        logger.warning(
+                            "restored indices are red while the node holding their copies is away: %s; waiting up to "
+                            "%.0fs for it (stall_timeout in [wait])",
+                            listed(red),
+                            config.wait.stall_timeout,
+                        )
+                    still_since = ctx.clock() if still_since is None else still_since
+                    if ctx.clock() - still_since >= config.wait.stall_timeout:
+                        stuck = (
+                            f"the node holding their copies did not come back within {config.wait.stall_timeout:.0f}s"
+                        )
+                        raise unallocated(
+                            ctx,
+                            plan,
+                            existing,
+                            f"{stuck} (stall_timeout in [wait]): restored indices stayed red",
+                            red,
+                            primary=True,
+                        )
             else:
                 red_checks, red_since = 0, None
                 still_since = ctx.clock() if still_since is None else still_since

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 
 from ...cluster import Cluster, path_of
 from ...errors import ClusterUnreachable, EngineError, Interrupted, RestoreFailed, UnexpectedAnswer
@@ -22,7 +23,7 @@ from .plan import Plan
 
 logger = logging.getLogger(__name__)
 
-HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards"
+HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards,number_of_nodes"
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
@@ -63,7 +64,7 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
             timeout=config.wait.max_wait + cluster.request_timeout if blocking else cluster.long_request_timeout,
         )
     except EngineError as err:
-        if not passing(err):
+        if not (passing(err) or resent_by_engine(err, plan, existing)):
             raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
         lost: Exception = err  # the master left while the restore ran: its answer is lost, not a refusal
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # cut, or a gateway gave up: the engine may go on
@@ -85,6 +86,28 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
         ) from lost
     logger.warning("the answer to the restore request was lost (%s), but the restore has begun", lost)
     return None
+
+
+SAME_NAME = re.compile(r"cannot restore index \[([^\]]+)\] because an open index with same name already exists")
+
+
+def resent_by_engine(err: EngineError, plan: Plan, existing: Existing) -> bool:
+    """Whether a "same name already exists" refusal is the engine's own doing: when the elected
+    master leaves during a blocking restore, the engine sends the restore again to the next master,
+    which refuses it because this run's restore already created the index (OpenSearch 3.3; also
+    opensearch-project/OpenSearch#18582). It is, when the named index is one of this run's targets
+    that was not open before the run."""
+    found = SAME_NAME.search(err.reason or "")
+    if err.error_type != "snapshot_restore_exception" or not found:
+        return False
+    name = found.group(1)
+    before = existing.indices.get(name)
+    ours = plan.owns(name) and (before is None or before[0] == "close")
+    if ours:
+        logger.warning(
+            "the destination's master changed during the restore and the engine sent it again: %s", err.reason
+        )
+    return ours
 
 
 def restore_began(cluster: Cluster, plan: Plan, existing: Existing) -> bool:
