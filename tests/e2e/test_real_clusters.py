@@ -236,7 +236,8 @@ def test_refused_restore_after_close_reopens_what_it_closed(stack, src, dest, cl
 
 def test_restore_whose_primaries_cannot_be_allocated_fails_naming_them(stack, src, dest, cli, write, unique):
     """The engine gives up on primaries no node may take: the blocking restore's answer counts them
-    as failed, and the run exits 1 naming the index left red, at once."""
+    as failed, and the run exits 1 at once, naming the index and the engine's reason, after removing
+    the empty index it created."""
     index = f"{unique}-noalloc"
     src.seed(index, 10)
     config = write(restore_config(stack, unique, index))
@@ -244,12 +245,17 @@ def test_restore_whose_primaries_cannot_be_allocated_fails_naming_them(stack, sr
     dest("PUT", "/_cluster/settings", {"transient": {"cluster.routing.allocation.enable": "none"}})
     try:
         result = cli("-m", "restore", "-c", config, "--snapshot", "s1")
+        after = dest.status("HEAD", f"/{index}")
     finally:
         dest("PUT", "/_cluster/settings", {"transient": {"cluster.routing.allocation.enable": None}})
         dest("DELETE", f"/{index}", ok=(200, 404))
     assert result.code == 1, result
-    assert f"1 of 1 shard could not be restored; red: {index}" in result.err
-    assert "/_cluster/allocation/explain" in result.err
+    last = result.err.strip().splitlines()[-1]
+    assert f"1 of 1 shard could not be restored: {index}" in last, result
+    assert "why: allocation is disabled" in last, result  # the engine's reason, in words
+    # the empty index it created is removed, and the last line says so
+    assert f"deleted the 1 index it had created with no primary allocated (keep them with --keep-failed): {index}" in last
+    assert after == 404
 
 
 # --- signals --------------------------------------------------------------------------------------
