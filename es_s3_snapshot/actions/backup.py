@@ -72,12 +72,7 @@ def run_backup(ctx: Context) -> None:
         )
         return
     stats: dict = {}
-    try:
-        snapshot = _create_and_wait(ctx, name, indices, follow, stats)
-    except KeyboardInterrupt as err:
-        raise Interrupted.of(
-            err, f"snapshot {repo.name}/{name} goes on in the source cluster; follow it with: {follow}"
-        ) from None
+    snapshot = _take(ctx, name, indices, stats)
     name, snapshot, stats = judge_with_retries(ctx, name, indices, snapshot, stats)
     ctx.result.indices = list(snapshot.get("indices") or [])
     ctx.result.bytes = stats.get("incremental", {}).get("size_in_bytes")
@@ -382,6 +377,19 @@ def transient_cause(snapshot: dict) -> str | None:
     return None
 
 
+def _take(ctx: Context, name: str, indices: Selection, stats: dict) -> dict:
+    """Create snapshot ``name`` and wait for it (``_create_and_wait``); Ctrl-C or a signal meanwhile
+    becomes Interrupted saying that the snapshot goes on and how to follow it."""
+    repo = ctx.config.repository_for("source").name
+    follow = f"GET /_snapshot/{repo}/{name}/_status"
+    try:
+        return _create_and_wait(ctx, name, indices, follow, stats)
+    except KeyboardInterrupt as err:
+        raise Interrupted.of(
+            err, f"snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
+        ) from None
+
+
 def judge_with_retries(
     ctx: Context, name: str, indices: Selection, snapshot: dict, stats: dict
 ) -> tuple[str, dict, dict]:
@@ -422,13 +430,8 @@ def judge_with_retries(
                 retries,
             )
             ctx.result.snapshot, stats = name, {}
-            follow = f"GET /_snapshot/{repo}/{name}/_status"
             try:
-                snapshot = _create_and_wait(ctx, name, indices, follow, stats)
-            except KeyboardInterrupt as interrupt:
-                raise Interrupted.of(
-                    interrupt, f"snapshot {repo}/{name} goes on in the source cluster; follow it with: {follow}"
-                ) from None
+                snapshot = _take(ctx, name, indices, stats)
             except (SnapshotFailed, WaitTimeout) as again:
                 raise type(again)(f"{again}; it was retry {len(failed)} of {listed(failed)}") from again
             continue
