@@ -354,7 +354,7 @@ TRANSIENT_REASONS = re.compile(
     r"|Node(Disconnected|NotConnected|Closed)Exception"
     r"|connect(ion)? (refused|reset|closed|timed out)|Connection refused"
     r"|unable to execute http request|SdkClientException|SocketException|SocketTimeout|timed out"
-    r"|relocat|not in primary mode"
+    r"|relocat|not in primary mode|primary shard is not allocated|shard is not allocated"
     r"|service unavailable|status code: 5\d\d|Status Code: 5\d\d"
     r"|failed to (write|read|list|delete|finalize|upload)|IOException|i/o error|aborted",
     re.IGNORECASE,
@@ -365,9 +365,9 @@ def transient_cause(snapshot: dict) -> str | None:
     """Why a finished PARTIAL or FAILED snapshot may succeed when taken again: the first failure
     reason that says a node left, the store did not answer or a shard moved. None for any other
     state, or when no reason says so (a retry would fail the same way). A primary that was not
-    allocated is no such reason by itself: an allocation filter or a full disk keeps it so, and the
-    wait for the cluster to be back would last stall_timeout for nothing; a node that left says so
-    in its own shards' reasons."""
+    allocated counts (a node restarting in a rolling restart leaves its shards so), even though an
+    allocation filter or a full disk keeps one so for good: the wait for the cluster to be back then
+    ends at stall_timeout, and the run exits 1."""
     if snapshot.get("state") not in ("PARTIAL", "FAILED"):
         return None
     reasons = [str(f.get("reason") or "") for f in snapshot.get("failures") or []]

@@ -166,9 +166,10 @@ def test_unallocatable_primary_fails_the_snapshot_naming_the_shard(stack, src, c
     assert refused.code == 1, refused
     assert stuck in refused.err
 
-    partial = cli(
-        "-m", "backup", "-c", write(base + "[snapshot]\npartial = true\n", "partial.conf"), "--snapshot", "part"
-    )
+    # a primary not allocated may be a node restarting, so the run waits for the cluster to be back
+    # before a retry; an allocation filter keeps it so for good: the wait ends at stall_timeout
+    settle = "[snapshot]\npartial = true\n[wait]\nstall_timeout = 15\n"
+    partial = cli("-m", "backup", "-c", write(base + settle, "partial.conf"), "--snapshot", "part")
     assert partial.code == 1, partial
     assert "finished PARTIAL" in partial.err
     assert f"{stuck}[0]" in partial.err
