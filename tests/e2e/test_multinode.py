@@ -151,10 +151,12 @@ def assert_backup_verdict(multi, tag, code, out, err, *, retried_ok=False):
             assert first["shards"]["failed"] == 0 and first["shards"]["successful"] == 60
         else:
             assert retried_ok, text
-            retry = final_state(multi, repo, f"{name}-retry1") or final_state(multi, repo, f"{name}-retry2")
-            assert retry and retry["state"] == "SUCCESS", retry
+            # the retry the last line names (retries may be more than 1: an earlier retry may be PARTIAL too)
             last = out.strip().splitlines()[-1]
             assert "SUCCESS on retry" in last and name in last, last
+            retry_name = last.split(": SUCCESS on retry", 1)[0].rsplit("/", 1)[1]
+            retry = final_state(multi, repo, retry_name)
+            assert retry_name.startswith(f"{name}-retry") and retry and retry["state"] == "SUCCESS", retry
     else:
         assert first["state"] != "SUCCESS" or retried_ok, (first, text)
         failures = first.get("failures") or []
