@@ -141,6 +141,9 @@ def test_list_json_on_opensearch_and_on_the_destination(stack, src, cli, write, 
     src.seed(index, 5)
     config = write(prune_config(stack, unique, index, "keep_last = 5"))
     assert cli("-m", "backup", "-c", config, "-q").code == 0
+    # the engine stamps snapshots with a cached clock (200 ms, slower under load): without a pause a
+    # small snapshot taken right after another can have the same start and end times as it
+    time.sleep(1.5)
     by_hand(src, repo, "hand-1", index)
     listed = cli("-m", "list", "-c", config, "--json")
     assert listed.code == 0, listed
