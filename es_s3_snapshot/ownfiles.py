@@ -12,8 +12,8 @@ local user can neither redirect nor block them.
   directory, then renamed over the target.
 
 The default directory of the run locks is private to the runner: ``$XDG_RUNTIME_DIR/es-s3-snapshot``
-when that directory is the runner's own (mode 0700), else ``/run/es-s3-snapshot`` for root, else
-``~/.cache/es-s3-snapshot``; the tool creates it with mode 0700.
+when that directory is the runner's own (mode 0700), else ``/run/es-s3-snapshot`` for root when
+``/run`` is writable, else ``~/.cache/es-s3-snapshot``; the tool creates it with mode 0700.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def owner_name(uid: int) -> str:
     return f"uid {uid}" if name == str(uid) else f"{name} (uid {uid})"
 
 
-def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None) -> str:
+def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None, run: str = "/run") -> str:
     """The runner's private directory for run locks (see the module's docstring); not created here."""
     euid = os.geteuid() if euid is None else euid
     runtime = environ.get("XDG_RUNTIME_DIR", "")
@@ -66,8 +66,8 @@ def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None
             info = None
         if info and stat.S_ISDIR(info.st_mode) and info.st_uid == euid and stat.S_IMODE(info.st_mode) == 0o700:
             return os.path.join(runtime, APP)
-    if euid == 0 and os.path.isdir("/run"):
-        return os.path.join("/run", APP)
+    if euid == 0 and os.path.isdir(run) and os.access(run, os.W_OK):  # a read-only /run: the home's cache
+        return os.path.join(run, APP)
     return os.path.join(os.path.expanduser("~"), ".cache", APP)
 
 

@@ -32,6 +32,7 @@ from ..wait import Background, human_bytes, plural, rate
 from . import Context
 from .patience import Patient, passing
 from .prune import prune_after_backup
+from .restoring.allocation import refused_everywhere
 from .sides import inventory, selection_of
 
 logger = logging.getLogger(__name__)
@@ -365,9 +366,9 @@ def transient_cause(snapshot: dict) -> str | None:
     """Why a finished PARTIAL or FAILED snapshot may succeed when taken again: the first failure
     reason that says a node left, the store did not answer or a shard moved. None for any other
     state, or when no reason says so (a retry would fail the same way). A primary that was not
-    allocated counts (a node restarting in a rolling restart leaves its shards so), even though an
-    allocation filter or a full disk keeps one so for good: the wait for the cluster to be back then
-    ends at stall_timeout, and the run exits 1."""
+    allocated counts (a node restarting in a rolling restart leaves its shards so); before waiting,
+    ``_refused_primary`` asks the engine whether the deciders refuse it everywhere (an allocation
+    filter, a full disk), which no wait mends."""
     if snapshot.get("state") not in ("PARTIAL", "FAILED"):
         return None
     reasons = [str(f.get("reason") or "") for f in snapshot.get("failures") or []]
@@ -417,6 +418,12 @@ def judge_with_retries(
                         f"{err}; not taken again: no failure reason says that a node left or the store did not answer"
                     ) from err
                 raise
+            refused = _refused_primary(ctx, snapshot)
+            if refused:
+                message = f"{err}; not taken again: {refused}"
+                raise SnapshotFailed(
+                    f"{message}; it was retry {len(failed)} of {listed(failed)}" if failed else message
+                ) from err
             failed.append(_attempt_text(name, snapshot))
             _wait_until_back(ctx, err, cause)
             name = retry_name(first, len(failed))
@@ -441,6 +448,30 @@ def judge_with_retries(
                 "attempt stays in the repository until prune deletes it (a newer SUCCESS now exists)"
             )
         return name, snapshot, stats
+
+
+UNALLOCATED = re.compile(r"shard is not allocated", re.IGNORECASE)
+EXPLAINED = 3  # unallocated shards asked about, at most: a constant cost whatever the snapshot's size
+
+
+def _refused_primary(ctx: Context, snapshot: dict) -> str | None:
+    """When the snapshot failed because primaries were not allocated: the first of them (up to
+    EXPLAINED) that the deciders refuse on every node, as "<index>[<shard>] can be allocated on no
+    node: <why>". A node restarting leaves its primaries unallocated for a while (worth waiting for);
+    an allocation filter or a full disk keeps them so (a retry would fail the same way). None when
+    no failure says so, or the engine does not say "no"."""
+    asked = 0
+    for failure in snapshot.get("failures") or []:
+        if asked >= EXPLAINED:
+            break
+        index, shard = failure.get("index"), failure.get("shard_id")
+        if not index or not isinstance(shard, int) or not UNALLOCATED.search(str(failure.get("reason") or "")):
+            continue
+        asked += 1
+        why = refused_everywhere(ctx.cluster, index, shard)
+        if why:
+            return f"{index}[{shard}] can be allocated on no node: {why}"
+    return None
 
 
 def _attempt_text(name: str, snapshot: dict) -> str:

@@ -193,6 +193,38 @@ def fs_config(node, unique, index, side_lines=""):
     )
 
 
+def migration_config(stack, source, destination, unique, indices, extra=""):
+    """A two-cluster config (check, migrate, verify) from node ``source`` to node ``destination``
+    of ``stack`` through an fs repository that both nodes share, restoring without replicas."""
+    src, dst = stack.nodes[source], stack.nodes[destination]
+
+    def side(node):
+        return f"username = {node.username}\npassword = {node.password}\n" if node.username else ""
+
+    return (
+        textwrap.dedent(f"""
+        [elasticsearch_config]
+        es_repository_name = mig-{unique}
+        es_src_seed1 = {src.url}
+        es_dest_seed1 = {dst.url}
+        index_names = {indices}
+
+        [repository]
+        type = fs
+        location = {src.repo_path}/{unique}
+
+        [restore]
+        index_settings = {{"index.number_of_replicas": 0}}
+
+        [wait]
+        poll_interval = 1
+        max_wait = 240
+    """)
+        + f"\n[source]\n{side(src)}\n[destination]\n{side(dst)}\n"
+        + textwrap.dedent(extra)
+    )
+
+
 def merge_sections(text: str) -> str:
     """Let tests append sections that already exist (the last value wins), as a user edits a file."""
     import configparser

@@ -9,11 +9,11 @@ each node started once: Elasticsearch 7.17, 8.19, 7.10.2 (OSS) and 9.2 (security
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
 from .conftest import Api
+from .conftest import migration_config as config
 
 DOCS = 23
 
@@ -21,36 +21,6 @@ DOCS = 23
 def api(stack, name):
     node = stack.nodes[name]
     return Api(node, node.admin_username, node.admin_password) if node.admin_username else Api(node)
-
-
-def side_lines(node):
-    return f"username = {node.username}\npassword = {node.password}\n" if node.username else ""
-
-
-def config(stack, source, destination, unique, indices, extra=""):
-    src, dst = stack.nodes[source], stack.nodes[destination]
-    return (
-        textwrap.dedent(f"""
-        [elasticsearch_config]
-        es_repository_name = mig-{unique}
-        es_src_seed1 = {src.url}
-        es_dest_seed1 = {dst.url}
-        index_names = {indices}
-
-        [repository]
-        type = fs
-        location = {src.repo_path}/{unique}
-
-        [restore]
-        index_settings = {{"index.number_of_replicas": 0}}
-
-        [wait]
-        poll_interval = 1
-        max_wait = 240
-    """)
-        + f"\n[source]\n{side_lines(src)}\n[destination]\n{side_lines(dst)}\n"
-        + textwrap.dedent(extra)
-    )
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 
 import pytest
 
 from tests.support.slow_proxy import SlowProxy
 
-from .conftest import Api, fs_config
+from .conftest import Api, fs_config, migration_config
 
 ENGINES = ("es7", "es8", "os1", "source")
 
@@ -139,28 +138,6 @@ def test_a_gateway_answering_for_the_engine_is_not_the_verdict(versions, name, c
     assert "gave no verdict" in backup.err and '{"accepted": true}' in backup.err
     assert f"snapshot fs-{unique}/via-gateway: SUCCESS, 1 index, 1/1 shard" in backup.out, backup.out
     assert snapshot(engine, f"fs-{unique}", "via-gateway")["state"] == "SUCCESS"
-
-
-def migration_config(stack, source, destination, unique, indices):
-    src, dst = stack.nodes[source], stack.nodes[destination]
-    return textwrap.dedent(f"""
-        [elasticsearch_config]
-        es_repository_name = mig-{unique}
-        es_src_seed1 = {src.url}
-        es_dest_seed1 = {dst.url}
-        index_names = {indices}
-
-        [repository]
-        type = fs
-        location = {src.repo_path}/{unique}
-
-        [restore]
-        index_settings = {{"index.number_of_replicas": 0}}
-
-        [wait]
-        poll_interval = 1
-        max_wait = 240
-    """)
 
 
 def fails(result):

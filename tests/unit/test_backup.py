@@ -485,6 +485,32 @@ def test_retry_waits_at_most_stall_timeout_for_the_cluster_to_be_back(source, lo
     assert len(creates(source)) == 1
 
 
+UNALLOCATED = {"index": "logs-b", "shard_id": 0, "reason": "primary shard is not allocated", "status": "INTERNAL_SERVER_ERROR"}
+
+
+def test_unallocated_primary_that_the_deciders_refuse_everywhere_is_not_waited_for(source, load_config, make_ctx):
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [UNALLOCATED]  # fake_engine explains: disk NO
+    ctx, _, clock = make_ctx(load_config("[wait]\nstall_timeout = 600\n"))
+    with pytest.raises(SnapshotFailed) as err:
+        run_backup(ctx)
+    assert "not taken again: logs-b[0] can be allocated on no node: disk watermark exceeded on every node" in str(err.value)
+    assert len(creates(source)) == 1 and clock() < 600  # no wait for a cluster that would not come back
+    explained = [b for m, p, _, b in source.requests if p == "/_cluster/allocation/explain"]
+    assert explained == [{"index": "logs-b", "shard": 0, "primary": True}]  # the shard in the body, not the URL
+
+
+def test_unallocated_primary_whose_node_left_is_waited_for_and_retried(source, load_config, make_ctx):
+    source.final_states, source.failures = ["PARTIAL", "SUCCESS"], [UNALLOCATED]
+    source.explain = {
+        "current_state": "unassigned",
+        "can_allocate": "no_valid_shard_copy",
+        "allocate_explanation": "cannot allocate because a previous copy of the primary shard existed but can no longer be found",
+    }
+    ctx, lines, _ = make_ctx(load_config())
+    run_backup(ctx)
+    assert len(creates(source)) == 2 and "SUCCESS on retry 1" in lines[-1]
+
+
 def test_retry_names_belong_to_the_series_that_prune_and_latest_see():
     from es_s3_snapshot.names import retry_name, series_regex
 

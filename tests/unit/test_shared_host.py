@@ -62,6 +62,13 @@ def test_default_lock_dir_is_run_for_root_and_the_cache_for_others():
     assert ownfiles.default_dir({}, euid=1000) == os.path.expanduser("~/.cache/es-s3-snapshot")
 
 
+def test_root_without_a_usable_run_dir_keeps_its_locks_in_its_home_cache(tmp_path):
+    home_cache = os.path.expanduser("~/.cache/es-s3-snapshot")
+    assert ownfiles.default_dir({}, euid=0, run=str(tmp_path / "no-run")) == home_cache
+    (tmp_path / "a-file").write_text("")
+    assert ownfiles.default_dir({}, euid=0, run=str(tmp_path / "a-file")) == home_cache
+
+
 def test_the_default_lock_dir_is_created_private(private_runtime_dir):
     with run_lock("/etc/a.conf", "backup") as path:
         assert os.path.dirname(path) == str(private_runtime_dir / "es-s3-snapshot")

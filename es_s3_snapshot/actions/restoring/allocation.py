@@ -1,9 +1,10 @@
-"""Why restored primaries cannot be allocated, and removing the empty indices such a restore leaves.
+"""Why primaries cannot be allocated, and removing the empty indices a failed restore leaves.
 
 A shard that cannot be allocated stays unassigned without an error. The engine says why in
 ``_cluster/allocation/explain``, asked with the shard in the body (no name in the URL). Here the
 deciders' verdicts become words: a disk watermark, a shard limit, allocation filters or awareness,
-allocation disabled. A restored index whose every primary is unassigned holds nothing usable: when
+allocation disabled. Backup asks it too, before taking a snapshot again (``refused_everywhere``).
+A restored index whose every primary is unassigned holds nothing usable: when
 this run created it, it is deleted before the run ends (unless --keep-failed), so that a failed
 restore leaves the destination as it was.
 """
@@ -61,6 +62,20 @@ def allocation_reason(cluster: Cluster, index: str, *, primary: bool = True) -> 
     except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:
         return f"the engine did not say why ({err})"
     return reason_in_words(answer)
+
+
+def refused_everywhere(cluster: Cluster, index: str, shard: int) -> str | None:
+    """Why primary ``shard`` of ``index`` can be allocated on no node, in words, when the deciders
+    say NO on every node (an allocation filter, a full disk, allocation disabled): waiting does not
+    mend that. None when waiting may (the copy is on a node that left, allocation is delayed or
+    throttled, the shard is allocated again), and when the engine does not answer."""
+    body = {"index": index, "shard": shard, "primary": True}
+    try:
+        answer = cluster.request("POST", EXPLAIN, body, timeout=cluster.long_request_timeout).body or {}
+    except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:  # e.g. 400: the shard is assigned now
+        logger.debug("allocation explain for %s[%d]: %s", index, shard, err)
+        return None
+    return reason_in_words(answer) if answer.get("can_allocate") == "no" else None
 
 
 def copy_on_a_lost_node(cluster: Cluster, index: str) -> bool:
