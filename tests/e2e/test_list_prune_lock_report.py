@@ -89,7 +89,7 @@ def test_ten_backups_then_prune_keeps_exactly_the_expected_survivors_and_never_h
 def test_prune_racing_a_backup_never_deletes_the_running_snapshot(stack, src, cli, write, unique):
     index, repo = f"{unique}-race", f"repo-{unique}"
     src.seed(index, 3000)
-    slow = "[repository]\nmax_snapshot_bytes_per_sec = 20kb\n"
+    slow = "[repository]\nmax_snapshot_bytes_per_sec = 5kb\n"  # a window of 10-20 s: prune starts within it under load
     config = write(prune_config(stack, unique, index, "keep_last = 1", slow))
     for _ in range(3):
         assert cli("-m", "backup", "-c", config, "-q").code == 0
