@@ -61,7 +61,8 @@ def unallocated(
     itself) nothing is deleted and nothing is said of what stays."""
     reason = allocation_reason(ctx.cluster, stuck[0], primary=primary) if stuck else ""
     message = f"restore from {plan.snapshot} failed: {what}" + (f": {listed(stuck)}" if stuck else "")
-    message += f"; why: {reason}" if reason else "; see GET /_cluster/allocation/explain on the destination"
+    side = ctx.cluster.side
+    message += f"; why: {reason}" if reason else f"; see GET /_cluster/allocation/explain on the {side}"
     left: list[str] = []  # without ``existing`` the caller (drill) deletes what it restored itself
     if existing is not None and primary:
         unusable = remove_unusable(ctx, plan, existing)
@@ -71,7 +72,7 @@ def unallocated(
         left = stuck
     if left:
         health = "red" if primary else f"below {ctx.config.restore.wait_for_status}"
-        message += f"; left {health} on the destination: {listed(left)} ({REMOVE_HINT})"
+        message += f"; left {health} on the {side}: {listed(left)} ({REMOVE_HINT})"
     return RestoreFailed(message)
 
 
