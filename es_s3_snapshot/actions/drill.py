@@ -101,10 +101,20 @@ def drill_config(config: Config, engine: str, *, ism: bool = False) -> Config:
 
 def has_ism(cluster: Cluster, engine: str) -> bool:
     """Whether an OpenSearch cluster has the ISM plugin on some node (one _cat/plugins request;
-    never asked of Elasticsearch)."""
+    never asked of Elasticsearch). A user who may not list the plugins (403) gets a warning and
+    False: the setting is not sent (it would fail the restore where the plugin is absent)."""
     if engine != "OpenSearch":
         return False
-    rows = cluster.get("/_cat/plugins", params={"format": "json", "h": "component"}).body or []
+    answer = cluster.get("/_cat/plugins", params={"format": "json", "h": "component"}, ok=(403,))
+    if answer.status == 403:
+        logger.warning(
+            "could not tell whether the %s cluster has the ISM plugin (GET /_cat/plugins answered 403): the copies "
+            "are restored without index.plugins.index_state_management.auto_manage = false, so an ISM template "
+            "matching their names may attach a policy to them while the drill runs",
+            cluster.side,
+        )
+        return False
+    rows = answer.body if isinstance(answer.body, list) else []
     return any(isinstance(r, dict) and r.get("component") == ISM_PLUGIN for r in rows)
 
 
@@ -298,7 +308,7 @@ class Copies:
             for r in rows
             if self.plan.owns(r.get("index", "")) and r.get("index") not in self.before
         }
-        self.streams = sorted(self.plan.streams.values())
+        self.streams = sorted(set(self.streams) | set(self.plan.streams.values()))
         logger.debug("restored copies: %s; data streams: %s", self.owned, self.streams)
         self.save(self.owned, self.streams)
 

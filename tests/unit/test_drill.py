@@ -341,6 +341,24 @@ def test_without_the_ism_plugin_auto_manage_is_not_sent(dest, load_config, make_
     assert dest.sent("GET", "/_cat/plugins")  # asked once
 
 
+def test_plugins_not_listable_sends_no_ism_setting_and_says_so(dest, load_config, make_ctx, caplog):
+    route = dest._route
+
+    def forbidden_plugins(method, path, params, body):
+        if path == "/_cat/plugins":
+            return 403, {"error": {"type": "security_exception", "reason": "no permissions"}, "status": 403}
+        return route(method, path, params, body)
+
+    dest._route = forbidden_plugins
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_drill(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
+    assert "could not tell whether the destination cluster has the ISM plugin (GET /_cat/plugins answered 403)" in (
+        caplog.text
+    )
+    assert lines[-1].startswith("drill ok: ")
+
+
 def test_elasticsearch_is_not_asked_for_plugins_and_gets_no_ism_setting(load_config, make_ctx):
     engine = seeded(FakeEngine("elasticsearch", "9.2.0"))
     engine.plugins = ["opensearch-index-management"]  # never looked at
