@@ -204,7 +204,7 @@ def test_drill_restores_a_data_stream_checks_it_and_deletes_it_on_opensearch(sta
     record = {}
 
     def recorded():  # the drill's record names the data stream and its backing indices' UUIDs
-        answer = dest("GET", "/es-s3-snapshot-drills/_doc/drill-", ok=(200, 404))
+        answer = dest("GET", "/es-s3-snapshot-drills/_doc/drill-", ok=(200, 404, 503))  # 503: being created
         if answer and answer.get("found") and answer["_source"].get("data_streams"):
             record.update(answer["_source"])
             record["now"] = {
@@ -217,7 +217,9 @@ def test_drill_restores_a_data_stream_checks_it_and_deletes_it_on_opensearch(sta
     returncode, err = signalled(["-m", "drill", "-c", throttled], recorded, signal.SIGINT)
     assert returncode == 130, err
     last = err.strip().splitlines()[-1]
-    assert "interrupted (SIGINT): the drill of s1 was stopped; deleted the 1 index it restored on the destination" in last
+    assert (
+        "interrupted (SIGINT): the drill of s1 was stopped; deleted the 1 index it restored on the destination" in last
+    )
     assert f"deleted the 1 data stream it restored: drill-{stream}" in last, last
     assert record["data_streams"] == [f"drill-{stream}"], record
     backing = sorted(n for n in record["indices"] if n.startswith(f".ds-drill-{stream}-"))
