@@ -235,9 +235,12 @@ def check_primaries(ctx: Context, plan: Plan) -> None:
     """Every copy (data streams: each backing index) has all its primaries active (one request);
     RestoreFailed naming the others."""
     health = target_health(ctx.cluster, plan)
-    if health is None:  # a copy is missing: read_back names it
-        health = {}
-    short = sorted(n for n in set(plan.targets.values()) | set(health) if not index_ready(health.get(n, {}), "yellow"))
+    if health is None:  # a copy (or every backing index of a data stream's copy) is missing
+        short = sorted(plan.targets.values()) + sorted(plan.streams.values())
+    else:
+        short = sorted(
+            n for n in set(plan.targets.values()) | set(health) if not index_ready(health.get(n, {}), "yellow")
+        )
     if short:
         raise RestoreFailed(f"restored {listed(short)} without all primaries active on the {ctx.cluster.side} cluster")
 

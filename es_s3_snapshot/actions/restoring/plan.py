@@ -31,8 +31,8 @@ class Plan:
         return sorted(self.indices) + sorted(self.streams)
 
     def owns(self, name: str) -> bool:
-        """Whether an index on the cluster restored to is one this restore creates (asked for every index of
-        the cluster: the lookups are built once)."""
+        """Whether an index on the cluster restored to is one this restore creates (asked for every
+        index of the cluster: the lookups are built once)."""
         return name in self._target_set or name.startswith(self._backing_prefixes)
 
     @cached_property

@@ -34,8 +34,8 @@ def start_restore(
     primary has recovered or failed; it returns None when the answer was lost (cut, or a gateway's
     own 502/503/504) but the restore has begun. ``templates``: warn first when a restored data
     stream has no index template to roll over with (a drill, which deletes its copies, does not
-    ask). Raises RestoreFailed when the restore was refused or
-    did not start (nothing was restored)."""
+    ask). Raises RestoreFailed when the restore was refused or did not start (nothing was
+    restored)."""
     config, cluster = ctx.config, ctx.cluster
     restore, repo = config.restore, config.repository_for(cluster.side).name
     body: dict = {
