@@ -12,7 +12,7 @@ attaches a policy to them).
 
 Data streams are restored too, under the prefixed name: the engines rename the data stream and
 its backing indices alike (``.ds-<prefix><name>-...``) and need no index template for it
-(Elasticsearch 8.19/9.2, OpenSearch 3.3). A drill deletes their copies with the data stream API
+(Elasticsearch 8.19/9.2, OpenSearch 1.3/2.19/3.3). A drill deletes their copies with the data stream API
 (``DELETE _data_stream/<name>``: the write index cannot be deleted alone); on a cluster without
 that API (the Elasticsearch integ-test distributions lack the data-streams module) it leaves the
 data streams out and says so in one line.
