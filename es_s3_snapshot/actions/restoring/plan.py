@@ -90,7 +90,12 @@ def choose_snapshot(ctx: Context) -> dict:
         )
     by_name = {s.get("snapshot"): s for s in candidates}
     newest = by_name[newest_first([Snapshot.from_engine(s) for s in candidates])[0].name]  # as list shows it
-    logger.info("latest SUCCESS snapshot holding the indices: %s", newest.get("snapshot"))
+    logger.info(
+        "latest SUCCESS snapshot holding the indices: %s (in %s, read by the %s cluster)",
+        newest.get("snapshot"),
+        repo,
+        cluster.side,
+    )
     return newest
 
 
@@ -135,5 +140,5 @@ def make_plan(ctx: Context) -> Plan:
     targets = {n: rename(n) for n in chosen if n not in stream_names}
     streams = {n: rename(n) for n in chosen if n in stream_names}
     shown = [n if n == t else f"{n} -> {t}" for n, t in sorted({**targets, **streams}.items())]
-    logger.info("restoring from %s: %s", name, listed(shown))
+    logger.info("restoring from %s on the %s: %s", name, ctx.cluster.side, listed(shown))
     return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams)

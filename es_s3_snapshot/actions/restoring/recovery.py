@@ -39,7 +39,10 @@ def judge_answer(ctx: Context, plan: Plan, answer: dict | None, existing: Existi
     shards = ((answer or {}).get("snapshot") or {}).get("shards") or {}
     if "total" not in shards:
         if answer is not None:
-            logger.warning("the restore's answer holds no shard counts; checking the restored indices instead")
+            logger.warning(
+                "the restore's answer holds no shard counts; checking the restored indices on the %s instead",
+                ctx.cluster.side,
+            )
         wait_for_recovery(ctx, plan, primaries_known=False, existing=existing)
         return
     failed = int(shards.get("failed") or 0)
@@ -154,8 +157,9 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
                     if nodes_when_lost is None:
                         nodes_when_lost = nodes
                         logger.warning(
-                            "restored indices are red while the node holding their copies is away: %s; waiting up to "
-                            "%.0fs for it (stall_timeout in [wait])",
+                            "restored indices are red on the %s while the node holding their copies is away: %s; "
+                            "waiting up to %.0fs for it (stall_timeout in [wait])",
+                            ctx.cluster.side,
                             listed(red),
                             config.wait.stall_timeout,
                         )

@@ -75,7 +75,7 @@ def start_restore(
         lost = err
     else:
         if not cluster.dry_run and not blocking:
-            logger.info("restore from %s/%s started", repo, plan.snapshot)
+            logger.info("restore from %s/%s started on the %s", repo, plan.snapshot, cluster.side)
         return answer.body if isinstance(answer.body, dict) else {}
     try:
         began = restore_began(Patient(ctx), plan, existing)  # rides through the election a lost node may cause
@@ -88,7 +88,9 @@ def start_restore(
         raise RestoreFailed(
             f"the restore from {plan.snapshot} was not started ({lost}); nothing was restored"
         ) from lost
-    logger.warning("the answer to the restore request was lost (%s), but the restore has begun", lost)
+    logger.warning(
+        "the answer to the restore request was lost (%s), but the restore has begun on the %s", lost, cluster.side
+    )
     return None
 
 
