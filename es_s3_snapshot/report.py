@@ -47,7 +47,7 @@ METRICS = {
     "last_bytes": ("gauge", "Bytes the last run added to the repository (backup) or restored (drill)."),
     "snapshots_deleted_total": ("counter", "Snapshots deleted by prune, over all runs."),
     # drill and scrub figures, set by the runs of those modes that got as far
-    "last_indices": ("gauge", "Indices the last drill restored and read back."),
+    "last_indices": ("gauge", "Indices and data streams the last drill restored and read back."),
     "last_documents": ("gauge", "Documents the last drill restored and read back."),
     "last_restore_seconds": ("gauge", "Time to restore of the last drill: restore sent to every primary active."),
     "last_snapshots_checked": ("gauge", "Snapshots the last scrub checked."),

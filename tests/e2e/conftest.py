@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -273,3 +274,44 @@ def run_cli(*args, env=None, timeout=CLI_TIMEOUT, cwd=None):
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# --- a backed-up index for the restore tests (restore and drill) -----------------------------------
+
+# A restore of several seconds on the stack's destination: it reads the repository at 20 KB/s.
+THROTTLED_RESTORE = "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n"
+
+
+@pytest.fixture
+def backed_up(src, cli, write):
+    """Seeds an index on the source and backs it up: ``back_up(config_text, index, docs)`` writes
+    the config, seeds ``index`` with ``docs`` documents, takes snapshot ``s1`` and returns (the
+    config's path, the path of the same config with restores throttled: THROTTLED_RESTORE)."""
+
+    def back_up(config_text, index, docs, *, snapshot="s1", **seed):
+        src.seed(index, docs, **seed)
+        config = write(config_text)
+        result = cli("-m", "backup", "-c", config, "--snapshot", snapshot)
+        assert result.code == 0, result
+        return config, write(config_text + THROTTLED_RESTORE, "throttled.conf")
+
+    return back_up
+
+
+def signalled(args, ready, signum, *, settle=0.5, limit=120):
+    """Run the CLI with ``args``, send ``signum`` once ``ready()`` holds and ``settle`` seconds more
+    have passed; returns (exit code, stderr)."""
+    process = subprocess.Popen(
+        [CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and not ready():
+            time.sleep(0.2)
+        time.sleep(settle)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, err

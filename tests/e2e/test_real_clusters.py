@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.support.slow_proxy import SlowProxy
 
-from .conftest import CLI, s3_config
+from .conftest import s3_config, signalled
 
 
 def restore_config(stack, unique, indices, extra="", dest_url=None):
@@ -21,25 +20,6 @@ def restore_config(stack, unique, indices, extra="", dest_url=None):
     if dest_url:
         text = text.replace(stack.nodes["destination"].url, dest_url)
     return text
-
-
-def signalled(args, ready, signum, *, settle=0.5, limit=120):
-    """Run the CLI with ``args``, send ``signum`` once ``ready()`` holds and ``settle`` seconds more
-    have passed; returns (exit code, stderr)."""
-    process = subprocess.Popen(
-        [CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline and not ready():
-            time.sleep(0.2)
-        time.sleep(settle)
-        process.send_signal(signum)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process.returncode, err
 
 
 # --- time -----------------------------------------------------------------------------------------
@@ -284,15 +264,9 @@ def test_sigterm_while_waiting_says_the_snapshot_goes_on(stack, src, write, uniq
     src("DELETE", f"/_snapshot/repo-{unique}/sig", ok=(200, 404))  # do not slow the other tests down
 
 
-def test_sigterm_during_a_restore_says_it_goes_on_and_how_to_follow_it(stack, src, dest, cli, write, unique):
+def test_sigterm_during_a_restore_says_it_goes_on_and_how_to_follow_it(stack, dest, backed_up, unique):
     index = f"{unique}-rsig"
-    src.seed(index, 3000)
-    config = write(restore_config(stack, unique, index))
-    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
-    throttled = write(  # a restore of several seconds: the destination reads the repository at 20 KB/s
-        restore_config(stack, unique, index) + "[destination_repository]\nmax_restore_bytes_per_sec = 20kb\n",
-        "throttled.conf",
-    )
+    _, throttled = backed_up(restore_config(stack, unique, index), index, 3000)  # a restore of several seconds
     returncode, err = signalled(
         ["-m", "restore", "-c", throttled, "--snapshot", "s1"], lambda: dest.exists(index), signal.SIGTERM
     )

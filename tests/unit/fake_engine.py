@@ -69,6 +69,8 @@ class FakeEngine:
             ],
         }
         self.data_streams: list[str] = []
+        self.data_stream_api = True  # False: no _data_stream API (Elasticsearch integ-test distributions)
+        self.plugins: list[str] = []  # components _cat/plugins lists (e.g. "opensearch-index-management")
         self.snapshot_shards: dict[str, int] = {}  # primaries of an index in the snapshots (default 1)
         self.restore_error = None  # (status, body) answered to POST _restore, which is refused
         self.restore_answer = None  # (status, body) answered to POST _restore after it began (a lost answer)
@@ -203,7 +205,9 @@ class FakeEngine:
                     responses.append({"hits": {"total": {"value": self.indices[name]["count"]}}, "status": 200})
             return 200, {"responses": responses}
         if seg[0] == "_data_stream":
-            return 200, {"data_streams": [{"name": n} for n in self.data_streams]}
+            return self._data_stream_api(method, seg[1:])
+        if seg[0] == "_cat" and seg[1] == "plugins":
+            return 200, [{"name": "node-1", "component": c, "version": self.version} for c in self.plugins]
         if seg[0] == "_index_template":
             return 200, {"index_templates": self.index_templates}
         if len(seg) == 2 and seg[1] in ("_close", "_open") and method == "POST":
@@ -237,6 +241,30 @@ class FakeEngine:
                     self.uuids.pop(name, None)
             return 200, {"acknowledged": True}
         return _error(400, "fake_unhandled", f"{method} {path}")
+
+    def _data_stream_api(self, method, seg):
+        """GET /_data_stream[/<name>] and DELETE /_data_stream/<name>, as OpenSearch and Elasticsearch
+        answer them; without the API (data_stream_api False), as an Elasticsearch integ-test
+        distribution answers (no data-streams module)."""
+        if not self.data_stream_api:
+            return 400, {"error": f"no handler found for uri [/_data_stream/{'/'.join(seg)}] and method [{method}]"}
+
+        def described(name):
+            backing = sorted(n for n in self.indices if n.startswith(f".ds-{name}-"))
+            return {"name": name, "indices": [{"index_name": n, "index_uuid": self.uuids.get(n, "")} for n in backing]}
+
+        if not seg:
+            return 200, {"data_streams": [described(n) for n in self.data_streams]}
+        if seg[0] not in self.data_streams:
+            return _error(404, "index_not_found_exception", f"no such index [{seg[0]}]")
+        if method == "DELETE":
+            self.data_streams.remove(seg[0])
+            self.indices.pop(seg[0], None)
+            for name in [n for n in self.indices if n.startswith(f".ds-{seg[0]}-")]:
+                self.indices.pop(name)
+                self.uuids.pop(name, None)
+            return 200, {"acknowledged": True}
+        return 200, {"data_streams": [described(seg[0])]}
 
     def _names(self, spec):
         return [n for n in self.indices if any(fnmatch.fnmatchcase(n, p) for p in spec.split(","))]
@@ -425,12 +453,19 @@ class FakeEngine:
             for n in snap["indices"]
             if any(fnmatch.fnmatchcase(n, p) for p in asked) or any(n.startswith(f".ds-{d}-") for d in streams)
         ]
+
+        def rename(name):
+            if not body.get("rename_pattern"):
+                return name
+            replacement = re.sub(r"\$(\d+)", r"\\g<\1>", body["rename_replacement"])
+            return re.sub(body["rename_pattern"], replacement, name)
+
+        renamed_streams = {d: rename(d) for d in streams}
         targets = {}
         for name in wanted:
-            target = name
-            if body.get("rename_pattern"):
-                replacement = re.sub(r"\$(\d+)", r"\\g<\1>", body["rename_replacement"])
-                target = re.sub(body["rename_pattern"], replacement, name)
+            # as engines do: a data stream is renamed, and its backing indices with it (.ds-<new name>-...)
+            stream = next((d for d in streams if name.startswith(f".ds-{d}-")), None)
+            target = rename(name) if stream is None else f".ds-{renamed_streams[stream]}-{name[len(stream) + 5 :]}"
             if self.indices.get(target, {}).get("status") == "open":
                 return _error(
                     500,
@@ -444,8 +479,8 @@ class FakeEngine:
             self.restored_from[target] = snap["snapshot"]
             self.restored.add(target)
         for stream in streams:
-            self.data_streams.append(stream)
-            self.indices[stream] = {  # searchable by its name, as a data stream is
+            self.data_streams.append(renamed_streams[stream])
+            self.indices[renamed_streams[stream]] = {  # searchable by its name, as a data stream is
                 "status": "open",
                 "count": sum(snap["counts"].get(n, 0) for n in wanted if n.startswith(f".ds-{stream}-")),
                 "alias_of_stream": True,
@@ -460,7 +495,7 @@ class FakeEngine:
             self.recovered.set()
         if not self.recovered.wait(self.block_limit):
             return self.cut_answer or (504, "<html><title>504 Gateway Time-out</title></html>")
-        restored = list(targets.values()) + [n for n in self.indices if any(n.startswith(f".ds-{d}-") for d in streams)]
+        restored = list(targets.values())
         failed = len([n for n in restored if n in self.red_after_restore])
         shards = {"total": len(restored), "failed": failed, "successful": len(restored) - failed}
         return 200, {"snapshot": {"snapshot": snap["snapshot"], "indices": restored, "shards": shards}}

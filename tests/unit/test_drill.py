@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from es_s3_snapshot import cli
-from es_s3_snapshot.actions.drill import run_drill
+from es_s3_snapshot.actions.drill import Copies, drill_config, run_drill
+from es_s3_snapshot.actions.restoring.plan import Plan
 from es_s3_snapshot.config import Overrides
 from es_s3_snapshot.errors import ConfigError, IndexConflict, Interrupted, OperationFailed, RestoreFailed, WaitTimeout
 from es_s3_snapshot.report import Report, prometheus_text
@@ -51,7 +52,7 @@ def test_drill_restores_renamed_copies_checks_them_and_deletes_them(dest, load_c
     ]
     assert "  drill-logs-a  10 docs" in lines and "  drill-logs-b  20 docs" in lines
     assert lines[-1].startswith("drill ok: new restored 2 indices, 30 documents, 2.0 KiB in ")
-    assert lines[-1].endswith("s (time to restore); the copies were deleted")
+    assert lines[-1].endswith("s (time to restore) on the destination cluster; the copies were deleted")
     assert drill_names(dest) == []
     deletes = [p for m, p in dest.changed() if m == "DELETE"]
     assert deletes == ["/drill-logs-a,drill-logs-b"]
@@ -83,7 +84,7 @@ def test_a_copy_that_stays_red_fails_naming_it_and_every_copy_is_deleted(dest, l
     with pytest.raises(RestoreFailed) as err:
         run_drill(ctx)
     assert "stayed red: drill-logs-b; why: disk watermark exceeded" in str(err.value)
-    assert str(err.value).endswith("deleted the 2 indices it restored")
+    assert str(err.value).endswith("deleted the 2 indices it restored on the destination cluster")
     assert drill_names(dest) == []
 
 
@@ -119,7 +120,8 @@ def test_copies_that_do_not_recover_within_max_wait_time_out_and_are_deleted(des
     with pytest.raises(WaitTimeout) as err:
         run_drill(ctx)
     assert str(err.value) == (
-        "the copies from new did not recover within 12s (max_wait in [wait]); deleted the 2 indices it restored"
+        "the copies from new did not recover on the destination cluster within 12s (max_wait in [wait]); "
+        "deleted the 2 indices it restored on the destination cluster"
     )
     assert drill_names(dest) == []
 
@@ -136,7 +138,9 @@ def test_ctrl_c_while_the_copies_recover_deletes_them_then_says_interrupted(dest
     ctx.sleep = interrupt
     with pytest.raises(Interrupted) as err:
         run_drill(ctx)
-    assert str(err.value) == "interrupted (SIGINT): the drill of new was stopped; deleted the 2 indices it restored"
+    assert str(err.value) == (
+        "interrupted (SIGINT): the drill of new was stopped; deleted the 2 indices it restored on the destination cluster"
+    )
     assert err.value.exit_code == 130
     assert drill_names(dest) == []
 
@@ -197,26 +201,192 @@ def test_a_copy_replaced_by_another_index_of_that_name_is_not_deleted(dest, load
     dest.recovery_polls = 2  # a wait in the recovery, where the name changes hands
     run_drill(ctx)
     assert drill_names(dest) == ["drill-logs-a"] and dest.indices["drill-logs-a"]["count"] == 99
-    assert "left drill-logs-a: another index now has the name (its UUID differs)" in caplog.text
+    assert "left drill-logs-a: another index or data stream now has the name (its UUID differs)" in caplog.text
     assert [p for m, p in dest.changed() if m == "DELETE"] == ["/drill-logs-b"]
 
 
-def test_data_streams_are_left_out_and_named(dest, load_config, make_ctx, caplog):
-    dest.snapshots[("repo1", "new")]["data_streams"] = ["events"]
-    dest.snapshots[("repo1", "new")]["indices"].append(".ds-events-2026.01.01-000001")
-    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "events"))), side="destination")
+def with_stream(engine, stream="events", docs=(4, 3)):
+    """The snapshot "new" also holds data stream ``stream`` with two backing indices (``docs`` each)."""
+    snap = engine.snapshots[("repo1", "new")]
+    snap["data_streams"] = [stream]
+    for gen, count in enumerate(docs, 1):
+        backing = f".ds-{stream}-2026.01.01-00000{gen}"
+        snap["indices"].append(backing)
+        snap["counts"][backing] = count
+    return engine
+
+
+def test_data_streams_are_restored_under_the_prefix_checked_recorded_and_deleted(dest, load_config, make_ctx):
+    with_stream(dest)
+    ctx, lines, clock = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "events"))), side="destination")
+    recorded = []
+
+    def look(seconds):
+        recorded.append(dict(dest.docs.get(RECORD, {})))
+        clock.sleep(seconds)
+
+    ctx.sleep = look
+    dest.recovery_polls = 2
     run_drill(ctx)
-    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["indices"] == "logs-a,logs-b"
-    assert "a drill restores indices only; data streams left out: events" in caplog.text
+    body = dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]
+    assert body["indices"] == "logs-a,logs-b,events" and body["rename_replacement"] == "drill-$1"
+    assert "  drill-events  7 docs" in lines  # a search on the data stream answers
+    assert lines[-1].startswith("drill ok: new restored 2 indices, 1 data stream, 37 documents, ")
+    backing = [".ds-drill-events-2026.01.01-000001", ".ds-drill-events-2026.01.01-000002"]
+    record = recorded[-1]
+    assert record["data_streams"] == ["drill-events"]
+    assert set(record["indices"]) == {"drill-logs-a", "drill-logs-b", *backing}  # name and UUID of each
+    assert ("DELETE", "/_data_stream/drill-events") in dest.changed()
+    assert dest.data_streams == [] and drill_names(dest) == [] and not [n for n in dest.indices if "drill-" in n]
+    assert not dest.sent("GET", "/_index_template")  # no advice about templates for copies it deletes
+    assert ctx.result.indices == ["logs-a", "logs-b", "events"] and ctx.result.documents == 37
 
 
-def test_only_data_streams_selected_fails_before_restoring(dest, load_config, make_ctx):
-    dest.snapshots[("repo1", "new")]["data_streams"] = ["events"]
-    dest.snapshots[("repo1", "new")]["indices"].append(".ds-events-2026.01.01-000001")
+def test_a_backing_index_that_stays_red_fails_naming_it_and_the_data_stream_is_deleted(dest, load_config, make_ctx):
+    with_stream(dest)
+    dest.red_after_restore = {".ds-drill-events-2026.01.01-000002"}
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("events",))), side="destination")
-    with pytest.raises(RestoreFailed, match="holds only data streams"):
+    with pytest.raises(RestoreFailed) as err:
+        run_drill(ctx)
+    assert "stayed red: .ds-drill-events-2026.01.01-000002" in str(err.value)
+    assert str(err.value).endswith("deleted the 1 data stream it restored: drill-events")
+    assert dest.data_streams == [] and not [n for n in dest.indices if "drill-" in n]
+
+
+def test_an_existing_data_stream_of_a_copy_name_is_refused_and_stays(dest, load_config, make_ctx):
+    with_stream(dest)
+    dest.data_streams.append("drill-events")
+    dest.add_index(".ds-drill-events-2025.01.01-000001", 9)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "events"))), side="destination")
+    with pytest.raises(IndexConflict, match="already has 1 index or data stream with a copy's name: drill-events"):
         run_drill(ctx)
     assert not dest.sent("POST", "/_snapshot/repo1/new/_restore")
+    assert dest.data_streams == ["drill-events"] and ".ds-drill-events-2025.01.01-000001" in dest.indices
+
+
+def test_a_data_stream_whose_backing_indices_are_not_the_copies_is_left_alone(dest, load_config, make_ctx, caplog):
+    with_stream(dest)
+    ctx, _, clock = make_ctx(load_config(overrides=Overrides(indices=("events",))), side="destination")
+
+    def swap(seconds):  # someone deletes the copy and creates a data stream of that name meanwhile
+        if "drill-events" in dest.data_streams and ".ds-drill-events-x-000009" not in dest.indices:
+            for name in [n for n in dest.indices if n.startswith(".ds-drill-events-")]:
+                dest.indices.pop(name)
+            dest.add_index(".ds-drill-events-x-000009", 1)
+        clock.sleep(seconds)
+
+    ctx.sleep = swap
+    dest.recovery_polls = 2
+    run_drill(ctx)
+    assert "left drill-events: another index or data stream now has the name" in caplog.text
+    assert "drill-events" in dest.data_streams and ".ds-drill-events-x-000009" in dest.indices
+    assert ("DELETE", "/_data_stream/drill-events") not in dest.changed()
+
+
+def test_without_a_data_stream_api_the_data_streams_are_left_out_in_one_line(dest, load_config, make_ctx, caplog):
+    with_stream(dest)
+    dest.data_stream_api = False
+    ctx, lines, _ = make_ctx(load_config(overrides=Overrides(indices=("logs-*", "events"))), side="destination")
+    run_drill(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["indices"] == "logs-a,logs-b"
+    warned = [r.getMessage() for r in caplog.records if "data streams left out" in r.getMessage()]
+    assert warned == [
+        "data streams left out of the drill: the destination cluster has no data stream API (GET /_data_stream "
+        "answered 400) to delete their copies with: events"
+    ]
+    assert lines[-1].startswith("drill ok: new restored 2 indices, 30 documents")
+
+
+def test_only_data_streams_selected_without_a_data_stream_api_fails_before_restoring(dest, load_config, make_ctx):
+    with_stream(dest)
+    dest.data_stream_api = False
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("events",))), side="destination")
+    with pytest.raises(RestoreFailed, match="holds only data streams .*no data stream API"):
+        run_drill(ctx)
+    assert not dest.sent("POST", "/_snapshot/repo1/new/_restore")
+
+
+def test_copies_of_a_killed_drill_include_its_data_streams(dest, load_config, make_ctx, caplog):
+    with_stream(dest)
+    ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("events",))), side="destination")
+    killed = Copies(ctx.cluster, Plan("new", [], {}, {"events": "drill-events"}), "drill-")
+    ctx.config = drill_config(ctx.config, "OpenSearch")
+    from es_s3_snapshot.actions.restoring.existing import Existing
+
+    killed.restore(ctx, Existing({}, []))  # restored and recorded, then the run was killed
+    assert dest.data_streams == ["drill-events"]
+    run_drill(make_ctx(load_config(), side="destination")[0])
+    assert "an earlier drill of new did not end (killed?): deleted the 1 data stream it restored: drill-events" in (
+        caplog.text
+    )
+    assert dest.data_streams == [] and not [n for n in dest.indices if "drill-" in n]
+
+
+def test_ism_plugin_present_turns_auto_manage_off_for_the_copies(dest, load_config, make_ctx):
+    dest.plugins = ["opensearch-index-management", "repository-s3"]
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    run_drill(ctx)
+    body = dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]
+    assert body["index_settings"] == {
+        "index.number_of_replicas": 0,
+        "index.plugins.index_state_management.auto_manage": False,
+    }
+
+
+def test_without_the_ism_plugin_auto_manage_is_not_sent(dest, load_config, make_ctx):
+    dest.plugins = ["repository-s3"]
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    run_drill(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
+    assert dest.sent("GET", "/_cat/plugins")  # asked once
+
+
+def test_plugins_not_listable_sends_no_ism_setting_and_says_so(dest, load_config, make_ctx, caplog):
+    route = dest._route
+
+    def forbidden_plugins(method, path, params, body):
+        if path == "/_cat/plugins":
+            return 403, {"error": {"type": "security_exception", "reason": "no permissions"}, "status": 403}
+        return route(method, path, params, body)
+
+    dest._route = forbidden_plugins
+    ctx, lines, _ = make_ctx(load_config(), side="destination")
+    run_drill(ctx)
+    assert dest.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
+    assert "could not tell whether the destination cluster has the ISM plugin (GET /_cat/plugins answered 403)" in (
+        caplog.text
+    )
+    assert lines[-1].startswith("drill ok: ")
+
+
+def test_elasticsearch_is_not_asked_for_plugins_and_gets_no_ism_setting(load_config, make_ctx):
+    engine = seeded(FakeEngine("elasticsearch", "9.2.0"))
+    engine.plugins = ["opensearch-index-management"]  # never looked at
+    ctx, _, _ = make_ctx(load_config(), side="destination")
+    ctx.cluster.transport = engine
+    run_drill(ctx)
+    assert not engine.sent("GET", "/_cat/plugins")
+    assert engine.sent("POST", "/_snapshot/repo1/new/_restore")[0]["index_settings"] == {"index.number_of_replicas": 0}
+
+
+def test_drill_on_the_source_names_the_source_in_every_line(dest, load_config, make_ctx, caplog):
+    """--on source: the source's repository settings ([repository], not [destination_repository])
+    and every line says source, on success and on failure."""
+    config = load_config("[destination_repository]\nbase_path = copy\n")
+    ctx, lines, _ = make_ctx(config, side="source")
+    run_drill(ctx)
+    assert dest.repos["repo1"]["settings"]["base_path"] == "es"
+    said = lines + [r.getMessage() for r in caplog.records]
+    assert not [line for line in said if "destination" in line], said
+    assert lines[-1].endswith("on the source cluster; the copies were deleted")
+    assert any(line.startswith("restored 2 indices from repo1/new on the source: ") for line in lines)
+
+    caplog.clear()
+    dest.red_after_restore = {"drill-logs-b"}
+    ctx, lines, _ = make_ctx(config, side="source")
+    with pytest.raises(RestoreFailed) as err:
+        run_drill(ctx)
+    assert "destination" not in str(err.value) and str(err.value).endswith("it restored on the source cluster")
 
 
 def test_drill_refuses_no_wait_and_changes_nothing_in_a_dry_run(dest, load_config, make_ctx):
@@ -327,7 +497,9 @@ def test_copies_a_killed_drill_left_are_deleted_by_the_next_when_their_uuid_matc
     ctx, _, _ = make_ctx(load_config(), side="destination")
     with pytest.raises(IndexConflict, match="with a copy's name: drill-logs-b; nothing was changed"):
         run_drill(ctx)
-    assert "an earlier drill of old did not end (killed?): deleted the 1 index it restored" in caplog.text
+    assert "an earlier drill of old did not end (killed?): deleted the 1 index it restored on the destination" in (
+        caplog.text
+    )
     assert drill_names(dest) == ["drill-logs-b"] and dest.indices["drill-logs-b"]["count"] == 4
     assert dest.docs[RECORD]["indices"] == {}
 
@@ -349,7 +521,12 @@ def test_copies_that_cannot_be_deleted_fail_the_drill_naming_them(dest, load_con
     with pytest.raises(OperationFailed) as err:
         run_drill(ctx)
     message = str(err.value)
-    assert message.startswith("drill of new: every copy restored and answered, but could NOT delete the copies")
-    assert message.endswith("check and delete drill-logs-a, drill-logs-b with DELETE /<index>")
+    assert message.startswith(
+        "drill of new: every copy restored and answered, but could NOT delete the copies it restored on the "
+        "destination cluster"
+    )
+    assert message.endswith(
+        "check and delete drill-logs-a, drill-logs-b with DELETE /<index> (a data stream: DELETE /_data_stream/<name>)"
+    )
     assert drill_names(dest) == ["drill-logs-a", "drill-logs-b"]
     assert set(dest.docs[RECORD]["indices"]) == {"drill-logs-a", "drill-logs-b"}  # the next drill deletes them

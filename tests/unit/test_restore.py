@@ -35,7 +35,9 @@ def test_restore_latest_registers_readonly_restores_and_prints_counts(dest, load
         ctx.config.wait.max_wait + ctx.cluster.request_timeout
     )
     assert lines[-2:] == ["  logs-a  10 docs", "  logs-b  20 docs"]
-    assert lines[-3].startswith("restored 2 indices from repo1/new: 2.0 KiB in ") and lines[-3].endswith(" MB/s)")
+    assert lines[-3].startswith("restored 2 indices from repo1/new on the destination: 2.0 KiB in ") and lines[
+        -3
+    ].endswith(" MB/s)")
 
 
 def test_restore_named_snapshot(dest, load_config, make_ctx):
@@ -353,7 +355,7 @@ def test_thousands_of_long_names_never_go_into_a_url_and_checks_stay_constant(en
     paths = [p for _, p, _, _ in after]
     assert set(paths[:-2]) == {"/_cluster/health"} and sorted(paths[-2:]) == ["/_cat/indices", "/_msearch"]
     assert all("level" not in params for _, _, params, _ in after)
-    assert lines[0].startswith("restored 1000 indices from repo1/big: ")
+    assert lines[0].startswith("restored 1000 indices from repo1/big on the destination: ")
     assert len(lines) == 1001
 
 
@@ -368,7 +370,7 @@ def test_data_stream_is_restored_as_a_stream_and_a_missing_template_is_explained
     body = dest.sent("POST", "/_snapshot/repo1/ds/_restore")[0]
     assert body["indices"] == "logs-app"  # the stream by its name: its backing indices follow
     assert any("no index template with data_stream matching logs-app" in r.getMessage() for r in caplog.records)
-    assert lines[0].startswith("restored 0 indices and 1 data stream from repo1/ds")
+    assert lines[0].startswith("restored 0 indices and 1 data stream from repo1/ds on the destination")
     assert lines[-1] == "  logs-app  7 docs"
 
 

@@ -174,7 +174,7 @@ def remove_unusable(ctx: Context, plan: Plan, existing: Existing) -> Unusable:
             cluster.request("DELETE", path_of(",".join(chunk)), changes=True)
             removed += chunk
         except (EngineError, ClusterUnreachable, UnexpectedAnswer) as err:
-            logger.warning("could not delete %s: %s", listed(chunk), err)
+            logger.warning("could not delete %s on the %s: %s", listed(chunk), cluster.side, err)
             failed += chunk
     if removed:
         notes.insert(

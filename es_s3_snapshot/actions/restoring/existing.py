@@ -29,13 +29,13 @@ class Existing:
 
 
 def list_indices(cluster: Cluster, columns: str) -> list[dict]:
-    """Every index of the destination (hidden and closed ones too), with ``columns`` of _cat/indices."""
+    """Every index of ``cluster`` (hidden and closed ones too), with ``columns`` of _cat/indices."""
     params = {"format": "json", "bytes": "b", "h": columns, "expand_wildcards": "all"}
     return cluster.get("/_cat/indices", params=params, timeout=cluster.long_request_timeout).body or []
 
 
 def find_existing(cluster: Cluster, plan: Plan, rows: list[dict]) -> Existing:
-    """What of the plan's targets already exists on the destination (``rows``: its indices; and
+    """What of the plan's targets already exists on ``cluster`` (``rows``: its indices; and
     its data streams when the plan has some)."""
     wanted = set(plan.targets.values())
     indices = {
@@ -168,10 +168,11 @@ def handle_existing(ctx: Context, plan: Plan, existing: Existing) -> list[str]:
     deleted = verdict.delete_streams + verdict.delete
     if deleted and not cluster.dry_run:
         logger.warning(
-            "deleted %s on the destination before restoring: %s",
+            "deleted %s on the %s before restoring: %s",
             plural(len(deleted), "index or data stream", "indices or data streams")
             if verdict.delete_streams
             else plural(len(deleted), "index", "indices"),
+            cluster.side,
             listed(deleted),
         )
     open_ones = [n for n in verdict.close if existing.indices[n][0] == "open"]
@@ -179,8 +180,9 @@ def handle_existing(ctx: Context, plan: Plan, existing: Existing) -> list[str]:
         cluster.request("POST", path_of(",".join(chunk), "_close"), changes=True)
     if open_ones and not cluster.dry_run:
         logger.warning(
-            "closed %s on the destination to restore over them: %s",
+            "closed %s on the %s to restore over them: %s",
             plural(len(open_ones), "index", "indices"),
+            cluster.side,
             listed(open_ones),
         )
     return open_ones
@@ -188,7 +190,8 @@ def handle_existing(ctx: Context, plan: Plan, existing: Existing) -> list[str]:
 
 def snapshot_primaries(ctx: Context, plan: Plan) -> dict[str, int]:
     """Target name -> number of primaries in the snapshot, for the plan's indices (one request)."""
-    cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
+    cluster = ctx.cluster
+    repo = ctx.config.repository_for(cluster.side).name
     answer = cluster.get(
         path_of("_snapshot", repo, plan.snapshot, "_status"),
         params={"filter_path": "snapshots.indices.*.shards_stats.total"},

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 class Plan:
     snapshot: str
     indices: list[str]  # plain indices in the snapshot to restore (data streams' backing indices excluded)
-    targets: dict[str, str]  # snapshot index name -> name on the destination
-    streams: dict[str, str] = field(default_factory=dict)  # data stream in the snapshot -> name on the destination
+    targets: dict[str, str]  # snapshot index name -> name on the cluster restored to
+    streams: dict[str, str] = field(default_factory=dict)  # data stream in the snapshot -> name on that cluster
 
     @property
     def request_names(self) -> list[str]:
@@ -31,8 +31,8 @@ class Plan:
         return sorted(self.indices) + sorted(self.streams)
 
     def owns(self, name: str) -> bool:
-        """Whether an index on the destination is one this restore creates (asked for every index of
-        the cluster: the lookups are built once)."""
+        """Whether an index on the cluster restored to is one this restore creates (asked for every
+        index of the cluster: the lookups are built once)."""
         return name in self._target_set or name.startswith(self._backing_prefixes)
 
     @cached_property
@@ -61,7 +61,7 @@ def choose_snapshot(ctx: Context) -> dict:
     snapshot whose name the pattern could have produced.
     """
     config, cluster = ctx.config, ctx.cluster
-    repo, wanted = config.repository_for("destination").name, config.restore.snapshot
+    repo, wanted = config.repository_for(cluster.side).name, config.restore.snapshot
     slow = cluster.long_request_timeout  # read from the repository
     if wanted != LATEST and "%" not in wanted:
         try:
@@ -90,7 +90,12 @@ def choose_snapshot(ctx: Context) -> dict:
         )
     by_name = {s.get("snapshot"): s for s in candidates}
     newest = by_name[newest_first([Snapshot.from_engine(s) for s in candidates])[0].name]  # as list shows it
-    logger.info("latest SUCCESS snapshot holding the indices: %s", newest.get("snapshot"))
+    logger.info(
+        "latest SUCCESS snapshot holding the indices: %s (in %s, read by the %s cluster)",
+        newest.get("snapshot"),
+        repo,
+        cluster.side,
+    )
     return newest
 
 
@@ -135,5 +140,5 @@ def make_plan(ctx: Context) -> Plan:
     targets = {n: rename(n) for n in chosen if n not in stream_names}
     streams = {n: rename(n) for n in chosen if n in stream_names}
     shown = [n if n == t else f"{n} -> {t}" for n, t in sorted({**targets, **streams}.items())]
-    logger.info("restoring from %s: %s", name, listed(shown))
+    logger.info("restoring from %s on the %s: %s", name, ctx.cluster.side, listed(shown))
     return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams)

@@ -23,24 +23,25 @@ def read_back(ctx: Context, plan: Plan, seconds: float) -> tuple[int, dict[str, 
     the number of indices: the sizes from _cat/indices, and the counts from one _msearch (names in
     its body).
     """
-    cluster, repo = ctx.cluster, ctx.config.repository_for("destination").name
+    cluster = ctx.cluster
+    repo, side = ctx.config.repository_for(cluster.side).name, cluster.side
     sizes = Background(lambda: list_indices(cluster, "index,status,pri.store.size"))  # beside the counts
     counts = document_counts(cluster, plan.readable)
     present = {r["index"]: r for r in joined(sizes, ctx.pause) if plan.owns(r.get("index", ""))}
     absent = sorted(set(plan.targets.values()) - set(present))
     if absent:
         raise RestoreFailed(
-            f"restored {plural(len(absent), 'index', 'indices')} missing on the destination: {listed(absent)}"
+            f"restored {plural(len(absent), 'index', 'indices')} missing on the {side}: {listed(absent)}"
         )
     size = sum(int(r.get("pri.store.size") or 0) for r in present.values())
     unreadable = sorted(n for n, c in counts.items() if not isinstance(c, int))
     if unreadable:
         raise RestoreFailed(
-            f"restored {listed([f'{n} ({counts[n]})' for n in unreadable])} cannot be read on the destination"
+            f"restored {listed([f'{n} ({counts[n]})' for n in unreadable])} cannot be read on the {side}"
         )
     streams = f" and {plural(len(plan.streams), 'data stream')}" if plan.streams else ""
     ctx.echo(
-        f"restored {plural(len(plan.targets), 'index', 'indices')}{streams} from {repo}/{plan.snapshot}: "
+        f"restored {plural(len(plan.targets), 'index', 'indices')}{streams} from {repo}/{plan.snapshot} on the {side}: "
         f"{human_bytes(size)} in {seconds:.1f}s ({rate(size, seconds)})"
     )
     width = max(len(n) for n in counts)

@@ -39,7 +39,10 @@ def judge_answer(ctx: Context, plan: Plan, answer: dict | None, existing: Existi
     shards = ((answer or {}).get("snapshot") or {}).get("shards") or {}
     if "total" not in shards:
         if answer is not None:
-            logger.warning("the restore's answer holds no shard counts; checking the restored indices instead")
+            logger.warning(
+                "the restore's answer holds no shard counts; checking the restored indices on the %s instead",
+                ctx.cluster.side,
+            )
         wait_for_recovery(ctx, plan, primaries_known=False, existing=existing)
         return
     failed = int(shards.get("failed") or 0)
@@ -61,7 +64,8 @@ def unallocated(
     itself) nothing is deleted and nothing is said of what stays."""
     reason = allocation_reason(ctx.cluster, stuck[0], primary=primary) if stuck else ""
     message = f"restore from {plan.snapshot} failed: {what}" + (f": {listed(stuck)}" if stuck else "")
-    message += f"; why: {reason}" if reason else "; see GET /_cluster/allocation/explain on the destination"
+    side = ctx.cluster.side
+    message += f"; why: {reason}" if reason else f"; see GET /_cluster/allocation/explain on the {side}"
     left: list[str] = []  # without ``existing`` the caller (drill) deletes what it restored itself
     if existing is not None and primary:
         unusable = remove_unusable(ctx, plan, existing)
@@ -71,7 +75,7 @@ def unallocated(
         left = stuck
     if left:
         health = "red" if primary else f"below {ctx.config.restore.wait_for_status}"
-        message += f"; left {health} on the destination: {listed(left)} ({REMOVE_HINT})"
+        message += f"; left {health} on the {side}: {listed(left)} ({REMOVE_HINT})"
     return RestoreFailed(message)
 
 
@@ -153,8 +157,9 @@ def wait_for_recovery(ctx: Context, plan: Plan, *, primaries_known: bool, existi
                     if nodes_when_lost is None:
                         nodes_when_lost = nodes
                         logger.warning(
-                            "restored indices are red while the node holding their copies is away: %s; waiting up to "
-                            "%.0fs for it (stall_timeout in [wait])",
+                            "restored indices are red on the %s while the node holding their copies is away: %s; "
+                            "waiting up to %.0fs for it (stall_timeout in [wait])",
+                            ctx.cluster.side,
                             listed(red),
                             config.wait.stall_timeout,
                         )

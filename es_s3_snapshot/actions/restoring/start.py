@@ -27,13 +27,17 @@ HEALTH_FILTER = "status,timed_out,initializing_shards,unassigned_shards,number_o
 FOLLOW = "GET /_cat/recovery?active_only=true&v"
 
 
-def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: bool) -> dict | None:
+def start_restore(
+    ctx: Context, plan: Plan, existing: Existing, *, blocking: bool, templates: bool = True
+) -> dict | None:
     """Send the restore request once. Blocking, it returns the engine's answer once every restored
     primary has recovered or failed; it returns None when the answer was lost (cut, or a gateway's
-    own 502/503/504) but the restore has begun. Raises RestoreFailed when the restore was refused or
-    did not start (nothing was restored)."""
+    own 502/503/504) but the restore has begun. ``templates``: warn first when a restored data
+    stream has no index template to roll over with (a drill, which deletes its copies, does not
+    ask). Raises RestoreFailed when the restore was refused or did not start (nothing was
+    restored)."""
     config, cluster = ctx.config, ctx.cluster
-    restore, repo = config.restore, config.repository_for("destination").name
+    restore, repo = config.restore, config.repository_for(cluster.side).name
     body: dict = {
         "indices": ",".join(plan.request_names),
         "ignore_unavailable": restore.ignore_unavailable,
@@ -50,7 +54,7 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
         body["index_settings"] = dict(restore.index_settings)
     if restore.ignore_index_settings:
         body["ignore_index_settings"] = list(restore.ignore_index_settings)
-    if plan.streams:
+    if plan.streams and templates:
         explain_missing_templates(ctx, plan)
     try:
         answer = cluster.request(
@@ -64,14 +68,14 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
             timeout=config.wait.max_wait + cluster.request_timeout if blocking else cluster.long_request_timeout,
         )
     except EngineError as err:
-        if not (passing(err) or resent_by_engine(err, plan, existing)):
+        if not (passing(err) or resent_by_engine(err, plan, existing, cluster.side)):
             raise RestoreFailed(f"restore from {plan.snapshot} was refused: {err.error_type}: {err.reason}") from err
         lost: Exception = err  # the master left while the restore ran: its answer is lost, not a refusal
     except (ClusterUnreachable, UnexpectedAnswer) as err:  # cut, or a gateway gave up: the engine may go on
         lost = err
     else:
         if not cluster.dry_run and not blocking:
-            logger.info("restore from %s/%s started", repo, plan.snapshot)
+            logger.info("restore from %s/%s started on the %s", repo, plan.snapshot, cluster.side)
         return answer.body if isinstance(answer.body, dict) else {}
     try:
         began = restore_began(Patient(ctx), plan, existing)  # rides through the election a lost node may cause
@@ -84,14 +88,16 @@ def start_restore(ctx: Context, plan: Plan, existing: Existing, *, blocking: boo
         raise RestoreFailed(
             f"the restore from {plan.snapshot} was not started ({lost}); nothing was restored"
         ) from lost
-    logger.warning("the answer to the restore request was lost (%s), but the restore has begun", lost)
+    logger.warning(
+        "the answer to the restore request was lost (%s), but the restore has begun on the %s", lost, cluster.side
+    )
     return None
 
 
 SAME_NAME = re.compile(r"cannot restore index \[([^\]]+)\] because an open index with same name already exists")
 
 
-def resent_by_engine(err: EngineError, plan: Plan, existing: Existing) -> bool:
+def resent_by_engine(err: EngineError, plan: Plan, existing: Existing, side: str) -> bool:
     """Whether a "same name already exists" refusal is the engine's own doing: when the elected
     master leaves during a blocking restore, the engine sends the restore again to the next master,
     which refuses it because this run's restore already created the index (OpenSearch 3.3; also
@@ -104,14 +110,12 @@ def resent_by_engine(err: EngineError, plan: Plan, existing: Existing) -> bool:
     before = existing.indices.get(name)
     ours = plan.owns(name) and (before is None or before[0] == "close")
     if ours:
-        logger.warning(
-            "the destination's master changed during the restore and the engine sent it again: %s", err.reason
-        )
+        logger.warning("the %s's master changed during the restore and the engine sent it again: %s", side, err.reason)
     return ours
 
 
 def restore_began(cluster: Cluster, plan: Plan, existing: Existing) -> bool:
-    """After a lost answer: whether the destination now holds targets it did not hold open before."""
+    """After a lost answer: whether the cluster now holds targets it did not hold open before."""
     for row in list_indices(cluster, "index,status"):
         name = row.get("index", "")
         before = existing.indices.get(name)
@@ -121,7 +125,7 @@ def restore_began(cluster: Cluster, plan: Plan, existing: Existing) -> bool:
 
 
 def explain_missing_templates(ctx: Context, plan: Plan) -> None:
-    """A data stream needs a matching index template with data_stream on the destination to roll
+    """A data stream needs a matching index template with data_stream on the cluster restored to to roll
     over and take writes; say so before restoring when it has none."""
     answer = ctx.cluster.get("/_index_template", ok=(404,))
     templates = [t.get("index_template", {}) for t in answer.get("index_templates") or []]
@@ -135,9 +139,10 @@ def explain_missing_templates(ctx: Context, plan: Plan) -> None:
     ]
     if missing:
         logger.warning(
-            "the destination has no index template with data_stream matching %s: the data stream(s) are "
+            "the %s has no index template with data_stream matching %s: the data stream(s) are "
             "restored, but cannot roll over or take new writes until such a template exists (create it with "
             "PUT /_index_template/<name> as on the source, or restore with include_global_state = true)",
+            ctx.cluster.side,
             listed(missing),
         )
 
@@ -188,7 +193,7 @@ def interrupted_before_answer(
     ctx: Context, plan: Plan, existing: Existing, closed: list[str], err: BaseException
 ) -> Interrupted:
     """Ctrl-C or SIGTERM before the restore answered: say whether it goes on (one look at the
-    destination), and reopen what this run closed if it has not begun."""
+    cluster), and reopen what this run closed if it has not begun."""
     what = f"{plural(len(plan.request_names), 'index', 'indices')} from {plan.snapshot}"
     try:
         began = restore_began(ctx.cluster, plan, existing)
@@ -199,7 +204,7 @@ def interrupted_before_answer(
         )
     if began:
         return Interrupted.of(
-            err, f"the restore of {what} goes on in the destination cluster; follow it with: {FOLLOW}"
+            err, f"the restore of {what} goes on in the {ctx.cluster.side} cluster; follow it with: {FOLLOW}"
         )
     note = Interrupted.of(err, f"the restore of {what} had not begun; nothing was restored")
     reopen(ctx, closed, note)
@@ -209,6 +214,6 @@ def interrupted_before_answer(
 def timeout_message(ctx: Context) -> str:
     return (
         f"the restored indices did not reach {ctx.config.restore.wait_for_status} within "
-        f"{ctx.config.wait.max_wait:.0f}s (max_wait in [wait]); the restore goes on in the destination cluster: "
+        f"{ctx.config.wait.max_wait:.0f}s (max_wait in [wait]); the restore goes on in the {ctx.cluster.side} cluster: "
         f"follow it with {FOLLOW}"
     )
