@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Figures for a repository of 2,000 snapshots (issue 18): `es-s3-snapshot -m list --json` against a
 bare `GET _snapshot/<repo>/_all?verbose=false` in a fresh Python process, peak RSS, and
-`-m prune --dry-run` on the same repository.
+`-m prune --dry-run` on the same repository; each with a cold snapshot cache (emptied before every
+run: what the first run on a host pays) and a warm one (filled by one run before the rounds: every
+later run). The gate is judged on the warm run.
 
     .venv/bin/python -m devstack.bench_many [--rounds 5]
 
@@ -108,42 +110,57 @@ def bench_many(rounds: int = 5, echo=print) -> list[str]:
         url = stack.nodes["source"].url
         location = Path(shared) / "many"
         shutil.copytree(folder, location)
-        config = Path(shared) / "many.conf"
-        config.write_text(
-            f"[aws_s3_config]\ns3_bucket_name = unused\n[elasticsearch_config]\nes_repository_name = many\n"
-            f"es_src_seed1 = {url}\nindex_names = tiny\n[repository]\ntype = fs\nlocation = {location}\n"
-            "[retention]\nkeep_last = 7\n"
-        )
+        caches = {kind: Path(shared) / f"cache-{kind}" for kind in ("cold", "warm")}
+        configs = {}
+        for kind, cache in caches.items():
+            cache.mkdir(mode=0o700)
+            configs[kind] = Path(shared) / f"many-{kind}.conf"
+            configs[kind].write_text(
+                f"[aws_s3_config]\ns3_bucket_name = unused\n[elasticsearch_config]\nes_repository_name = many\n"
+                f"es_src_seed1 = {url}\nindex_names = tiny\n[repository]\ntype = fs\nlocation = {location}\n"
+                f"[retention]\nkeep_last = 7\n[cache]\ndir = {cache}\n"
+            )
         from .bench import Engine
 
         Engine(url)("PUT", "/_snapshot/many", {"type": "fs", "settings": {"location": str(location), "readonly": True}})
-        runs = {
-            "bare": [sys.executable, "-c", BARE, url],
-            "list": [CLI, "-m", "list", "--json", "-c", str(config), "-q"],
-            "prune": [CLI, "-m", "prune", "--dry-run", "-c", str(config), "-q"],
-        }
+        runs = {"bare": [sys.executable, "-c", BARE, url]}
+        for kind in ("cold", "warm"):
+            runs[f"list {kind}"] = [CLI, "-m", "list", "--json", "-c", str(configs[kind]), "-q"]
+            runs[f"prune {kind}"] = [CLI, "-m", "prune", "--dry-run", "-c", str(configs[kind]), "-q"]
+        _timed(runs["list warm"])  # fills the warm cache
         times: dict[str, list[float]] = {k: [] for k in runs}
         rss: dict[str, list[float]] = {k: [] for k in runs}
+        outputs: dict[str, set[str]] = {k: set() for k in runs}
         for n in range(rounds):
             for label, command in runs.items():
+                if label.endswith("cold"):
+                    for stale in caches["cold"].iterdir():
+                        stale.unlink()
                 seconds, peak, out = _timed(command)
                 times[label].append(seconds)
                 rss[label].append(peak)
+                outputs[label].add(out)
                 if label == "bare" and n == 0:
                     echo(f"bare listing: {out.strip()} snapshots")
             echo(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
-    bare = statistics.median(times["bare"])
-    listing = statistics.median(times["list"])
-    prune = statistics.median(times["prune"])
+    for mode in ("list", "prune"):
+        if len(outputs[f"{mode} cold"] | outputs[f"{mode} warm"]) != 1:
+            raise RuntimeError(f"-m {mode} printed different answers with a cold and a warm cache")
+    median = {k: statistics.median(v) for k, v in times.items()}
+    bare = median["bare"]
     gate = GATE_RATIO * bare + GATE_PLUS
-    peak = max(rss["list"])
+    warm, cold = median["list warm"], median["list cold"]
+    peak = max(rss["list warm"])
+    anchor = f"{bare:.2f}, bare GET _all?verbose=false (fresh python)"
     return [
-        f"| `-m list --json`, {COUNT} snapshots, s | {listing:.2f} | {bare:.2f}, bare GET _all?verbose=false "
-        f"(fresh python) | {listing / bare:.2f}x | <= 1.5x + 0.5 s = {gate:.2f} | {'ok' if listing <= gate else 'MISSED'} |",
-        f"| peak RSS of `-m list --json`, MB | {peak:.0f} | {max(rss['bare']):.0f} (bare) | | < {GATE_RSS:.0f} "
-        f"| {'ok' if peak < GATE_RSS else 'MISSED'} |",
-        f"| `-m prune --dry-run` (keep_last 7), {COUNT} snapshots, s | {prune:.2f} (RSS {max(rss['prune']):.0f} MB) "
-        f"| {bare:.2f} | {prune / bare:.2f}x | shown | |",
+        f"| `-m list --json`, {COUNT} snapshots, warm cache, s | {warm:.2f} (cold {cold:.2f}) | {anchor} "
+        f"| {warm / bare:.2f}x (cold {cold / bare:.2f}x) | <= 1.5x + 0.5 s = {gate:.2f} "
+        f"| {'ok' if warm <= gate else 'MISSED'} |",
+        f"| peak RSS of `-m list --json`, warm cache, MB | {peak:.0f} (cold {max(rss['list cold']):.0f}) "
+        f"| {max(rss['bare']):.0f} (bare) | | < {GATE_RSS:.0f} | {'ok' if peak < GATE_RSS else 'MISSED'} |",
+        f"| `-m prune --dry-run` (keep_last 7), {COUNT} snapshots, warm cache, s | {median['prune warm']:.2f} "
+        f"(cold {median['prune cold']:.2f}; RSS {max(rss['prune warm']):.0f} / {max(rss['prune cold']):.0f} MB) "
+        f"| {bare:.2f} | {median['prune warm'] / bare:.2f}x (cold {median['prune cold'] / bare:.2f}x) | shown | |",
     ]
 
 
