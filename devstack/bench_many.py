@@ -43,21 +43,25 @@ print(len(snapshots))
 """
 
 
-def cache_dir() -> Path:
-    from .engines import OPENSEARCH_VERSION
-
-    return CACHE / f"snapshots{COUNT}-opensearch-{OPENSEARCH_VERSION}-v{CACHE_VERSION}"
+NODES = ("source", "es8")  # OpenSearch 3.3 (the default), Elasticsearch 8.19 (security off, fs only)
 
 
-def write_repository(folder: Path, echo) -> None:
+def cache_dir(node: str = "source") -> Path:
+    from .engines import ES8_VERSION, OPENSEARCH_VERSION
+
+    engine = f"opensearch-{OPENSEARCH_VERSION}" if node == "source" else f"elasticsearch-{ES8_VERSION}"
+    return CACHE / f"snapshots{COUNT}-{engine}-v{CACHE_VERSION}"
+
+
+def write_repository(folder: Path, echo, node: str = "source") -> None:
     """Take COUNT snapshots of one tiny index into an fs repository and keep it in ``folder``."""
     from .bench import Engine
     from .stack import Stack
 
     with tempfile.TemporaryDirectory(prefix="bench-many-") as shared, Stack(
-        nodes=("source",), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
+        nodes=(node,), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
     ) as stack:
-        engine = Engine(stack.nodes["source"].url)
+        engine = Engine(stack.nodes[node].url)
         location = str(Path(shared) / "many")
         engine("PUT", "/_snapshot/many", {"type": "fs", "settings": {"location": location}})
         engine("PUT", "/tiny", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
@@ -95,19 +99,21 @@ def _timed(command: list[str]) -> tuple[float, float, str]:
     return seconds, rss, done.stdout
 
 
-def bench_many(rounds: int = 5, echo=print) -> list[str]:
-    """Run the figures; returns table rows (figure | tool | anchor | ratio | gate | verdict)."""
+def bench_many(rounds: int = 5, echo=print, node: str = "source") -> list[str]:
+    """Run the figures on ``node`` (one of NODES); returns table rows (figure | tool | anchor |
+    ratio | gate | verdict)."""
     from .stack import Stack
 
-    folder = cache_dir()
+    folder = cache_dir(node)
     if not folder.exists():
         echo(f"writing a repository of {COUNT} snapshots once (cached in {folder}); this takes minutes...")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        write_repository(folder, echo)
+        write_repository(folder, echo, node)
     with tempfile.TemporaryDirectory(prefix="bench-many-") as shared, Stack(
-        nodes=("source",), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
+        nodes=(node,), shared_repo=shared, heap=os.environ.get("DEVSTACK_HEAP", "1g")
     ) as stack:
-        url = stack.nodes["source"].url
+        url = stack.nodes[node].url
+        echo(f"{stack.nodes[node].engine} {stack.nodes[node].version}")
         location = Path(shared) / "many"
         shutil.copytree(folder, location)
         caches = {kind: Path(shared) / f"cache-{kind}" for kind in ("cold", "warm")}
@@ -167,8 +173,10 @@ def bench_many(rounds: int = 5, echo=print) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--node", choices=NODES, default="source", help="the engine (default: OpenSearch)")
     args = parser.parse_args()
-    print("\n".join(bench_many(args.rounds, echo=lambda t: print(f"bench: snapshots {t}", flush=True))))
+    echo = lambda t: print(f"bench: snapshots {t}", flush=True)  # noqa: E731
+    print("\n".join(bench_many(args.rounds, echo=echo, node=args.node)))
     return 0
 
 
