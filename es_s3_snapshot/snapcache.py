@@ -74,15 +74,26 @@ class SnapshotCache:
         self.cluster = cluster
         self.repository = repository
         self.path = os.path.join(self.directory, file_name(cluster, repository))
+        self._loaded: dict[str, Snapshot] = {}
+        self._unsafe = False  # the file or its directory was refused: not written either
 
     def load(self) -> dict[str, Snapshot]:
         """The snapshots kept, by UUID; empty when there is no usable file (logged, never raised)."""
+        self._loaded = self._read()
+        return dict(self._loaded)
+
+    def _read(self) -> dict[str, Snapshot]:
+        """The file's entries; {} when it is absent, refused, unreadable, damaged or of another format."""
         try:
             with ownfiles.open_dir(self.directory, hint=HINT):
                 text = ownfiles.read_own(self.path, hint=HINT)
         except FileNotFoundError:
             return {}
-        except (OSError, UnsafeFile) as err:
+        except UnsafeFile as err:
+            self._unsafe = True
+            logger.warning("the snapshot cache %s is not used: %s", self.path, err)
+            return {}
+        except OSError as err:
             logger.warning("the snapshot cache %s is not used: %s", self.path, _why(err))
             return {}
         if not text:
@@ -103,8 +114,12 @@ class SnapshotCache:
 
     def save(self, snapshots: Mapping[str, Snapshot]) -> None:
         """Replace the file by these snapshots (by UUID), keeping the ended ones only; a failure to
-        write is logged, never raised."""
-        kept = {uuid: [getattr(s, f) for f in FIELDS] for uuid, s in snapshots.items() if s.state in ENDED}
+        write is logged, never raised. Nothing is written when that is what ``load`` found, or
+        when ``load`` refused the file or its directory (it said so)."""
+        ended = {uuid: s for uuid, s in snapshots.items() if s.state in ENDED}
+        if self._unsafe or ended == self._loaded:
+            return
+        kept = {uuid: [getattr(s, f) for f in FIELDS] for uuid, s in ended.items()}
         text = json.dumps(
             {
                 "format": FORMAT,
@@ -120,14 +135,17 @@ class SnapshotCache:
                 with ownfiles.open_dir(self.directory, hint=HINT, create=True):
                     pass
             ownfiles.replace_own(self.path, text + "\n", hint=HINT)
-        except (OSError, UnsafeFile) as err:
+        except UnsafeFile as err:
+            logger.warning("the snapshot cache %s could not be written: %s", self.path, err)
+            return
+        except OSError as err:
             logger.warning("the snapshot cache %s could not be written: %s", self.path, _why(err))
             return
         logger.debug("kept the details of %d ended snapshots in %s", len(kept), self.path)
 
 
-def _why(err: Exception) -> str:
-    return err.strerror or str(err) if isinstance(err, OSError) else str(err)
+def _why(err: OSError) -> str:
+    return err.strerror or str(err)
 
 
 def _entries(raw: object) -> dict[str, Snapshot] | None:

@@ -122,23 +122,28 @@ def read_snapshots(
     listed = (answer.body or {}).get("snapshots") or []
     known = cache.load()
     found: dict[str, Snapshot] = {}  # by UUID
-    missing: list[tuple[str, str]] = []  # (name, UUID)
+    missing: list[str] = []  # names
     for raw in listed:
-        name, uuid, state = str(raw.get("snapshot", "")), str(raw.get("uuid") or ""), raw.get("state")
-        snap = known.get(uuid)
+        name, state = str(raw.get("snapshot", "")), raw.get("state")
+        snap = known.get(str(raw.get("uuid") or ""))
         if snap is not None and snap.name == name and state in (None, snap.state):
-            found[uuid] = snap
-        else:
-            missing.append((name, uuid))
+            found[str(raw["uuid"])] = snap
+        else:  # new, running, or (never seen) a state other than the one kept
+            missing.append(name)
+    where = cache.path
     logger.debug(
-        "%d snapshots in %s: %d known from the cache %s, %d to read", len(listed), repository, len(found),
-        cache.path, len(missing),
-    )  # fmt: skip
+        "%d snapshots in %s: %d known from the cache %s, %d to read",
+        len(listed),
+        repository,
+        len(found),
+        where,
+        len(missing),
+    )
     if len(missing) > ONE_BY_ONE:
         fresh = list(_verbose_listing(cluster, repository, paginate, PAGE_SIZE))
         found = {}
     else:
-        fresh = _one_by_one(cluster, repository, [name for name, _ in missing])
+        fresh = _one_by_one(cluster, repository, missing)
     unnamed: list[Snapshot] = []  # an engine that gives no UUID: shown, never kept
     for raw in fresh:
         snap = Snapshot.from_engine(raw)
@@ -155,8 +160,11 @@ def _one_by_one(cluster: Cluster, repository: str, names: list[str]) -> list[dic
     deleted since the listing is left out."""
 
     def one(name: str) -> list[dict[str, Any]]:
-        answer = cluster.get(path_of("_snapshot", repository, name), params={"filter_path": FILTER_PATH}, ok=(404,))
-        if answer.status == 404:
+        try:
+            answer = cluster.get(path_of("_snapshot", repository, name), params={"filter_path": FILTER_PATH})
+        except EngineError as err:
+            if err.error_type != "snapshot_missing_exception":
+                raise
             logger.debug("snapshot %s/%s was deleted since the listing", repository, name)
             return []
         return (answer.body or {}).get("snapshots") or []
