@@ -2,10 +2,10 @@
 
 Only snapshots taken by this tool whose name fits ``snapshot_name`` are ever candidates (see
 ``retention``). ``--dry-run`` prints the plan: keep or delete for every snapshot, with the rule
-that decided; it reads a repository registered read-only too (it writes nothing), and then
-says that a real prune would refuse it, and why. Deletions go in batches of names where the engine accepts them (one at a time where
-it refuses), each request line under 4 KB, and wait out "concurrent snapshot operation" answers
-within ``concurrent_wait``.
+that decided; it also reads a repository registered read-only (it writes nothing), and then says
+that a real prune would refuse it, and why. Deletions go in batches of names where the engine
+accepts them (one at a time where it refuses), each request line under 4 KB, and wait out
+"concurrent snapshot operation" answers within ``concurrent_wait``.
 """
 
 from __future__ import annotations
