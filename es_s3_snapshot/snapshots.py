@@ -30,7 +30,10 @@ from .snapcache import SnapshotCache
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 200
+# Elasticsearch reads every snapshot's descriptor again for each page (8.19, 2,000 snapshots: ten
+# pages of 200 took 1.3-2.2 s, the listing in one answer 0.1 s), so pages are large; 1,000 entries
+# trimmed by filter_path are about 250 KB.
+PAGE_SIZE = 1000
 FIELDS = (
     "snapshot",
     "uuid",
