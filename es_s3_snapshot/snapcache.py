@@ -8,8 +8,8 @@ those of the snapshots it has not seen ended before. IN_PROGRESS snapshots are n
 
 The file lives in ``[cache] dir``, by default the runner's cache directory:
 ``$XDG_CACHE_HOME/es-s3-snapshot`` when that directory is the runner's own and only the runner can
-write it, else ``/var/cache/es-s3-snapshot`` for root and ``~/.cache/es-s3-snapshot`` for everyone
-else; the tool creates it with mode 0700. It is read and replaced as ``ownfiles`` does (no
+write it, else ``/var/cache/es-s3-snapshot`` for root (when ``/var/cache`` is writable), else
+``~/.cache/es-s3-snapshot``; the tool creates it with mode 0700. It is read and replaced as ``ownfiles`` does (no
 symbolic link followed, only a regular file of the runner's, in a directory nobody else can
 change, replaced in one step). A file that cannot be read, is damaged, is not the runner's or is
 of an unknown format is ignored with one log line and written anew: the cache is never a reason
@@ -40,7 +40,7 @@ FIELDS = ("name", "state", "start", "end", "indices", "shards_total", "shards_fa
 _TYPES = (str, str, (float, int, type(None)), (float, int, type(None)), int, int, int, int, (str, type(None)))
 
 
-def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None) -> str:
+def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None, var: str = "/var/cache") -> str:
     """The runner's cache directory (see the module's docstring); not created here."""
     euid = os.geteuid() if euid is None else euid
     base = environ.get("XDG_CACHE_HOME", "")
@@ -51,8 +51,8 @@ def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None
             info = None
         if info and stat.S_ISDIR(info.st_mode) and info.st_uid == euid and not info.st_mode & 0o022:
             return os.path.join(base, ownfiles.APP)
-    if euid == 0:
-        return os.path.join("/var/cache", ownfiles.APP)
+    if euid == 0 and os.path.isdir(var) and os.access(var, os.W_OK):  # a read-only /var/cache: the home's
+        return os.path.join(var, ownfiles.APP)
     return os.path.join(os.path.expanduser("~"), ".cache", ownfiles.APP)
 
 

@@ -275,6 +275,9 @@ def test_default_cache_dir_for_users_and_root(tmp_path):
     os.chmod(private, 0o777)
     assert default_dir({"XDG_CACHE_HOME": str(private)}, 0 if me == 0 else me) != str(private / "es-s3-snapshot")
     assert default_dir({}, 1000).endswith("/.cache/es-s3-snapshot")
+    if me == 0:  # no (or a read-only) /var/cache, as in some containers: the home's cache
+        assert default_dir({}, 0, var=str(tmp_path / "missing")).endswith("/.cache/es-s3-snapshot")
+        assert default_dir({}, 0, var=str(tmp_path)) == str(tmp_path / "es-s3-snapshot")
 
 
 def test_each_cluster_and_repository_has_its_own_file(tmp_path):
