@@ -125,6 +125,16 @@ def test_a_warm_run_that_learns_nothing_leaves_the_file_as_it_is(engine, make_ct
     assert path.stat().st_ino != before.st_ino and len(json.loads(path.read_text())["snapshots"]) == 6
 
 
+def test_a_listed_state_other_than_the_kept_one_is_read_afresh(engine, make_ctx, config):
+    varied(engine)
+    run(make_ctx, config, "list")
+    engine.snapshots[("repo1", "nightly-03")]["state"] = "PARTIAL"  # never seen on an engine: read it again
+    start = len(engine.requests)
+    data = json.loads("\n".join(run(make_ctx, config, "list")))
+    assert next(s for s in data if s["name"] == "nightly-03")["state"] == "PARTIAL"
+    assert snapshot_reads(engine, start)[2] == ["nightly-03", "nightly-07"]
+
+
 def test_a_few_new_snapshots_are_read_one_by_one(engine, make_ctx, config):
     varied(engine)
     run(make_ctx, config, "list")
