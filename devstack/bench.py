@@ -23,8 +23,9 @@ OpenSearch source and destination with repository-s3 on a moto S3 server. Sectio
 - sync     ``-m sync`` against rclone and s5cmd on real repositories (few large blobs; 500 indices),
            moto -> s3proxy, s3proxy -> s3proxy, a no-op re-sync, a copy inside one store
            (devstack/bench_sync.py; its own stores, repositories cached after the first run).
-- snapshots ``-m list --json`` and ``-m prune --dry-run`` on 2,000 snapshots against a bare
-           ``GET _snapshot/<repo>/_all?verbose=false`` (devstack/bench_many.py; cached repository).
+- snapshots ``-m list --json`` and ``-m prune --dry-run`` on 2,000 snapshots, with a cold and a warm
+           snapshot cache, against a bare ``GET _snapshot/<repo>/_all?verbose=false``
+           (devstack/bench_many.py; cached repository).
 - scrub    ``-m scrub`` of a real repository on moto and s3proxy: requests per shard folder at the metadata
            level, and ``--read-data`` MB/s against a plain parallel download of the same data blobs
            (devstack/bench_scrub.py).

@@ -45,6 +45,7 @@ class EngineInfo:
     engine: str  # "OpenSearch" or "Elasticsearch"
     version: str
     cluster_name: str
+    cluster_uuid: str = ""  # from GET /; "" where that is not served or names none (_na_)
 
     def __str__(self) -> str:
         return f"{self.engine} {self.version} (cluster {self.cluster_name})"
@@ -233,7 +234,13 @@ class Cluster:
             return EngineInfo(engine, version, str(nodes.get("cluster_name", "unknown")))
         version = body.get("version", {}) if isinstance(body, dict) else {}
         engine = "OpenSearch" if version.get("distribution") == "opensearch" else "Elasticsearch"
-        return EngineInfo(engine, str(version.get("number", "unknown")), str(body.get("cluster_name", "unknown")))
+        uuid = str(body.get("cluster_uuid") or "") if isinstance(body, dict) else ""
+        return EngineInfo(
+            engine,
+            str(version.get("number", "unknown")),
+            str(body.get("cluster_name", "unknown")),
+            "" if uuid == "_na_" else uuid,
+        )
 
     def _tried(self) -> str:
         """The seeds that failed, with why; seeds never tried are not claimed to have been."""

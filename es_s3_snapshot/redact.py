@@ -17,13 +17,20 @@ def mask_userinfo(text: str) -> str:
     return _USERINFO.sub(lambda m: m.group(1) + MASK, text)
 
 
-# Credentials that may show up in text the tool did not write itself (errors, debug output).
+# Credentials that may show up in text the tool did not write itself (errors, debug output), each
+# with the words (lowercase) one of which its match contains: a text without them is not scanned
+# (list --json prints hundreds of KB).
 _PATTERNS = (
-    re.compile(r"(Signature=)[0-9a-fA-F]{16,}"),
-    re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}"),
-    re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+"),
-    _USERINFO,
-    re.compile(r"((?:access_key|secret_key|session_token|password)[\"']?\s*[:=]\s*[\"']?)[^\s,'\"}]+", re.IGNORECASE),
+    (("signature=",), re.compile(r"(Signature=)[0-9a-fA-F]{16,}")),
+    (("apikey ", "basic ", "bearer "), re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}")),
+    (("x-amz-security-token",), re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+")),
+    (("://",), _USERINFO),
+    (
+        ("access_key", "secret_key", "session_token", "password"),
+        re.compile(
+            r"((?:access_key|secret_key|session_token|password)[\"']?\s*[:=]\s*[\"']?)[^\s,'\"}]+", re.IGNORECASE
+        ),
+    ),
 )
 
 
@@ -42,8 +49,10 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, MASK)
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        lowered = text.lower()
+        for words, pattern in _PATTERNS:
+            if any(word in lowered for word in words):
+                text = pattern.sub(lambda m: m.group(1) + MASK, text)
         return text
 
 

@@ -8,7 +8,7 @@ import logging
 from ..cluster import path_of
 from ..repository import ensure_repository
 from ..retention import Snapshot, iso, newest_first
-from ..snapshots import list_snapshots, paginates
+from ..snapshots import open_cache, paginates, read_snapshots
 from ..wait import plural
 from . import Context
 
@@ -31,7 +31,8 @@ def run_list(ctx: Context) -> None:
     if cluster.dry_run and cluster.get(path_of("_snapshot", repo.name), ok=(404,)).status == 404:
         ctx.echo("DRY RUN: the repository is not registered yet, so its snapshots cannot be listed")
         return
-    snapshots = newest_first(list_snapshots(cluster, repo.name, paginate=paginates(info)))
+    cache = open_cache(ctx.config.cache, info, repo.name)
+    snapshots = newest_first(read_snapshots(cluster, repo.name, paginate=paginates(info), cache=cache))
     if ctx.as_json:
         ctx.echo(json.dumps([as_json(s) for s in snapshots], indent=1))
     elif snapshots:

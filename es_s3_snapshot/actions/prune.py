@@ -2,9 +2,10 @@
 
 Only snapshots taken by this tool whose name fits ``snapshot_name`` are ever candidates (see
 ``retention``). ``--dry-run`` prints the plan: keep or delete for every snapshot, with the rule
-that decided. Deletions go in batches of names where the engine accepts them (one at a time where
-it refuses), each request line under 4 KB, and wait out "concurrent snapshot operation" answers
-within ``concurrent_wait``.
+that decided; it also reads a repository registered read-only (it writes nothing), and then says
+that a real prune would refuse it, and why. Deletions go in batches of names where the engine
+accepts them (one at a time where it refuses), each request line under 4 KB, and wait out
+"concurrent snapshot operation" answers within ``concurrent_wait``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import timezone
 
 from ..cluster import EngineInfo, path_of
 from ..config import RETENTION_RULES
-from ..errors import ConfigError, EngineError, EsS3SnapshotError, OperationFailed
+from ..errors import ConfigError, EngineError, EsS3SnapshotError, OperationFailed, RepositoryError
 from ..repository import ensure_repository
 from ..retention import Decision, iso, plan
-from ..snapshots import list_snapshots, paginates
+from ..snapshots import open_cache, paginates, read_snapshots
 from ..wait import plural
 from . import Context
 
@@ -41,8 +42,16 @@ def run_prune(ctx: Context) -> None:
         )
     info = cluster.info()
     logger.info("source: %s at %s", info, ", ".join(cluster.seeds))
-    ensure_repository(cluster, ctx.config.repository_for("source"), readonly=False, writes=True)
-    prune(ctx, info)
+    repo = ctx.config.repository_for("source")
+    try:
+        ensure_repository(cluster, repo, readonly=False, writes=True)
+        refusal = None
+    except RepositoryError as err:
+        if not cluster.dry_run:
+            raise
+        ensure_repository(cluster, repo, readonly=False)  # what refuses reading too is raised here
+        refusal = str(err)  # only writing is refused: a dry run writes nothing
+    prune(ctx, info, refusal=refusal)
 
 
 def prune_after_backup(ctx: Context) -> None:
@@ -56,20 +65,27 @@ def prune_after_backup(ctx: Context) -> None:
     ctx.result.message = f"{backup}; {ctx.result.message}"
 
 
-def prune(ctx: Context, info: EngineInfo) -> list[str]:
-    """List, plan, and delete (or print the plan in dry-run); returns the deleted names."""
+def prune(ctx: Context, info: EngineInfo, *, refusal: str | None = None) -> list[str]:
+    """List, plan, and delete (or print the plan in dry-run); returns the deleted names.
+
+    ``refusal``: why a real prune would be refused (a dry run on a read-only registration), said
+    in the dry run's last line.
+    """
     cluster, config = ctx.cluster, ctx.config
     repo = config.repository_for("source").name
     if cluster.dry_run and cluster.get(path_of("_snapshot", repo), ok=(404,)).status == 404:
         ctx.echo("DRY RUN: the repository is not registered yet, so there is nothing to prune")
         return []
-    snapshots = list_snapshots(cluster, repo, paginate=paginates(info))
+    cache = open_cache(config.cache, info, repo)
+    snapshots = read_snapshots(cluster, repo, paginate=paginates(info), cache=cache)
     decisions = plan(snapshots, config.retention, config.snapshot.name, ctx.now().astimezone(timezone.utc))
     doomed = [d for d in decisions if d.delete]
     if cluster.dry_run:
         for decision in decisions:
             ctx.echo(_line(decision, "delete" if decision.delete else "keep"))
         ctx.result.message = f"DRY RUN: would delete {len(doomed)} of {plural(len(decisions), 'snapshot')} in repository {repo}; nothing was deleted"
+        if refusal:
+            ctx.result.message += f"; but a real prune would refuse to run (exit 1): {refusal}"
         ctx.echo(ctx.result.message)
         return []
     deleted = delete_snapshots(ctx, repo, doomed)

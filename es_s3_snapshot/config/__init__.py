@@ -51,6 +51,7 @@ from .keys import (  # noqa: F401
 )
 from .settings import (  # noqa: F401
     RETENTION_RULES,
+    CacheConfig,
     Config,
     DrillConfig,
     LockConfig,
@@ -420,6 +421,7 @@ def load(
         sync=sync,
         drill=DrillConfig(**_section_values(reader, "drill")),
         scrub=ScrubConfig(**_section_values(reader, "scrub")),
+        cache=CacheConfig(**_section_values(reader, "cache")),
     )
 
 

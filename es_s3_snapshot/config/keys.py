@@ -400,6 +400,10 @@ KEYS: dict[str, dict[str, Key]] = {
     "drill": {
         "prefix": Key(_drill_prefix, "drill-"),
     },
+    "cache": {  # list and prune: the details of ended snapshots (snapcache.py)
+        "enabled": Key(_boolean, True),
+        "dir": Key(_directory),
+    },
     "lock": {
         "dir": Key(_directory),
         "wait": Key(_count, 0),

@@ -169,6 +169,12 @@ class DrillConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    enabled: bool = True  # list and prune keep the details of ended snapshots (snapcache.py)
+    dir: str | None = None  # None: the runner's cache directory (snapcache.default_dir)
+
+
+@dataclass(frozen=True)
 class LockConfig:
     dir: str | None = None  # None: the runner's private directory (ownfiles.default_dir)
     wait: int = 0  # seconds to wait for the holder
@@ -201,6 +207,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     drill: DrillConfig = field(default_factory=DrillConfig)
     scrub: ScrubConfig = field(default_factory=ScrubConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
     def side(self, name: str) -> SideConfig:
         return self.source if name == "source" else self.destination

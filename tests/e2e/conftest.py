@@ -29,6 +29,21 @@ CLI_TIMEOUT = 300
 _counter = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory):
+    """The snapshot cache of list and prune ($XDG_CACHE_HOME, which every CLI run inherits) goes to
+    a directory of this session's own, not to /var/cache or ~/.cache."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    os.chmod(cache, 0o700)
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 # Every other version, started once for the whole session and only when a test asks for it: the
 # engine matrix and the migrations share it. All nodes have the same path.repo (one fs repository
 # seen by nodes of different versions). E2E_VERSION_NODES=es7,es8 starts only those (to run a few

@@ -83,6 +83,18 @@ def private_runtime_dir(tmp_path_factory, monkeypatch):
     return runtime
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path_factory, monkeypatch):
+    """The snapshot cache of list and prune goes to a directory of the test's own
+    ($XDG_CACHE_HOME, mode 0700), not to /var/cache or ~/.cache."""
+    import os
+
+    cache = tmp_path_factory.mktemp("cache")
+    os.chmod(cache, 0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture
 def write_config(tmp_path):
     def write(extra="", base=BASE):

@@ -105,6 +105,7 @@ class FakeEngine:
         self.snapshots[(repo, name)] = {
             "metadata": metadata,
             "snapshot": name,
+            "uuid": f"snap-uuid{self._clock}",  # a new one each time a name is taken
             "state": state,
             "indices": list(indices),
             "start_time_in_millis": start if start is not None else self._clock,
@@ -133,7 +134,11 @@ class FakeEngine:
     def _route(self, method, path, params, body):
         seg = path.strip("/").split("/") if path != "/" else []
         if not seg:
-            return 200, {"cluster_name": "fake", "version": {"number": self.version, "distribution": self.distribution}}
+            return 200, {
+                "cluster_name": "fake",
+                "cluster_uuid": "fake-cluster-uuid",
+                "version": {"number": self.version, "distribution": self.distribution},
+            }
         if seg[0] == "_snapshot":
             return self._snapshot_api(method, seg[1:], params, body)
         if len(path) > 4096:
@@ -330,7 +335,11 @@ class FakeEngine:
         if seg[1] == "_verify":
             return self.verify_error or (200, {"nodes": {"n1": {"name": "node-1"}}})
         if seg[1] == "_all" and method == "GET":
-            return 200, {"snapshots": [self._public(s) for (r, _), s in self.snapshots.items() if r == repo]}
+            listed = [self._public(s) for (r, _), s in self.snapshots.items() if r == repo]
+            if params.get("verbose") == "false":  # as OpenSearch: no times, shards or metadata
+                short = ("snapshot", "uuid", "indices", "data_streams", "state")
+                listed = [{k: v for k, v in s.items() if k in short} for s in listed]
+            return 200, {"snapshots": listed}
         name = seg[1]
         if len(seg) == 2 and method == "DELETE":
             return self._delete(repo, name.split(","))

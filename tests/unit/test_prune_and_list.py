@@ -252,7 +252,7 @@ def test_listing_follows_pages_where_the_engine_pages(paginate):
     from es_s3_snapshot.snapshots import list_snapshots
 
     pager = Pager(450)
-    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate)
+    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate, page_size=200)
     assert [s.name for s in found] == [f"s{n}" for n in range(450)]
     assert len(pager.targets) == 3 and "after=400" in pager.targets[-1]
 
@@ -263,7 +263,7 @@ def test_listing_without_pages_asks_once(paginate, requests):
     from es_s3_snapshot.snapshots import list_snapshots
 
     pager = Pager(450, refuse_size=True)
-    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate)
+    found = list_snapshots(Cluster("source", ("http://x",), pager), "r", paginate=paginate, page_size=200)
     assert len(found) == 450 and len(pager.targets) == requests and "size" not in pager.targets[-1]
 
 
