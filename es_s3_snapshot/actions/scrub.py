@@ -68,6 +68,8 @@ MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
 SEGMENT = 128 * 1024**2  # a larger blob is read in ranges of this size, in parallel
 
+SHALLOW = "an OpenSearch remote-store (shallow) snapshot: its segments are in the remote store, not in this repository"
+
 make_storage: Callable[..., Storage] | None = None  # unit tests replace it
 
 
@@ -362,10 +364,7 @@ class _Scrub:
                 info = snapshot_info(data)
                 failed = set(info.failed_shards)
                 if info.shallow:
-                    verdict.unjudged = (
-                        "an OpenSearch remote-store (shallow) snapshot: its segments are in the remote store, "
-                        "not in this repository"
-                    )
+                    verdict.unjudged = SHALLOW
             except FormatError as err:
                 verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
         data = meta.result()
@@ -467,6 +466,8 @@ class _Scrub:
         reads = {}  # every metadata blob of the shard at once
         for verdict in verdicts:
             name = f"snap-{verdict.entry.uuid}.dat"
+            if name not in listed and f"shallow-{name}" in listed:  # OpenSearch remote store: only its footer
+                name = f"shallow-{name}"
             if name in listed:
                 reads[name] = self.reads.submit(self._metadata_blob, verdict.problems, prefix + name, problem("", name))
         if generation is not None:
@@ -488,11 +489,11 @@ class _Scrub:
         for verdict in verdicts:
             name = f"snap-{verdict.entry.uuid}.dat"
             problems = []
-            if name not in listed:
+            if f"shallow-{name}" in reads:  # its footer was checked: the segments are elsewhere
+                reads[f"shallow-{name}"].result()
+                verdict.unjudged = verdict.unjudged or SHALLOW
+            elif name not in listed:
                 problems.append(problem("missing", name))
-                if f"shallow-snap-{verdict.entry.uuid}.dat" in listed and not verdict.unjudged:
-                    verdict.unjudged = "an OpenSearch remote-store (shallow) snapshot"
-                    problems = []
             else:
                 data = reads[name].result()
                 if data is not None:
