@@ -66,7 +66,8 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
-SEGMENT = 128 * 1024**2  # a larger blob is read in ranges of this size, in parallel
+SEGMENT = 256 * 1024**2  # a larger blob is read in ranges of this size, in parallel (not smaller: each range
+# is one more request, and some servers, moto among them, copy the whole object to serve a range)
 
 SHALLOW = "an OpenSearch remote-store (shallow) snapshot: its segments are in the remote store, not in this repository"
 
@@ -624,7 +625,7 @@ class _Scrub:
                 raise _Stopped()
             end = position + len(chunk)
             if position < stop_crc:
-                piece = chunk if end <= stop_crc else memoryview(chunk)[: stop_crc - position]
+                piece = chunk if end <= stop_crc else chunk[: stop_crc - position]
                 crc = crc32(piece, crc)
                 counted += len(piece)
             if end > footer_start:
