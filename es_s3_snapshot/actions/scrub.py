@@ -720,19 +720,45 @@ def scrub(
                 for shard in shards
             ]
 
-        # a batch of indices at a time: their metadata and all their shards in parallel. Memory does
-        # not grow with the number of indices, and one index's many shards still go in parallel.
-        batch = max(8, workers)
-        for start in range(0, len(jobs), batch):
-            futures = []
-            metadata = []
-            for index, holders in jobs[start : start + batch]:
-                metadata.append((index, holders, pool.submit(work.index, repo, index, holders)))
-                futures += shard_work(index, range(len(index.shard_generations)), holders)
-            for index, holders, counted in metadata:  # more shards than the repository's index says
-                futures += shard_work(index, range(len(index.shard_generations), counted.result()), holders)
-            for future in futures:
-                future.result()
+        # a window of indices at a time: their metadata and all their shards in parallel, and the
+        # next index as soon as one is done (no barrier: one large shard holds no other index back).
+        # Memory does not grow with the number of indices; one index's many shards go in parallel.
+        window = max(8, workers)
+        queue = iter(jobs)
+        unfinished: dict[concurrent.futures.Future, list[int]] = {}  # future -> its index's open futures
+        metadata: dict[concurrent.futures.Future, tuple[IndexEntry, list[Verdict]]] = {}
+
+        def start_index() -> bool:
+            job = next(queue, None)
+            if job is None:
+                return False
+            index, holders = job
+            counter = [0]
+            counted = pool.submit(work.index, repo, index, holders)
+            metadata[counted] = (index, holders)
+            for future in [counted, *shard_work(index, range(len(index.shard_generations)), holders)]:
+                unfinished[future] = counter
+                counter[0] += 1
+            return True
+
+        open_indices = 0
+        while open_indices < window and start_index():
+            open_indices += 1
+        while unfinished:
+            done, _ = concurrent.futures.wait(unfinished, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                counter = unfinished.pop(future)
+                result = future.result()  # the first failure ends the run
+                if future in metadata:  # more shards than the repository's index says
+                    index, holders = metadata.pop(future)
+                    for extra in shard_work(index, range(len(index.shard_generations), result), holders):
+                        unfinished[extra] = counter
+                        counter[0] += 1
+                counter[0] -= 1
+                if not counter[0]:
+                    open_indices -= 1
+                    while open_indices < window and start_index():
+                        open_indices += 1
         for future in roots.values():
             future.result()
     except MissingDecoder as err:

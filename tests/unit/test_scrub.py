@@ -384,6 +384,31 @@ def test_memory_stays_bounded_when_the_number_of_indices_grows_tenfold(copy):
     assert per_index < 4096 and peaks[150] < 5 * 1024**2, peaks
 
 
+def test_a_slow_shard_holds_no_other_index_back(copy):
+    """The first index's shard folder answers only once indices beyond the window (8) were listed:
+    with a barrier between groups of indices this would never finish."""
+    import threading
+
+    root = copy("os-2.19.6-plain")
+    storage = ManyIndices(root, 12)  # 24 indices: "one-0".."one-11", "two-0".."two-11"
+    first = "indices/" + Layout(root).data.indices["one"].id + "~0/"
+    later = threading.Event()
+    listings = []
+    real_list = storage.list
+
+    def list_(prefix, *, delimiter=None):
+        listings.append(prefix)
+        if prefix.startswith(first):
+            assert later.wait(30), "no index beyond the window started while a shard was slow"
+        elif len({p.split("/")[1] for p in listings if p.startswith("indices/")}) > 9:
+            later.set()
+        return real_list(prefix, delimiter=delimiter)
+
+    storage.list = list_
+    result = scrub(storage, workers=2)
+    assert result.restorable and result.tally.shard_folders == 3 * 12
+
+
 @pytest.mark.parametrize("name", ["es-7.17.29-plain", "os-3.3.2-hashed"])
 def test_blobs_read_in_ranges_combine_to_the_same_verdicts(name, copy, monkeypatch):
     monkeypatch.setattr("es_s3_snapshot.actions.scrub.SEGMENT", 1000)  # every data blob in several ranges
