@@ -30,6 +30,7 @@ import base64
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 CLI = str(Path(sys.executable).with_name("es-s3-snapshot"))
@@ -285,6 +287,10 @@ def run_cli(config: str, *args: str) -> tuple[float, str]:
     return seconds, done.stdout.strip().splitlines()[-1]
 
 
+def cli_seconds(config: str, *args: str) -> float:
+    return run_cli(config, *args)[0]
+
+
 def config_text(server, bucket: str, base: str, workers: int) -> str:
     return f"""
 [aws_s3_config]
@@ -322,6 +328,11 @@ def crc_in_use() -> str:
     return f"stdlib zlib {zlib.ZLIB_RUNTIME_VERSION}"
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- the bench --------------------------------------------------------------------------------
 
 
@@ -351,22 +362,32 @@ def bench_scrub(rounds: int = 3, megabytes: int = 1600, workers: int = 8, echo=p
             echo(f"metadata level: {seconds:.2f}s (CLI), {requests} requests for {folders} shard folders "
                  f"({requests / folders:.1f} per shard folder, the root's included)")  # fmt: skip
             times = {server: {name: [] for name in NAMES} for server in servers}
+            cpu = {server: {name: [] for name in NAMES} for server in servers}  # this side's CPU seconds
             loads: list[float] = []
             for n in range(rounds):
                 for server, where in servers.items():
                     row = times[server]
-                    row[NAMES[0]].append(in_process(where, BASE, BASE, workers))
-                    row[NAMES[1]].append(download(where, BASE, keys, workers))
-                    row[NAMES[2]].append(run_cli(configs[server], "-m", "scrub", "--read-data")[0])
-                    row[NAMES[3]].append(download_process(jobs[server]))
-                    row[NAMES[4]].append(in_process(where, BASE, BASE, workers, 0.0))
+                    self_, children = resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN
+                    runs = (
+                        (self_, partial(in_process, where, BASE, BASE, workers)),
+                        (self_, partial(download, where, BASE, keys, workers)),
+                        (children, partial(cli_seconds, configs[server], "-m", "scrub", "--read-data")),
+                        (children, partial(download_process, jobs[server])),
+                        (self_, partial(in_process, where, BASE, BASE, workers, 0.0)),
+                    )
+                    for name, (who, run) in zip(NAMES, runs, strict=True):
+                        before = _cpu(who)
+                        row[name].append(run())
+                        cpu[server][name].append(_cpu(who) - before)
                     loads.append(os.getloadavg()[0])
                     echo(f"round {n + 1}, {server} (load {loads[-1]:.1f}): "
                          + ", ".join(f"{name} {row[name][-1]:.2f}s" for name in NAMES))  # fmt: skip
         finally:
             for path in (*configs.values(), *jobs.values()):
                 os.unlink(path)
-    echo(f"load average (1 min) during the rounds: {min(loads):.1f}-{max(loads):.1f}, median {statistics.median(loads):.1f}")
+    echo(
+        f"load average (1 min) during the rounds: {min(loads):.1f}-{max(loads):.1f}, median {statistics.median(loads):.1f}"
+    )
     for server, row in times.items():
         medians = {name: statistics.median(values) for name, values in row.items()}
         for name in NAMES[:4]:
@@ -379,7 +400,10 @@ def bench_scrub(rounds: int = 3, megabytes: int = 1600, workers: int = 8, echo=p
             echo(f"{server:<8} scrub --read-data / parallel download (MB/s), {label}: {value:.2f} "
                  f"({'meets' if value >= TARGET else 'MISSES'} the {TARGET} target)")  # fmt: skip
         echo(f"{server:<8} in-process without the metadata pass ({medians[NAMES[4]]:.2f}s): {data_ratio:.2f}")
-        results[server] = {**medians, "ratio": ratio, "cli_ratio": cli_ratio, "data_ratio": data_ratio}
+        used = {name: statistics.median(values) for name, values in cpu[server].items()}
+        echo(f"{server:<8} CPU seconds of the reading side (user + system, medians; the server's not counted): "
+             + ", ".join(f"{name} {used[name]:.2f}" for name in NAMES[:4]))  # fmt: skip
+        results[server] = {**medians, "ratio": ratio, "cli_ratio": cli_ratio, "data_ratio": data_ratio, "cpu": used}
     results["megabytes"] = size / 1e6
     results["requests_per_shard_folder"] = requests / folders if folders else None
     results["load"] = statistics.median(loads)
@@ -395,7 +419,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.download:
         return _download_main(args.download)
-    bench_scrub(args.rounds, args.mb, args.workers)
+    bench_scrub(args.rounds, args.mb, args.workers, echo=lambda text: print(text, flush=True))
     return 0
 
 
