@@ -15,11 +15,12 @@ The repositories are copied to ``--out`` (replacing what is there) and the stack
 
 writes OpenSearch remote-store (shallow) snapshot repositories instead: each node is started with
 the remote-store node attributes (segments, translog and cluster state in an fs repository ``rs``
-under its ``path.repo``), so every index it creates is remote-store backed, and the snapshot
-repository ``<version>-shallow`` is registered with ``remote_store_index_shallow_copy: true``. It holds
-two snapshots of the index ``one`` (1 shard): each shard folder keeps a ``shallow-snap-<uuid>.dat``
-naming the remote store's files, no data blob. Kept apart from the other fixtures (they differ in
-kind: no segment in the repository).
+under its ``path.repo``), so every index it creates is remote-store backed. ``<version>-shallow``
+(``remote_store_index_shallow_copy: true``) holds two snapshots of the index ``one`` (1 shard):
+each shard folder keeps a ``shallow-snap-<uuid>.dat`` naming the remote store's files, no data
+blob. ``<version>-shallow-v2`` (also ``shallow_snapshot_v2: true``, snapshots of all indices) has
+root blobs only: a pinned timestamp in ``snap-<uuid>.dat``, no shard folder. Kept apart from the
+other fixtures (they differ in kind: no segment in the repository).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ REMOTE_STORE_SETTINGS = [
     f"node.attr.remote_store.state.repository: {REMOTE_STORE}",
     f"node.attr.remote_store.repository.{REMOTE_STORE}.type: fs",
     f'node.attr.remote_store.repository.{REMOTE_STORE}.settings.location: "{{repo}}/remote-store"',
+    "cluster.remote_store.pinned_timestamps.enabled: true",  # allows shallow snapshots v2 (2.17+)
 ]
 
 
@@ -108,29 +110,37 @@ def write_repositories(node, out: Path) -> list[str]:
     return list(variants)
 
 
-def write_shallow_repository(node, out: Path) -> str:
-    """Write this remote-store node's shallow snapshot repository and copy it to ``out``; returns
-    its name. Raises RuntimeError when the engine answers otherwise than expected."""
-    repo = f"os-{node.version}-shallow"
+def write_shallow_repositories(node, out: Path) -> list[str]:
+    """Write this remote-store node's shallow snapshot repositories and copy them to ``out``;
+    returns their names: ``<version>-shallow`` (shallow copies: a ``shallow-snap-<uuid>.dat`` per
+    shard) and ``<version>-shallow-v2`` (``shallow_snapshot_v2``, a snapshot of all indices: a
+    pinned timestamp and no shard-level blob at all). Raises RuntimeError when the engine answers
+    otherwise than expected."""
     node.request("DELETE", "/one")
     _seed(node, "one", 1, 0, 30)
     settings = _call(node, "GET", "/one/_settings")
     if settings["one"]["settings"]["index"].get("remote_store", {}).get("enabled") != "true":
         raise RuntimeError(f"{node.name}: index one is not remote-store backed: {settings}")
-    location = f"{node.repo_path}/fixtures-{repo}"
-    body = {"type": "fs", "settings": {"location": location, "remote_store_index_shallow_copy": True}}
-    _call(node, "PUT", f"/_snapshot/{repo}", body)
-    _call(node, "PUT", f"/_snapshot/{repo}/snap-1?wait_for_completion=true", {"indices": "one"})
-    _seed(node, "one", 1, 30, 10)
-    answer = _call(node, "PUT", f"/_snapshot/{repo}/snap-2?wait_for_completion=true", {"indices": "one"})
-    if not answer["snapshot"].get("remote_store_index_shallow_copy"):
-        raise RuntimeError(f"{node.name}: the snapshot is not a shallow copy: {answer}")
-    target = out / repo
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(location, target)
-    _call(node, "DELETE", f"/_snapshot/{repo}")
-    return repo
+    written = []
+    for suffix, extra, body in (("shallow", {}, {"indices": "one"}), ("shallow-v2", {"shallow_snapshot_v2": True}, {})):
+        repo = f"os-{node.version}-{suffix}"
+        location = f"{node.repo_path}/fixtures-{repo}"
+        settings = {"location": location, "remote_store_index_shallow_copy": True, **extra}
+        _call(node, "PUT", f"/_snapshot/{repo}", {"type": "fs", "settings": settings})
+        for name, start in (("snap-1", 30), ("snap-2", 40)):
+            answer = _call(node, "PUT", f"/_snapshot/{repo}/{name}?wait_for_completion=true", body)
+            if not answer["snapshot"].get("remote_store_index_shallow_copy"):
+                raise RuntimeError(f"{node.name}: the snapshot is not a shallow copy: {answer}")
+            if extra and not answer["snapshot"].get("pinned_timestamp"):
+                raise RuntimeError(f"{node.name}: the snapshot is not a shallow snapshot v2: {answer}")
+            _seed(node, "one", 1, start, 10)
+        target = out / repo
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(location, target)
+        _call(node, "DELETE", f"/_snapshot/{repo}")
+        written.append(repo)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         node_settings = {name: REMOTE_STORE_SETTINGS for name in nodes}
         with Stack(nodes=nodes, timeout=900, node_settings=node_settings) as stack:
             for name in nodes:
-                logging.info("%s: %s", name, write_shallow_repository(stack.nodes[name], args.out))
+                logging.info("%s: %s", name, ", ".join(write_shallow_repositories(stack.nodes[name], args.out)))
         return 0
     with Stack(nodes=nodes, shared_repo=True, timeout=900) as stack:
         for name in nodes:

@@ -292,6 +292,7 @@ class _Scrub:
         # small metadata reads fanned out by a task that then waits for them (never the other way)
         self.reads = concurrent.futures.ThreadPoolExecutor(max(2, workers), thread_name_prefix="scrub-meta")
         self._shard_paths: dict[str, list[str]] | None = None
+        self.roots: dict[str, concurrent.futures.Future] = {}  # uuid -> its root blobs' check
         self._shard_paths_lock = threading.Lock()
 
     # requests, counted
@@ -377,6 +378,14 @@ class _Scrub:
         if verdict.entry.state not in (None, "SUCCESS"):
             verdict.note = f"{verdict.entry.state} at backup time; {plural(len(failed), 'shard')} not in it"
         return failed
+
+    def shallow_at_root(self, verdict: Verdict) -> bool:
+        """Whether the snapshot's root blob says it is a shallow one (waits for that blob's check:
+        it was submitted before any shard's, so it is running or done)."""
+        root = self.roots.get(verdict.entry.uuid)
+        if root is not None:
+            root.result()
+        return verdict.unjudged == SHALLOW
 
     def _metadata_blob(self, problems: list[Problem], key: str, template: Problem) -> bytes | None:
         """The blob's bytes once its CRC32 footer checks out; else a problem and None."""
@@ -494,7 +503,10 @@ class _Scrub:
                 reads[f"shallow-{name}"].result()
                 verdict.unjudged = verdict.unjudged or SHALLOW
             elif name not in listed:
-                problems.append(problem("missing", name))
+                if self.shallow_at_root(verdict):  # OpenSearch 2.17+ shallow v2 (pinned timestamp): no shard blob
+                    verdict.unjudged = verdict.unjudged or SHALLOW
+                else:
+                    problems.append(problem("missing", name))
             else:
                 data = reads[name].result()
                 if data is not None:
@@ -697,7 +709,7 @@ def scrub(
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub")
     work.data_pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub-data")
     try:
-        roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
+        roots = work.roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
         failed: dict[str, set] = {}
         for verdict in checked:  # only a PARTIAL snapshot's failed shards must be known before its shards
             if verdict.entry.state != "SUCCESS":

@@ -339,12 +339,17 @@ def test_scrub_says_it_cannot_judge_a_real_shallow_snapshot_and_judges_a_full_on
     settings = api("GET", f"/{index}/_settings")[index]["settings"]["index"]
     assert settings["remote_store"]["enabled"] == "true", settings
     location = f"{remote_store.repo_path}/{unique}"
-    for snapshot, shallow in (("full", False), ("shallow", True)):  # one repository holds both kinds
-        repo = {"type": "fs", "settings": {"location": location, "remote_store_index_shallow_copy": shallow}}
-        api("PUT", f"/_snapshot/{unique}", repo)
-        answer = api("PUT", f"/_snapshot/{unique}/{snapshot}?wait_for_completion=true", {"indices": index})
-        assert bool(answer["snapshot"].get("remote_store_index_shallow_copy")) is shallow, answer
-        api.seed(index, 10, start=30)
+    kinds = (  # one repository holds the three kinds: a full copy, a shallow copy, a shallow v2 (all indices)
+        ("full", {"remote_store_index_shallow_copy": False}, {"indices": index}),
+        ("shallow", {"remote_store_index_shallow_copy": True}, {"indices": index}),
+        ("v2", {"remote_store_index_shallow_copy": True, "shallow_snapshot_v2": True}, {}),
+    )
+    for n, (snapshot, settings, body) in enumerate(kinds):
+        api("PUT", f"/_snapshot/{unique}", {"type": "fs", "settings": {"location": location, **settings}})
+        answer = api("PUT", f"/_snapshot/{unique}/{snapshot}?wait_for_completion=true", body)["snapshot"]
+        assert bool(answer.get("remote_store_index_shallow_copy")) is (snapshot != "full"), answer
+        assert bool(answer.get("pinned_timestamp")) is (snapshot == "v2"), answer
+        api.seed(index, 10, start=30 + 10 * n)
     api("DELETE", f"/_snapshot/{unique}")
     assert list(Path(location).rglob("shallow-snap-*.dat")), "no shard-level shallow blob written"
 
@@ -354,11 +359,14 @@ def test_scrub_says_it_cannot_judge_a_real_shallow_snapshot_and_judges_a_full_on
         assert result.code == 0, result  # nothing damaged; what it cannot judge it says, not an exit code
         lines = result.out.strip().splitlines()
         assert lines[0] == "full: ok", result
-        assert lines[1].startswith("shallow: CANNOT JUDGE: an OpenSearch remote-store (shallow) snapshot"), result
-        assert ", 0 damaged, 1 cannot be judged;" in lines[-1], result
+        for line in lines[1:3]:
+            assert line.split(": ", 1)[1].startswith("CANNOT JUDGE: an OpenSearch remote-store (shallow)"), result
+        assert [line.split(":")[0] for line in lines[:3]] == ["full", "shallow", "v2"], result
+        assert ", 0 damaged, 2 cannot be judged;" in lines[-1], result
     assert " 0 data)" not in lines[-1]  # the full snapshot's data blobs were read
     doc = json.loads(cli("-m", "scrub", "-c", config, "--json").out)
     by_name = {s["name"]: s for s in doc["snapshots"]}
     assert doc["restorable"] is True
     assert (by_name["full"]["restorable"], by_name["full"]["cannot_judge"]) == (True, None)
-    assert by_name["shallow"]["restorable"] is None and "remote-store" in by_name["shallow"]["cannot_judge"]
+    for name in ("shallow", "v2"):
+        assert by_name[name]["restorable"] is None and "remote-store" in by_name[name]["cannot_judge"]

@@ -457,6 +457,14 @@ def test_real_shallow_snapshots_cannot_be_judged_and_are_neither_ok_nor_damaged(
         assert "2 cannot be judged" in result.summary()
 
 
+def test_shallow_fixtures_hold_both_kinds_of_both_versions():
+    names = {p.name for p in SHALLOW.iterdir() if p.is_dir()}
+    assert names == {f"os-{v}-shallow{kind}" for v in ("2.19.6", "3.3.2") for kind in ("", "-v2")}
+    for version in ("2.19.6", "3.3.2"):
+        assert list((SHALLOW / f"os-{version}-shallow").rglob("shallow-snap-*.dat"))
+        assert not list((SHALLOW / f"os-{version}-shallow-v2").rglob("shallow-snap-*.dat"))
+
+
 def test_a_flipped_byte_in_a_shallow_snapshot_blob_is_damage_not_a_pass(tmp_path):
     root = tmp_path / "repo"
     shutil.copytree(SHALLOW / "os-3.3.2-shallow", root)
