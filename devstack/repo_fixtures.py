@@ -10,6 +10,17 @@ documents were added (so that the snapshots share some blobs and not others). Op
 also gets ``<version>-hashed`` (``shard_path_type: hashed_prefix``) and ``<version>-zstd``
 (``compression_type: zstd``) when the engine accepts them.
 The repositories are copied to ``--out`` (replacing what is there) and the stack stops.
+
+    python -m devstack.repo_fixtures --shallow [--out tests/unit/data/shallow-repos] [--nodes os2,source]
+
+writes OpenSearch remote-store (shallow) snapshot repositories instead: each node is started with
+the remote-store node attributes (segments, translog and cluster state in an fs repository ``rs``
+under its ``path.repo``), so every index it creates is remote-store backed. ``<version>-shallow``
+(``remote_store_index_shallow_copy: true``) holds two snapshots of the index ``one`` (1 shard):
+each shard folder keeps a ``shallow-snap-<uuid>.dat`` naming the remote store's files, no data
+blob. ``<version>-shallow-v2`` (also ``shallow_snapshot_v2: true``, snapshots of all indices) has
+root blobs only: a pinned timestamp in ``snap-<uuid>.dat``, no shard folder. Kept apart from the
+other fixtures (they differ in kind: no segment in the repository).
 """
 
 from __future__ import annotations
@@ -25,6 +36,18 @@ from .stack import Stack
 
 DEFAULT_NODES = ("es7", "es8", "es", "os1", "os2", "source")
 OUT = Path(__file__).resolve().parent.parent / "tests" / "unit" / "data" / "repos"
+SHALLOW_NODES = ("os2", "source")  # OpenSearch 2.19 and 3.3
+SHALLOW_OUT = OUT.with_name("shallow-repos")
+REMOTE_STORE = "rs"
+#: node settings that make every index of the node remote-store backed ({repo}: the node's path.repo)
+REMOTE_STORE_SETTINGS = [
+    f"node.attr.remote_store.segment.repository: {REMOTE_STORE}",
+    f"node.attr.remote_store.translog.repository: {REMOTE_STORE}",
+    f"node.attr.remote_store.state.repository: {REMOTE_STORE}",
+    f"node.attr.remote_store.repository.{REMOTE_STORE}.type: fs",
+    f'node.attr.remote_store.repository.{REMOTE_STORE}.settings.location: "{{repo}}/remote-store"',
+    "cluster.remote_store.pinned_timestamps.enabled: true",  # allows shallow snapshots v2 (2.17+)
+]
 
 
 def _call(node, method: str, path: str, body=None, ok=(200, 201)) -> dict:
@@ -87,14 +110,55 @@ def write_repositories(node, out: Path) -> list[str]:
     return list(variants)
 
 
+def write_shallow_repositories(node, out: Path) -> list[str]:
+    """Write this remote-store node's shallow snapshot repositories and copy them to ``out``;
+    returns their names: ``<version>-shallow`` (shallow copies: a ``shallow-snap-<uuid>.dat`` per
+    shard) and ``<version>-shallow-v2`` (``shallow_snapshot_v2``, a snapshot of all indices: a
+    pinned timestamp and no shard-level blob at all). Raises RuntimeError when the engine answers
+    otherwise than expected."""
+    node.request("DELETE", "/one")
+    _seed(node, "one", 1, 0, 30)
+    settings = _call(node, "GET", "/one/_settings")
+    if settings["one"]["settings"]["index"].get("remote_store", {}).get("enabled") != "true":
+        raise RuntimeError(f"{node.name}: index one is not remote-store backed: {settings}")
+    written = []
+    for suffix, extra, body in (("shallow", {}, {"indices": "one"}), ("shallow-v2", {"shallow_snapshot_v2": True}, {})):
+        repo = f"os-{node.version}-{suffix}"
+        location = f"{node.repo_path}/fixtures-{repo}"
+        settings = {"location": location, "remote_store_index_shallow_copy": True, **extra}
+        _call(node, "PUT", f"/_snapshot/{repo}", {"type": "fs", "settings": settings})
+        for name, start in (("snap-1", 30), ("snap-2", 40)):
+            answer = _call(node, "PUT", f"/_snapshot/{repo}/{name}?wait_for_completion=true", body)
+            if not answer["snapshot"].get("remote_store_index_shallow_copy"):
+                raise RuntimeError(f"{node.name}: the snapshot is not a shallow copy: {answer}")
+            if extra and not answer["snapshot"].get("pinned_timestamp"):
+                raise RuntimeError(f"{node.name}: the snapshot is not a shallow snapshot v2: {answer}")
+            _seed(node, "one", 1, start, 10)
+        target = out / repo
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(location, target)
+        _call(node, "DELETE", f"/_snapshot/{repo}")
+        written.append(repo)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--nodes", default=",".join(DEFAULT_NODES))
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--nodes")
+    parser.add_argument("--shallow", action="store_true", help="OpenSearch remote-store (shallow) repositories")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.out = args.out or (SHALLOW_OUT if args.shallow else OUT)
     args.out.mkdir(parents=True, exist_ok=True)
-    nodes = tuple(args.nodes.split(","))
+    nodes = tuple((args.nodes or ",".join(SHALLOW_NODES if args.shallow else DEFAULT_NODES)).split(","))
+    if args.shallow:
+        node_settings = {name: REMOTE_STORE_SETTINGS for name in nodes}
+        with Stack(nodes=nodes, timeout=900, node_settings=node_settings) as stack:
+            for name in nodes:
+                logging.info("%s: %s", name, ", ".join(write_shallow_repositories(stack.nodes[name], args.out)))
+        return 0
     with Stack(nodes=nodes, shared_repo=True, timeout=900) as stack:
         for name in nodes:
             written = write_repositories(stack.nodes[name], args.out)

@@ -463,6 +463,7 @@ class Node:
         self.process: subprocess.Popen | None = None
         self.ready_seconds: float | None = None
         self.s3b: S3ProxyServer | None = None  # set by the Stack for kinds with s3b
+        self.extra_settings: list[str] = []  # set by the Stack (its node_settings)
         # Elasticsearch security (None on OpenSearch and the matrix nodes, which run without security)
         self.username: str | None = None
         self.password: str | None = None
@@ -642,6 +643,7 @@ class Node:
             # 8.x+ turns security on by default; the 7.x integ-test zip is OSS (no x-pack
             # modules), where an xpack.* setting would be rejected as unknown.
             lines.append("xpack.security.enabled: false")
+        lines += self.extra_settings
         name = "opensearch.yml" if self.engine == "opensearch" else "elasticsearch.yml"
         (self.config_dir / name).write_text("# written by devstack\n" + "\n".join(lines) + "\n")
 
@@ -717,11 +719,18 @@ class Stack:
         keep_workdir: bool = None,
         workdir_parent: str = None,
         shared_repo: bool | str = False,
+        node_settings: dict[str, list[str]] | None = None,
     ):
         """``shared_repo``: True gives every node one path.repo (``<workdir>/shared-repo``), a path
         gives them that directory (so nodes of two stacks can share it); nodes of different versions
-        then read each other's fs repositories."""
+        then read each other's fs repositories. ``node_settings``: cluster -> extra lines for each of
+        its nodes' opensearch.yml/elasticsearch.yml, where ``{repo}`` stands for the node's path.repo
+        (e.g. OpenSearch's remote-store node attributes)."""
         self.shared_repo = shared_repo
+        self.node_settings = dict(node_settings or {})
+        unknown = set(self.node_settings) - set(parse_clusters(nodes))
+        if unknown:
+            raise ValueError(f"node_settings names clusters that are not started: {sorted(unknown)}")
         self.sizes = parse_clusters(nodes)  # cluster -> number of nodes
         self.wanted = tuple(self.sizes)
         self.timeout = timeout
@@ -879,6 +888,7 @@ class Stack:
             for node in members:
                 node.peers = members
                 node.s3b = self.s3b
+                node.extra_settings = [line.replace("{repo}", node.repo_path) for line in self.node_settings.get(name, [])]
                 if size > 1:
                     node.assign_ports()  # every node's transport port goes into every node's seed list
             self.clusters[name] = members

@@ -130,29 +130,46 @@ class S3Http:
         truncated = (root.findtext("{*}IsTruncated") or "").lower() == "true"
         return objects, prefixes, (root.findtext("{*}NextContinuationToken") or None) if truncated else None
 
-    def open(self, key: str) -> Stream:
-        """A streamed GET of the whole object on a connection of its own; read it, then close it."""
+    def open(self, key: str, start: int | None = None, end: int | None = None) -> Stream:
+        """A streamed GET of the whole object (of bytes ``start``..``end`` inclusive when given) on
+        this thread's kept-alive connection or a new one; read it, then close it: a body read to
+        its end gives the connection back for the thread's next request."""
         path = quote(self.target.prefix + key, safe="/~")
-        for attempt in range(1, ATTEMPTS + 1):
-            connection = None
+        headers = {"range": f"bytes={start}-{end}"} if start is not None else {}
+        attempt = 0
+        while True:
+            connection = getattr(self._local, "connection", None)
+            self._local.connection = None
+            reused = connection is not None
             try:
-                connection = self._connect()
-                connection.request("GET", path, headers=self._sign("GET", path, "", b"", {}))
+                connection = connection or self._connect()
+                connection.request("GET", path, headers=self._sign("GET", path, "", b"", headers))
                 answer = connection.getresponse()
             except (OSError, http.client.HTTPException) as err:
                 if connection is not None:
                     connection.close()
+                if reused:
+                    continue  # the server closed a kept-alive connection: again at once on a new one
+                attempt += 1
                 if attempt == ATTEMPTS:
                     raise S3HttpError(0, type(err).__name__, str(err)) from err
             else:
-                if answer.status == 200:
-                    return Stream(connection, answer)
+                if answer.status == (206 if headers else 200):
+                    return Stream(connection, answer, self._keep)
                 code, message = _error(answer.read())
-                connection.close()
+                self._keep(connection, answer)
+                attempt += 1
                 if not (answer.status >= 500 or code == "SlowDown") or attempt == ATTEMPTS:
-                    raise S3HttpError(answer.status, code, message)
+                    raise S3HttpError(answer.status, code or str(answer.status), message)
             self.sleep(0.2 * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+
+    def _keep(self, connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> None:
+        """Keep ``connection`` for this thread's next request when its answer was read to the end
+        and the server keeps it open (and the thread has none); close it otherwise."""
+        if answer.isclosed() and not answer.will_close and getattr(self._local, "connection", None) is None:
+            self._local.connection = connection
+        else:
+            connection.close()
 
     def put_stream(self, key: str, stream: Stream, size: int, metadata: dict[str, str]) -> None:
         """PUT ``size`` bytes read from ``stream`` (not retried: a stream is read once)."""
@@ -318,8 +335,14 @@ class S3Http:
 class Stream:
     """The body of a streamed GET: ``read(n)`` (as a file), ``read_exactly(n)``, ``close()``."""
 
-    def __init__(self, connection: http.client.HTTPConnection, answer: http.client.HTTPResponse):
-        self._connection, self._answer = connection, answer
+    def __init__(
+        self,
+        connection: http.client.HTTPConnection,
+        answer: http.client.HTTPResponse,
+        release: Callable[[http.client.HTTPConnection, http.client.HTTPResponse], None] | None = None,
+    ):
+        self._connection: http.client.HTTPConnection | None = connection
+        self._answer, self._release = answer, release
 
     def read(self, count: int = -1) -> bytes:
         try:
@@ -345,7 +368,13 @@ class Stream:
         return b"".join(chunks)
 
     def close(self) -> None:
-        self._connection.close()
+        connection, self._connection = self._connection, None
+        if connection is None:  # closed before
+            return
+        if self._release is not None:
+            self._release(connection, self._answer)  # kept if read to its end
+        else:
+            connection.close()
 
 
 def _meta(metadata: dict[str, str]) -> dict[str, str]:

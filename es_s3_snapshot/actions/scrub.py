@@ -66,7 +66,10 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 5  # on a snapshot's line; --json has them all
 CHUNK = 1024**2
-SEGMENT = 128 * 1024**2  # a larger blob is read in ranges of this size, in parallel
+SEGMENT = 256 * 1024**2  # a larger blob is read in ranges of this size, in parallel (not smaller: each range
+# is one more request, and some servers, moto among them, copy the whole object to serve a range)
+
+SHALLOW = "an OpenSearch remote-store (shallow) snapshot: its segments are in the remote store, not in this repository"
 
 make_storage: Callable[..., Storage] | None = None  # unit tests replace it
 
@@ -289,6 +292,7 @@ class _Scrub:
         # small metadata reads fanned out by a task that then waits for them (never the other way)
         self.reads = concurrent.futures.ThreadPoolExecutor(max(2, workers), thread_name_prefix="scrub-meta")
         self._shard_paths: dict[str, list[str]] | None = None
+        self.roots: dict[str, concurrent.futures.Future] = {}  # uuid -> its root blobs' check
         self._shard_paths_lock = threading.Lock()
 
     # requests, counted
@@ -362,10 +366,7 @@ class _Scrub:
                 info = snapshot_info(data)
                 failed = set(info.failed_shards)
                 if info.shallow:
-                    verdict.unjudged = (
-                        "an OpenSearch remote-store (shallow) snapshot: its segments are in the remote store, "
-                        "not in this repository"
-                    )
+                    verdict.unjudged = SHALLOW
             except FormatError as err:
                 verdict.problems.append(Problem("", None, "", key, err.problem, str(err)))
         data = meta.result()
@@ -377,6 +378,14 @@ class _Scrub:
         if verdict.entry.state not in (None, "SUCCESS"):
             verdict.note = f"{verdict.entry.state} at backup time; {plural(len(failed), 'shard')} not in it"
         return failed
+
+    def shallow_at_root(self, verdict: Verdict) -> bool:
+        """Whether the snapshot's root blob says it is a shallow one (waits for that blob's check:
+        it was submitted before any shard's, so it is running or done)."""
+        root = self.roots.get(verdict.entry.uuid)
+        if root is not None:
+            root.result()
+        return verdict.unjudged == SHALLOW
 
     def _metadata_blob(self, problems: list[Problem], key: str, template: Problem) -> bytes | None:
         """The blob's bytes once its CRC32 footer checks out; else a problem and None."""
@@ -467,6 +476,8 @@ class _Scrub:
         reads = {}  # every metadata blob of the shard at once
         for verdict in verdicts:
             name = f"snap-{verdict.entry.uuid}.dat"
+            if name not in listed and f"shallow-{name}" in listed:  # OpenSearch remote store: only its footer
+                name = f"shallow-{name}"
             if name in listed:
                 reads[name] = self.reads.submit(self._metadata_blob, verdict.problems, prefix + name, problem("", name))
         if generation is not None:
@@ -488,11 +499,14 @@ class _Scrub:
         for verdict in verdicts:
             name = f"snap-{verdict.entry.uuid}.dat"
             problems = []
-            if name not in listed:
-                problems.append(problem("missing", name))
-                if f"shallow-snap-{verdict.entry.uuid}.dat" in listed and not verdict.unjudged:
-                    verdict.unjudged = "an OpenSearch remote-store (shallow) snapshot"
-                    problems = []
+            if f"shallow-{name}" in reads:  # its footer was checked: the segments are elsewhere
+                reads[f"shallow-{name}"].result()
+                verdict.unjudged = verdict.unjudged or SHALLOW
+            elif name not in listed:
+                if self.shallow_at_root(verdict):  # OpenSearch 2.17+ shallow v2 (pinned timestamp): no shard blob
+                    verdict.unjudged = verdict.unjudged or SHALLOW
+                else:
+                    problems.append(problem("missing", name))
             else:
                 data = reads[name].result()
                 if data is not None:
@@ -623,7 +637,7 @@ class _Scrub:
                 raise _Stopped()
             end = position + len(chunk)
             if position < stop_crc:
-                piece = chunk if end <= stop_crc else memoryview(chunk)[: stop_crc - position]
+                piece = chunk if end <= stop_crc else chunk[: stop_crc - position]
                 crc = crc32(piece, crc)
                 counted += len(piece)
             if end > footer_start:
@@ -695,7 +709,7 @@ def scrub(
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub")
     work.data_pool = concurrent.futures.ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrub-data")
     try:
-        roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
+        roots = work.roots = {v.entry.uuid: pool.submit(work.snapshot_root, v, listed) for v in checked}
         failed: dict[str, set] = {}
         for verdict in checked:  # only a PARTIAL snapshot's failed shards must be known before its shards
             if verdict.entry.state != "SUCCESS":
@@ -718,19 +732,45 @@ def scrub(
                 for shard in shards
             ]
 
-        # a batch of indices at a time: their metadata and all their shards in parallel. Memory does
-        # not grow with the number of indices, and one index's many shards still go in parallel.
-        batch = max(8, workers)
-        for start in range(0, len(jobs), batch):
-            futures = []
-            metadata = []
-            for index, holders in jobs[start : start + batch]:
-                metadata.append((index, holders, pool.submit(work.index, repo, index, holders)))
-                futures += shard_work(index, range(len(index.shard_generations)), holders)
-            for index, holders, counted in metadata:  # more shards than the repository's index says
-                futures += shard_work(index, range(len(index.shard_generations), counted.result()), holders)
-            for future in futures:
-                future.result()
+        # a window of indices at a time: their metadata and all their shards in parallel, and the
+        # next index as soon as one is done (no barrier: one large shard holds no other index back).
+        # Memory does not grow with the number of indices; one index's many shards go in parallel.
+        window = max(8, workers)
+        queue = iter(jobs)
+        unfinished: dict[concurrent.futures.Future, list[int]] = {}  # future -> its index's open futures
+        metadata: dict[concurrent.futures.Future, tuple[IndexEntry, list[Verdict]]] = {}
+
+        def start_index() -> bool:
+            job = next(queue, None)
+            if job is None:
+                return False
+            index, holders = job
+            counter = [0]
+            counted = pool.submit(work.index, repo, index, holders)
+            metadata[counted] = (index, holders)
+            for future in [counted, *shard_work(index, range(len(index.shard_generations)), holders)]:
+                unfinished[future] = counter
+                counter[0] += 1
+            return True
+
+        open_indices = 0
+        while open_indices < window and start_index():
+            open_indices += 1
+        while unfinished:
+            done, _ = concurrent.futures.wait(unfinished, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                counter = unfinished.pop(future)
+                result = future.result()  # the first failure ends the run
+                if future in metadata:  # more shards than the repository's index says
+                    index, holders = metadata.pop(future)
+                    for extra in shard_work(index, range(len(index.shard_generations), result), holders):
+                        unfinished[extra] = counter
+                        counter[0] += 1
+                counter[0] -= 1
+                if not counter[0]:
+                    open_indices -= 1
+                    while open_indices < window and start_index():
+                        open_indices += 1
         for future in roots.values():
             future.result()
     except MissingDecoder as err:

@@ -35,13 +35,16 @@ def test_bench_one_small_backup_round_times_tool_and_bare_rest(stack, tmp_path):
     assert "-> exit, backup, s |" in text
 
 
-def test_bench_scrub_section_runs_on_moto_and_s3proxy(stack):
-    from devstack.bench_scrub import bench_scrub
+def test_bench_scrub_section_runs_on_moto_and_s3proxy(stack, tmp_path, monkeypatch):
+    from devstack import bench_scrub, bench_stores
 
+    monkeypatch.setattr(bench_stores, "CACHE", tmp_path)  # writes its repository on the shared stack
     lines = []
-    results = bench_scrub(stack, rounds=1, megabytes=4, workers=4, echo=lines.append)
+    results = bench_scrub.bench_scrub(rounds=1, megabytes=4, workers=4, echo=lines.append, stack=stack)
     assert results["requests_per_shard_folder"] > 0
     for server in ("moto", "s3proxy"):
-        assert results[server]["ratio"] > 0 and results[server]["scrub --read-data"] > 0
+        row = results[server]
+        assert row["ratio"] > 0 and row["cli_ratio"] > 0 and row["scrub --read-data (CLI)"] > 0
     assert any("per shard folder" in line for line in lines)
-    assert sum("scrub --read-data / parallel download" in line for line in lines) == 2
+    assert sum("scrub --read-data / parallel download" in line for line in lines) == 4
+    assert list(tmp_path.glob("scrub4-*/scrub/index.latest"))  # the base path is renamed to "scrub"

@@ -314,3 +314,59 @@ def test_scrub_of_an_unreachable_store_or_refused_keys_exits_2_naming_the_store(
     assert result.code == 2, result
     (line,) = result.err.strip().splitlines()
     assert "refused our keys" in line and "wrong-secret" not in result.out + result.err
+
+
+# --- what scrub cannot judge: OpenSearch remote-store (shallow) snapshots -------------------------
+
+
+@pytest.fixture(scope="module")
+def remote_store():
+    """An OpenSearch 2.19 node whose indices are remote-store backed (segments, translog and state
+    in an fs repository under its path.repo): its own small stack, started only for this test."""
+    from devstack import Stack
+    from devstack.repo_fixtures import REMOTE_STORE_SETTINGS
+
+    with Stack(nodes=("os2",), timeout=900, node_settings={"os2": REMOTE_STORE_SETTINGS}) as running:
+        yield running.nodes["os2"]
+
+
+def test_scrub_says_it_cannot_judge_a_real_shallow_snapshot_and_judges_a_full_one_beside_it(
+    remote_store, cli, write, unique
+):
+    api = Api(remote_store)
+    index = f"{unique}-rs"
+    api.seed(index, 30)
+    settings = api("GET", f"/{index}/_settings")[index]["settings"]["index"]
+    assert settings["remote_store"]["enabled"] == "true", settings
+    location = f"{remote_store.repo_path}/{unique}"
+    kinds = (  # one repository holds the three kinds: a full copy, a shallow copy, a shallow v2 (all indices)
+        ("full", {"remote_store_index_shallow_copy": False}, {"indices": index}),
+        ("shallow", {"remote_store_index_shallow_copy": True}, {"indices": index}),
+        ("v2", {"remote_store_index_shallow_copy": True, "shallow_snapshot_v2": True}, {}),
+    )
+    for n, (snapshot, settings, body) in enumerate(kinds):
+        api("PUT", f"/_snapshot/{unique}", {"type": "fs", "settings": {"location": location, **settings}})
+        answer = api("PUT", f"/_snapshot/{unique}/{snapshot}?wait_for_completion=true", body)["snapshot"]
+        assert bool(answer.get("remote_store_index_shallow_copy")) is (snapshot != "full"), answer
+        assert bool(answer.get("pinned_timestamp")) is (snapshot == "v2"), answer
+        api.seed(index, 10, start=30 + 10 * n)
+    api("DELETE", f"/_snapshot/{unique}")
+    assert list(Path(location).rglob("shallow-snap-*.dat")), "no shard-level shallow blob written"
+
+    config = fs_scrub_config(write, location)
+    for args in ((), ("--read-data",)):
+        result = cli("-m", "scrub", "-c", config, *args)
+        assert result.code == 0, result  # nothing damaged; what it cannot judge it says, not an exit code
+        lines = result.out.strip().splitlines()
+        assert lines[0] == "full: ok", result
+        for line in lines[1:3]:
+            assert line.split(": ", 1)[1].startswith("CANNOT JUDGE: an OpenSearch remote-store (shallow)"), result
+        assert [line.split(":")[0] for line in lines[:3]] == ["full", "shallow", "v2"], result
+        assert ", 0 damaged, 2 cannot be judged;" in lines[-1], result
+    assert " 0 data)" not in lines[-1]  # the full snapshot's data blobs were read
+    doc = json.loads(cli("-m", "scrub", "-c", config, "--json").out)
+    by_name = {s["name"]: s for s in doc["snapshots"]}
+    assert doc["restorable"] is True
+    assert (by_name["full"]["restorable"], by_name["full"]["cannot_judge"]) == (True, None)
+    for name in ("shallow", "v2"):
+        assert by_name[name]["restorable"] is None and "remote-store" in by_name[name]["cannot_judge"]

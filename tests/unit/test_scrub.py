@@ -384,6 +384,31 @@ def test_memory_stays_bounded_when_the_number_of_indices_grows_tenfold(copy):
     assert per_index < 4096 and peaks[150] < 5 * 1024**2, peaks
 
 
+def test_a_slow_shard_holds_no_other_index_back(copy):
+    """The first index's shard folder answers only once indices beyond the window (8) were listed:
+    with a barrier between groups of indices this would never finish."""
+    import threading
+
+    root = copy("os-2.19.6-plain")
+    storage = ManyIndices(root, 12)  # 24 indices: "one-0".."one-11", "two-0".."two-11"
+    first = "indices/" + Layout(root).data.indices["one"].id + "~0/"
+    later = threading.Event()
+    listings = []
+    real_list = storage.list
+
+    def list_(prefix, *, delimiter=None):
+        listings.append(prefix)
+        if prefix.startswith(first):
+            assert later.wait(30), "no index beyond the window started while a shard was slow"
+        elif len({p.split("/")[1] for p in listings if p.startswith("indices/")}) > 9:
+            later.set()
+        return real_list(prefix, delimiter=delimiter)
+
+    storage.list = list_
+    result = scrub(storage, workers=2)
+    assert result.restorable and result.tally.shard_folders == 3 * 12
+
+
 @pytest.mark.parametrize("name", ["es-7.17.29-plain", "os-3.3.2-hashed"])
 def test_blobs_read_in_ranges_combine_to_the_same_verdicts(name, copy, monkeypatch):
     monkeypatch.setattr("es_s3_snapshot.actions.scrub.SEGMENT", 1000)  # every data blob in several ranges
@@ -407,3 +432,70 @@ def test_a_zstd_repository_without_the_zstandard_package_cannot_be_judged_and_is
     monkeypatch.setitem(sys.modules, "zstandard", None)
     with pytest.raises(OperationFailed, match="cannot judge .* zstandard"):
         scrub(FsStorage(str(REPOS / "os-3.3.2-zstd")))
+
+
+# --- what scrub cannot judge --------------------------------------------------------------------
+
+SHALLOW = Path(__file__).parent / "data" / "shallow-repos"  # devstack/repo_fixtures.py --shallow
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SHALLOW.iterdir() if p.is_dir()))
+def test_real_shallow_snapshots_cannot_be_judged_and_are_neither_ok_nor_damaged(name):
+    root = SHALLOW / name
+    generation = repoformat.latest_generation((root / "index.latest").read_bytes())
+    data = repoformat.repository_data((root / f"index-{generation}").read_bytes(), generation)
+    for snapshot in data.snapshots:
+        assert repoformat.snapshot_info((root / f"snap-{snapshot.uuid}.dat").read_bytes()).shallow
+    for fraction in (0.0, 1.0):
+        result = scrub(FsStorage(str(root)), fraction=fraction, workers=3)
+        assert [(v.entry.name, v.restorable, v.problems) for v in result.verdicts] == [
+            ("snap-1", None, []),
+            ("snap-2", None, []),
+        ]
+        assert all("remote-store (shallow)" in v.unjudged for v in result.verdicts)
+        assert result.restorable and result.tally.data_blobs == 0
+        assert "2 cannot be judged" in result.summary()
+
+
+def test_shallow_fixtures_hold_both_kinds_of_both_versions():
+    names = {p.name for p in SHALLOW.iterdir() if p.is_dir()}
+    assert names == {f"os-{v}-shallow{kind}" for v in ("2.19.6", "3.3.2") for kind in ("", "-v2")}
+    for version in ("2.19.6", "3.3.2"):
+        assert list((SHALLOW / f"os-{version}-shallow").rglob("shallow-snap-*.dat"))
+        assert not list((SHALLOW / f"os-{version}-shallow-v2").rglob("shallow-snap-*.dat"))
+
+
+def test_a_flipped_byte_in_a_shallow_snapshot_blob_is_damage_not_a_pass(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(SHALLOW / "os-3.3.2-shallow", root)
+    blob = sorted(root.rglob("shallow-snap-*.dat"))[0]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    result = scrub(FsStorage(str(root)))
+    damaged = [v for v in result.verdicts if v.problems]
+    assert len(damaged) == 1 and [p.problem for p in damaged[0].problems] == ["checksum"]
+    assert damaged[0].problems[0].blob.endswith(blob.name) and not result.restorable
+
+
+def test_cli_scrub_of_shallow_snapshots_says_cannot_judge_and_exits_0(tmp_path, capsys):
+    config = fs_config(tmp_path, SHALLOW / "os-2.19.6-shallow")
+    code = cli.main(["-m", "scrub", "-c", config, "--read-data"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert [line.split(":", 2)[:2] for line in out[:2]] == [["snap-1", " CANNOT JUDGE"], ["snap-2", " CANNOT JUDGE"]]
+    assert "0 damaged, 2 cannot be judged" in out[-1]
+    assert cli.main(["-m", "scrub", "-c", config, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["restorable"] is True
+    assert [(s["restorable"], bool(s["cannot_judge"]), s["problems"]) for s in doc["snapshots"]] == [(None, True, [])] * 2
+
+
+def test_cli_scrub_of_an_encrypted_repository_says_so_and_exits_1(tmp_path, copy, capsys):
+    root = copy()
+    index_n = max(root.glob("index-[0-9]*"), key=lambda p: int(p.name[6:]))
+    index_n.write_bytes(b"\x02\x05\x78" + bytes(range(256)) * 4)  # an AWS Encryption SDK message's header
+    code = cli.main(["-m", "scrub", "-c", fs_config(tmp_path, root)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert "cannot judge" in err[-1] and "encrypted" in err[-1]
