@@ -31,7 +31,7 @@ ATTEMPTS = 5
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0
 BLOCK = 1024**2  # bytes a streamed body is sent in
 _UNSIGNED = "UNSIGNED-PAYLOAD"
-_DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class S3HttpError(Exception):
@@ -51,20 +51,25 @@ class Target:
     prefix: str  # "/bucket/" (path style) or "/" (virtual host style)
 
 
-def target_for(endpoint_url: str, bucket: str, addressing_style: str) -> Target:
-    """The addressing botocore uses for ``bucket`` at ``endpoint_url``: path style on IP
-    addresses, with ``addressing_style = path`` or names that cannot be a host name; else
-    virtual host style."""
+def target_for(endpoint_url: str, bucket: str, addressing_style: str, *, custom_endpoint: bool = True) -> Target:
+    """The addressing botocore uses for ``bucket`` at ``endpoint_url`` (checked against botocore in
+    tests/unit/test_s3http.py): path style with ``addressing_style = path``, on IP addresses, for
+    names that cannot be a host name (dotted ones too over HTTPS: the certificate would not match),
+    and with ``auto`` at an endpoint the user set (``custom_endpoint``: S3-compatible servers often
+    have no wildcard DNS); virtual host style otherwise (``virtual``, or ``auto`` on AWS's own
+    endpoint)."""
     endpoint = urlsplit(endpoint_url)
     host = endpoint.hostname or ""
     try:
         ipaddress.ip_address(host)
         is_ip = True
     except ValueError:
-        is_ip = host == "localhost"
-    virtual = addressing_style != "path" and not is_ip and _DNS_BUCKET.fullmatch(bucket) is not None
+        is_ip = False
+    labels = bucket.split(".") if endpoint.scheme != "https" else [bucket]
+    dns_name = 3 <= len(bucket) <= 63 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    wanted = addressing_style == "virtual" or (addressing_style == "auto" and not custom_endpoint)
     base = endpoint.path.rstrip("/")
-    if virtual:
+    if wanted and not is_ip and dns_name:
         return Target(endpoint.scheme, f"{bucket}.{endpoint.netloc}", base + "/")
     return Target(endpoint.scheme, endpoint.netloc, f"{base}/{bucket}/")
 

@@ -159,7 +159,7 @@ class Store:
                 endpoint, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
                 credentials = credentials.get_frozen_credentials
             self._http = S3Http(
-                target_for(endpoint, self.bucket, config.addressing_style),
+                target_for(endpoint, self.bucket, config.addressing_style, custom_endpoint=bool(config.endpoint_url)),
                 region,
                 credentials,
                 verify=config.ca_bundle or config.verify,

@@ -1,0 +1,164 @@
+"""s3http.py against AWS's published SigV4 example and against botocore's own signer and addressing:
+the same request must give the same URL, Host and signature, in path and virtual host style, with
+and without a session token, for keys that need URL-encoding."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from es_s3_snapshot import s3http
+from es_s3_snapshot.s3http import S3Http, Target, target_for
+
+AWS_KEY, AWS_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+STAMP = "20130524T000000Z"
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """s3http and botocore both sign at 2013-05-24 00:00:00 UTC (the AWS example's time)."""
+    import datetime
+
+    import botocore.auth
+
+    moment = datetime.datetime(2013, 5, 24, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
+    monkeypatch.setattr(s3http.time, "gmtime", lambda *args: time.struct_time((2013, 5, 24, 0, 0, 0, 4, 144, 0)))
+
+
+def client(target: Target, token: str | None = None, region: str = "us-east-1") -> S3Http:
+    keys = SimpleNamespace(access_key=AWS_KEY, secret_key=AWS_SECRET, token=token)
+    return S3Http(target, region, lambda: keys)
+
+
+def test_get_with_range_matches_the_aws_documented_signature(frozen_clock):
+    """AWS S3 API reference, "Signature Calculations for the Authorization Header", example GET Object."""
+    http = client(Target("http", "examplebucket.s3.amazonaws.com", "/"))
+    headers = http._sign("GET", "/test.txt", "", b"", {"range": "bytes=0-9"})
+    assert headers["authorization"] == (
+        f"AWS4-HMAC-SHA256 Credential={AWS_KEY}/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    )
+    assert headers["x-amz-date"] == STAMP
+
+
+def botocore_signature(method, url, headers, body, token, region="us-east-1"):
+    """The Authorization header botocore's S3 signer gives the same request and headers; over
+    HTTPS with ``payload_signing_enabled = False`` (UNSIGNED-PAYLOAD), our choice there."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": not url.startswith("https:")})
+    S3SigV4Auth(Credentials(AWS_KEY, AWS_SECRET, token), "s3", region).add_auth(request)
+    return request.headers["Authorization"]
+
+
+KEYS = [
+    "indices/abc/__x",
+    "indices/Ab-_.~/0/__a b",  # a space
+    "snap+1/meta 2+x.dat",  # plus signs
+    "ünïcode/ключ/キー",
+    "odd/!$&'()*,;=:@",  # sub-delims: percent-encoded on both sides
+]
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzE//token+with/slashes=="])
+@pytest.mark.parametrize(
+    "endpoint, style",
+    [
+        ("http://127.0.0.1:9000", "path"),
+        ("https://s3.eu-west-1.amazonaws.com", "virtual"),
+        ("https://minio.example.com:9443", "virtual"),
+        ("https://minio.example.com:9443", "path"),
+    ],
+)
+def test_signature_equals_botocores_for_path_and_virtual_style(frozen_clock, endpoint, style, token, key):
+    target = target_for(endpoint, "my-bucket", style)
+    http = client(target, token, region="eu-west-1")
+    path = s3http.quote(target.prefix + key, safe="/~")
+    body = b"some bytes"
+    ours = http._sign("PUT", path, "", body, {"x-amz-meta-es-s3-snapshot-source-etag": "abc"})
+    url = f"{target.scheme}://{target.netloc}{path}"
+    theirs = botocore_signature(
+        "PUT", url, {k: v for k, v in ours.items() if k != "authorization"}, body, token, region="eu-west-1"
+    )
+    assert ours["authorization"] == theirs
+    if token:
+        assert ours["x-amz-security-token"] == token and "x-amz-security-token" in ours["authorization"]
+    # payload: signed over HTTP, UNSIGNED-PAYLOAD over HTTPS (as botocore does)
+    assert (ours["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD") == (target.scheme == "https")
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_listing_query_is_signed_as_botocore_signs_it(frozen_clock, token):
+    target = target_for("https://s3.example.com", "bucket-a", "virtual")
+    http = client(target, token)
+    query = {"list-type": "2", "prefix": "base/with space+plus/", "encoding-type": "url", "continuation-token": "a/b=="}
+    text = "&".join(f"{s3http.quote(k, safe='~')}={s3http.quote(v, safe='~')}" for k, v in sorted(query.items()))
+    ours = http._sign("GET", "/", text, b"", {})
+    theirs = botocore_signature(
+        "GET", f"https://{target.netloc}/?{text}", {k: v for k, v in ours.items() if k != "authorization"}, b"", token
+    )
+    assert ours["authorization"] == theirs
+
+
+def botocore_url(endpoint, style, bucket):
+    """The URL botocore sends a GetObject of key ``k`` to."""
+    import boto3
+    from botocore.config import Config
+
+    class Sent(Exception):
+        pass
+
+    def stop(request, **kwargs):
+        raise Sent(request.url)
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b",
+        config=Config(s3={"addressing_style": style}, retries={"max_attempts": 1}),
+    )  # fmt: skip
+    s3.meta.events.register("before-send", stop)
+    with pytest.raises(Sent) as sent:
+        s3.get_object(Bucket=bucket, Key="k")
+    return str(sent.value)
+
+
+@pytest.mark.parametrize("bucket", ["my-bucket", "my.bucket", "ab", "a" * 63, "Upper"])
+@pytest.mark.parametrize("style", ["auto", "path", "virtual"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        None,  # AWS: the client's own endpoint
+        "https://s3.eu-west-1.amazonaws.com",
+        "http://127.0.0.1:9000",
+        "http://localhost:9000",
+        "https://minio.example.com:9443",
+        "http://minio.example.com",
+    ],
+)
+def test_addressing_equals_botocores(endpoint, style, bucket):
+    expected = botocore_url(endpoint, style, bucket)
+    if endpoint and endpoint.startswith("http://127.") and "." in bucket and style == "virtual":
+        # botocore puts a dotted name in front of an IP address (my.bucket.127.0.0.1): no server
+        # answers that; path style does
+        assert expected.startswith("http://my.bucket.127.0.0.1")
+        expected = f"{endpoint}/{bucket}/k"
+    target = target_for(endpoint or "https://s3.eu-west-1.amazonaws.com", bucket, style, custom_endpoint=bool(endpoint))
+    assert f"{target.scheme}://{target.netloc}{target.prefix}k" == expected
+
+
+def test_auto_at_a_user_set_endpoint_is_path_style_as_in_botocore():
+    """A MinIO or other S3-compatible server seldom has wildcard DNS: virtual host style would not resolve."""
+    assert target_for("https://minio.example.com", "repo-bucket", "auto") == Target(
+        "https", "minio.example.com", "/repo-bucket/"
+    )
+    assert target_for("https://s3.eu-west-1.amazonaws.com", "repo-bucket", "auto", custom_endpoint=False) == Target(
+        "https", "repo-bucket.s3.eu-west-1.amazonaws.com", "/"
+    )
