@@ -7,7 +7,8 @@ blobs is bound by that CPU (measured in the sync bench against rclone). boto3 ke
 per-object requests: GET (ranges), PUT, UploadPart, CopyObject, UploadPartCopy.
 
 Each thread keeps one keep-alive connection per store. A request that fails on the connection or
-gets a 5xx/SlowDown answer is retried (``ATTEMPTS`` in all, with back-off); the rest raise
+gets a 5xx/SlowDown answer is retried (``ATTEMPTS`` in all, with back-off; not a certificate that
+fails verification); the rest raise
 ``S3HttpError`` with the status and S3's error code, which store.py turns into the tool's errors.
 """
 
@@ -109,9 +110,10 @@ class S3Http:
     def put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         self.request("PUT", key, body=body, headers=_meta(metadata))
 
-    def head_bucket(self) -> None:
-        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket answers."""
-        self.request("HEAD", "")
+    def probe_bucket(self) -> None:
+        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket lists. A GET,
+        not a HEAD: a refusal then carries S3's error code (SignatureDoesNotMatch, ExpiredToken...)."""
+        self.request("GET", "", {"list-type": "2", "max-keys": "1"})
 
     def list_page(self, prefix: str, delimiter: str | None, token: str | None) -> tuple[list, list, str | None]:
         """One ListObjectsV2 page: ([(key, size, etag)], [common prefix], next continuation token)."""
@@ -147,7 +149,7 @@ class S3Http:
             except (OSError, http.client.HTTPException) as err:
                 if connection is not None:
                     connection.close()
-                if attempt == ATTEMPTS:
+                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):
                     raise S3HttpError(0, type(err).__name__, str(err)) from err
             else:
                 if answer.status == 200:
@@ -236,7 +238,7 @@ class S3Http:
             try:
                 status, answer_headers, data = self._send(method, url, body, signed)
             except (OSError, http.client.HTTPException) as err:
-                if attempt == ATTEMPTS:
+                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):  # retrying cannot help
                     raise S3HttpError(0, type(err).__name__, str(err)) from err
             else:
                 if status in ok:
