@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
@@ -118,6 +121,8 @@ class Store:
         self._pool = pool
         self._http: S3Http | None = None
         self._lock = threading.Lock()
+        if not config.verify and (config.endpoint_url or "https:").startswith("https:"):
+            logger.warning("TLS certificate verification is OFF for the %s (verify = false)", self)
 
     @property
     def client(self) -> Any:
@@ -158,12 +163,22 @@ class Store:
                     )
                 endpoint, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
                 credentials = credentials.get_frozen_credentials
-            self._http = S3Http(
-                target_for(endpoint, self.bucket, config.addressing_style, custom_endpoint=bool(config.endpoint_url)),
-                region,
-                credentials,
-                verify=config.ca_bundle or config.verify,
-            )
+            # as boto3: ca_bundle, else AWS_CA_BUNDLE, else the system's CAs (or verify = false)
+            verify = config.ca_bundle or (config.verify and os.environ.get("AWS_CA_BUNDLE")) or config.verify
+            try:
+                self._http = S3Http(
+                    target_for(
+                        endpoint, self.bucket, config.addressing_style, custom_endpoint=bool(config.endpoint_url)
+                    ),
+                    region,
+                    credentials,
+                    verify=verify,
+                )
+            except (ssl.SSLError, OSError) as err:  # the CA file is no PEM, or unreadable
+                raise ConfigError(
+                    f"[{config.section}] ca_bundle (or AWS_CA_BUNDLE) {verify} cannot be loaded as PEM certificates: "
+                    f"{err}"
+                ) from err
             return self._http
 
     # --- errors ------------------------------------------------------------------------------
@@ -182,6 +197,10 @@ class Store:
 
         where = f"the {self}"
         if isinstance(err, S3HttpError):
+            if err.status == 0 and err.code == "SSLCertVerificationError":
+                return StoreUnreachable(
+                    f"TLS failed with {where}: {err.message} (check verify / ca_bundle in [{self.config.section}])"
+                )
             if err.status == 0:
                 return StoreUnreachable(f"cannot reach {where}: {err.code}: {err.message}")
             if err.code == "NoSuchBucket":
@@ -229,7 +248,7 @@ class Store:
     def check(self) -> None:
         """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
         try:
-            self.http.head_bucket()
+            self.http.probe_bucket()
         except S3HttpError as err:
             if err.status == 404:
                 raise StoreError(f"bucket {self.bucket} does not exist on the {self}") from None
@@ -457,6 +476,10 @@ def _make_client(config: StoreConfig, pool: int) -> Any:
         raise ConfigError(
             f"[{config.section}] profile {config.profile} is not in ~/.aws/credentials or ~/.aws/config"
         ) from None
+    if not config.verify:
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.simplefilter("ignore", InsecureRequestWarning)  # one WARNING in words (Store), not one per request
     options: dict[str, Any] = {
         "s3": {"addressing_style": config.addressing_style},
         "max_pool_connections": pool,
