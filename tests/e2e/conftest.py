@@ -61,6 +61,19 @@ def stack():
         yield running
 
 
+@pytest.fixture(scope="session")
+def tls_stores(tmp_path_factory):
+    """Object stores without engines, for the transport of -m sync and scrub (test_store_transport.py):
+    moto with IAM auth on (it accepts only an assumed role's temporary keys, ``token_keys``: access
+    key, secret, session token) and an s3proxy that also serves HTTPS with a self-signed certificate
+    (``proxy_a.https_endpoint``, ``proxy_a.ca_file``). Started once, only when a test asks for it."""
+    from devstack.bench_stores import Stores
+
+    with Stores(tmp_path_factory.mktemp("tls-stores"), proxies=1, tls=True) as stores:
+        stores.token_keys = stores.moto.temporary_keys()
+        yield stores
+
+
 class Api:
     """Direct JSON access to a stack node, to seed data and check what the CLI did."""
 
