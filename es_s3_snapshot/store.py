@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import ssl
 import threading
 import warnings
@@ -205,6 +206,14 @@ class Store:
                 return StoreUnreachable(f"cannot reach {where}: {err.code}: {err.message}")
             if err.code == "NoSuchBucket":
                 return StoreError(f"bucket {self.bucket} does not exist on {where}")
+            if err.code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or err.status == 301:
+                # AWS: the bucket is in another region than the one signed for (boto3 would follow it)
+                named = re.search(r"expecting '([a-z0-9-]+)'", err.message)
+                return ConfigError(
+                    f"bucket {self.bucket} on {where} is not in region {self._http.region if self._http else self.config.region}: set region = "
+                    f"{named.group(1) if named else '<the bucket region>'} in [{self.config.section}] "
+                    f"({err.code or err.status}{': ' + err.message if err.message else ''})"
+                )
             if err.code in _AUTH_CODES or err.status in (401, 403):
                 return StoreUnreachable(
                     f"{where} refused our keys ({err.code or err.status}{': ' + err.message if err.message else ''}) "

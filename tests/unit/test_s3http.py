@@ -162,3 +162,78 @@ def test_auto_at_a_user_set_endpoint_is_path_style_as_in_botocore():
     assert target_for("https://s3.eu-west-1.amazonaws.com", "repo-bucket", "auto", custom_endpoint=False) == Target(
         "https", "repo-bucket.s3.eu-west-1.amazonaws.com", "/"
     )
+
+
+# --- how store.py reports what s3http raises ------------------------------------------------------
+
+
+def make_store(**kwargs):
+    from es_s3_snapshot.config import StoreConfig
+    from es_s3_snapshot.store import Store
+
+    values = {"side": "source", "section": "source_store", "bucket": "b", "endpoint_url": "https://s3.example.com",
+              "access_key": "AKIAX", "secret_key": "S3CR3T", "session_token": "T0K3N", **kwargs}  # fmt: skip
+    return Store(StoreConfig(**values))
+
+
+def test_a_certificate_that_fails_verification_is_not_retried_and_names_verify_and_ca_bundle(monkeypatch):
+    import ssl
+
+    from es_s3_snapshot.errors import StoreUnreachable
+    from es_s3_snapshot.s3http import S3HttpError
+
+    store = make_store()
+    attempts = []
+
+    def refuse(*args):
+        attempts.append(1)
+        raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    monkeypatch.setattr(store.http, "_send", refuse)
+    store.http.sleep = lambda seconds: pytest.fail("retried")
+    with pytest.raises(S3HttpError) as raised:
+        store.http.probe_bucket()
+    assert len(attempts) == 1
+    error = store.error("open bucket", "b", raised.value)
+    assert isinstance(error, StoreUnreachable)
+    assert str(error).startswith("TLS failed with the source store s3://b at https://s3.example.com: ")
+    assert "(check verify / ca_bundle in [source_store])" in str(error)
+
+
+def test_a_bucket_in_another_region_is_a_config_error_naming_the_region():
+    from es_s3_snapshot.errors import ConfigError
+    from es_s3_snapshot.s3http import S3HttpError
+
+    store = make_store(endpoint_url=None, region="us-east-1")
+    malformed = S3HttpError(
+        400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+    )
+    error = store.error("list", "s3://b/", malformed)
+    assert isinstance(error, ConfigError)
+    assert "set region = eu-west-1 in [source_store]" in str(error)
+    moved = store.error("list", "s3://b/", S3HttpError(301, "PermanentRedirect", "use the specified endpoint"))
+    assert isinstance(moved, ConfigError) and "set region = <the bucket region>" in str(moved)
+
+
+def test_verify_false_warns_once_per_store_and_keys_never_show(caplog):
+    store = make_store(verify=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TLS certificate verification is OFF for the source store s3://b at https://s3.example.com (verify = false)"
+    ]
+    assert store.http._context.verify_mode.name == "CERT_NONE"
+    assert "S3CR3T" not in repr(store.config) and "T0K3N" not in repr(store.config)
+    caplog.clear()
+    make_store(verify=False, endpoint_url="http://127.0.0.1:9000")  # plain HTTP: nothing to verify
+    assert caplog.records == []
+
+
+def test_ca_bundle_is_used_else_aws_ca_bundle_and_a_file_that_is_no_pem_is_a_config_error(tmp_path, monkeypatch):
+    from es_s3_snapshot.errors import ConfigError
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"\[source_store\] ca_bundle .*junk.pem cannot be loaded as PEM"):
+        make_store(ca_bundle=str(junk)).check()
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(junk))  # boto3's environment variable, honoured the same
+    with pytest.raises(ConfigError, match="junk.pem"):
+        make_store().check()
