@@ -229,3 +229,57 @@ def test_wrong_secret_or_token_is_refused_in_one_line_that_shows_no_secret(tls_s
             assert secret not in shown and token not in shown and proxy.secret_key not in shown, name
             assert "W" * 40 not in shown and "F" * 300 not in shown, name
     assert listing(proxy_client(tls_stores), proxy.bucket, f"refused/{unique}") == {}
+
+
+RESOLVER = '''
+import os, socket
+
+_getaddrinfo = socket.getaddrinfo
+
+
+def _resolve(host, *args, **kwargs):
+    """*.localhost is 127.0.0.1 (as systemd-resolved has it; glibc's files+dns do not); every name
+    asked for is written down."""
+    if isinstance(host, str):
+        with open(os.environ["RESOLVED_LOG"], "a") as log:
+            log.write(host + "\\n")
+        if host.endswith(".localhost"):
+            host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = _resolve
+'''
+
+
+def test_virtual_host_addressing_at_a_named_endpoint_is_signed_as_moto_checks_it(
+    tls_stores, source, cli, write, unique, tmp_path
+):
+    """addressing_style = virtual against moto at http://localhost:<port>: requests go to
+    <bucket>.localhost (this machine does not resolve *.localhost, so the CLI runs with a resolver
+    that maps it to 127.0.0.1 and logs the names), moto takes the bucket from the Host header and
+    checks the signature over it and the session token."""
+    base, loaded = source
+    (tmp_path / "resolver").mkdir()
+    (tmp_path / "resolver" / "sitecustomize.py").write_text(RESOLVER)
+    resolved = tmp_path / "resolved.log"
+    env = {"PYTHONPATH": str(tmp_path / "resolver"), "RESOLVED_LOG": str(resolved)}
+    moto_named = tls_stores.moto.endpoint.replace("127.0.0.1", "localhost")
+    key, secret, token = tls_stores.token_keys
+    dest_base = f"virtual/{unique}"
+    text = config_text(tls_stores.moto.bucket, base, tls_stores.moto.bucket, dest_base)
+    text += store("source_store", moto_named, tls_stores.moto.bucket, base, key, secret,
+                  f"session_token = {token}\n")  # fmt: skip
+    text += store("destination_store", moto_named, tls_stores.moto.bucket, dest_base, key, secret,
+                  f"session_token = {token}\n").replace("addressing_style = path", "addressing_style = virtual")  # fmt: skip
+    result = cli("-m", "sync", "-c", write(text), env=env)
+    assert result.code == 0, result
+    names = set(resolved.read_text().split())
+    assert f"{tls_stores.moto.bucket}.localhost" in names, names  # the destination: virtual host style
+    assert "localhost" in names, names  # the source: path style
+    moto = moto_client(tls_stores)
+    assert sorted(listing(moto, tls_stores.moto.bucket, dest_base).values()) == sorted(loaded.values())
+    for name in BIG:
+        assert digest(moto, tls_stores.moto.bucket, f"{dest_base}/{name}") == digest(
+            moto, tls_stores.moto.bucket, f"{base}/{name}"
+        )
