@@ -237,3 +237,133 @@ def test_ca_bundle_is_used_else_aws_ca_bundle_and_a_file_that_is_no_pem_is_a_con
     monkeypatch.setenv("AWS_CA_BUNDLE", str(junk))  # boto3's environment variable, honoured the same
     with pytest.raises(ConfigError, match="junk.pem"):
         make_store().check()
+
+
+# --- the wire against a local HTTP server: retries, chunked answers, dropped connections, timeouts --
+
+
+class Script:
+    """A local HTTP/1.1 server that answers each request with the next of ``answers``
+    ((status, headers, body, then) with then "keep", "drop" (closes without saying so) or "hang")."""
+
+    def __init__(self, answers):
+        import http.server
+        import threading
+
+        self.answers, self.seen = list(answers), []
+        script = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                script.seen.append((self.command, self.path, headers, self.rfile.read(length)))
+                status, headers, body, then = script.answers.pop(0)
+                if then == "hang":
+                    time.sleep(2)
+                    self.close_connection = True
+                    return
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if headers.get("Transfer-Encoding") == "chunked":
+                    self.end_headers()
+                    for start in range(0, len(body), 7):
+                        piece = body[start : start + 7]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                self.close_connection = then == "drop"
+
+            do_GET = do_PUT = do_HEAD = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self) -> S3Http:
+        http = client(Target("http", f"127.0.0.1:{self.server.server_port}", "/bucket/"))
+        http.slept = []
+        http.sleep = http.slept.append
+        return http
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def script():
+    made = []
+
+    def start(*answers):
+        made.append(Script(answers))
+        return made[-1]
+
+    yield start
+    for server in made:
+        server.close()
+
+
+SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+
+
+def test_503_slow_down_is_retried_with_growing_back_off_then_succeeds(script):
+    server = script((503, {}, SLOW_DOWN, "keep"), (503, {}, SLOW_DOWN, "keep"), (200, {}, b"data", "keep"))
+    http = server.client()
+    assert http.get("k") == b"data"
+    assert http.slept == [0.2, 0.4] and len(server.seen) == 3
+
+
+def test_a_refusal_is_not_retried_and_carries_the_code(script):
+    server = script((403, {}, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>", "keep"))
+    http = server.client()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    assert (raised.value.status, raised.value.code, raised.value.message) == (403, "AccessDenied", "no")
+    assert http.slept == []
+
+
+def test_a_chunked_listing_is_read_whole(script):
+    page = (
+        b"<ListBucketResult><IsTruncated>false</IsTruncated>"
+        b"<Contents><Key>a%20b%2Bc</Key><Size>3</Size><ETag>&quot;x&quot;</ETag></Contents></ListBucketResult>"
+    )
+    server = script((200, {"Transfer-Encoding": "chunked"}, page, "keep"))
+    objects, prefixes, token = server.client().list_page("", None, None)
+    assert objects == [("a b+c", 3, '"x"')] and prefixes == [] and token is None
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_replaced_without_an_attempt_lost(script):
+    server = script((200, {}, b"one", "drop"), (200, {}, b"two", "keep"))
+    http = server.client()
+    assert http.get("k1") == b"one"
+    assert http.get("k2") == b"two"
+    assert http.slept == [] and [seen[1] for seen in server.seen] == ["/bucket/k1", "/bucket/k2"]
+
+
+def test_a_server_that_does_not_answer_times_out_and_is_retried(script, monkeypatch):
+    monkeypatch.setattr(s3http, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(s3http, "ATTEMPTS", 2)
+    server = script((0, {}, b"", "hang"), (200, {}, b"late", "keep"))
+    http = server.client()
+    started = time.monotonic()
+    assert http.get("k") == b"late"
+    assert time.monotonic() - started < 1.5 and http.slept == [0.2]
+
+
+def test_a_put_sends_its_length_and_no_expect_header(script):
+    server = script((200, {}, b"", "keep"))
+    server.client().put("dir/a b", b"12345", {"Es-S3-Snapshot-Source-Etag": "e"})
+    method, path, headers, body = server.seen[0]
+    assert (method, path, body) == ("PUT", "/bucket/dir/a%20b", b"12345")
+    assert headers["content-length"] == "5" and "expect" not in headers
+    assert headers["x-amz-meta-es-s3-snapshot-source-etag"] == "e"
