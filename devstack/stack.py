@@ -394,8 +394,10 @@ class S3ProxyServer(S3Server):
     ):
         """``tls``: also serve HTTPS (``https_endpoint``) with a self-signed certificate made by the
         JDK's keytool for IP 127.0.0.1, ``localhost`` and ``virtual_host`` / ``*.virtual_host``; its
-        PEM is ``ca_file``. ``virtual_host``: also answer virtual host style requests
-        (``<bucket>.<virtual_host>``; the name must resolve to 127.0.0.1 for a client to use it)."""
+        PEM is ``ca_file``. ``virtual_host``: answer virtual host style requests
+        (``<bucket>.<virtual_host>``) and path style ones at ``virtual_host`` itself; the names must
+        resolve to 127.0.0.1 for a client to use them, and ``client()`` (at 127.0.0.1) no longer
+        works: s3proxy takes any other host name for a bucket name."""
         super().__init__(workdir)
         self.access_key = "s3proxy-" + secrets.token_hex(6)  # s3proxy's identity / credential: checked
         self.bucket = S3B_BUCKET
@@ -437,6 +439,8 @@ class S3ProxyServer(S3Server):
         """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits.
         On ``port`` when given (a restart in place: the data directory is kept)."""
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        if self.virtual_host:  # s3proxy then takes 127.0.0.1 for a bucket name: the bucket is made as a folder
+            (self.dir / "data" / self.bucket).mkdir(exist_ok=True)
         if not port:
             self.port, self.https_port = _free_ports(2)
         self.endpoint = f"http://{self.host}:{self.port}"
@@ -475,7 +479,7 @@ class S3ProxyServer(S3Server):
             if time.monotonic() > deadline:
                 raise StackError("s3proxy did not answer in time", tail_file(self.log_path))
             time.sleep(0.2)
-        if self.bucket not in [b["Name"] for b in self.client().list_buckets().get("Buckets", [])]:
+        if not self.virtual_host and self.bucket not in [b["Name"] for b in self.client().list_buckets()["Buckets"]]:
             self.client().create_bucket(Bucket=self.bucket)
 
     def info(self) -> dict[str, Any]:

@@ -74,6 +74,23 @@ def tls_stores(tmp_path_factory):
         yield stores
 
 
+@pytest.fixture(scope="session")
+def named_proxy(tls_stores, tmp_path_factory):
+    """An s3proxy (HTTPS too) that answers at the name ``s3.localhost``: path style there, virtual
+    host style at ``<bucket>.s3.localhost`` (certificate for both). Nothing resolves those names
+    on this machine: a client needs them mapped to 127.0.0.1. Stopped with ``tls_stores``."""
+    import time
+
+    from devstack import engines
+    from devstack.stack import S3ProxyServer
+
+    proxy = S3ProxyServer(tmp_path_factory.mktemp("named"), *engines.fetch_s3proxy(), tls=True,
+                          virtual_host="s3.localhost")  # fmt: skip
+    proxy.launch(tls_stores._spawn)
+    proxy.wait_ready(time.monotonic() + 180)
+    return proxy
+
+
 class Api:
     """Direct JSON access to a stack node, to seed data and check what the CLI did."""
 

@@ -252,6 +252,14 @@ socket.getaddrinfo = _resolve
 '''
 
 
+def resolving(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that runs the CLI with RESOLVER, and the file it logs names in."""
+    (tmp_path / "resolver").mkdir(exist_ok=True)
+    (tmp_path / "resolver" / "sitecustomize.py").write_text(RESOLVER)
+    resolved = tmp_path / "resolved.log"
+    return {"PYTHONPATH": str(tmp_path / "resolver"), "RESOLVED_LOG": str(resolved)}, resolved
+
+
 def test_virtual_host_addressing_at_a_named_endpoint_is_signed_as_moto_checks_it(
     tls_stores, source, cli, write, unique, tmp_path
 ):
@@ -260,10 +268,7 @@ def test_virtual_host_addressing_at_a_named_endpoint_is_signed_as_moto_checks_it
     that maps it to 127.0.0.1 and logs the names), moto takes the bucket from the Host header and
     checks the signature over it and the session token."""
     base, loaded = source
-    (tmp_path / "resolver").mkdir()
-    (tmp_path / "resolver" / "sitecustomize.py").write_text(RESOLVER)
-    resolved = tmp_path / "resolved.log"
-    env = {"PYTHONPATH": str(tmp_path / "resolver"), "RESOLVED_LOG": str(resolved)}
+    env, resolved = resolving(tmp_path)
     moto_named = tls_stores.moto.endpoint.replace("127.0.0.1", "localhost")
     key, secret, token = tls_stores.token_keys
     dest_base = f"virtual/{unique}"
@@ -283,3 +288,38 @@ def test_virtual_host_addressing_at_a_named_endpoint_is_signed_as_moto_checks_it
         assert digest(moto, tls_stores.moto.bucket, f"{dest_base}/{name}") == digest(
             moto, tls_stores.moto.bucket, f"{base}/{name}"
         )
+
+
+def test_virtual_host_addressing_over_https_at_a_named_endpoint_copies_and_scrubs(
+    tls_stores, named_proxy, source, cli, write, unique, tmp_path
+):
+    """As on AWS over HTTPS: requests go to https://<bucket>.s3.localhost:<port>, whose name the
+    certificate must match (*.s3.localhost), s3proxy takes the bucket from the Host header and
+    checks the signature over it."""
+    base, loaded = source
+    env, resolved = resolving(tmp_path)
+    bucket = named_proxy.bucket
+    dest_base = f"vhttps/{unique}"
+    text = config_text(tls_stores.moto.bucket, base, bucket, dest_base)
+    text += moto_store(tls_stores, "source_store", base)
+    text += store("destination_store", f"https://s3.localhost:{named_proxy.https_port}", bucket, dest_base,
+                  named_proxy.access_key, named_proxy.secret_key, f"ca_bundle = {named_proxy.ca_file}\n"
+                  ).replace("addressing_style = path", "addressing_style = virtual")  # fmt: skip
+    config = write(text)
+    result = cli("-m", "sync", "-c", config, env=env)
+    assert result.code == 0, result
+    assert f"{bucket}.s3.localhost" in set(resolved.read_text().split())
+    folder = named_proxy.dir / "data" / bucket  # the filesystem backend: one file per object
+    on_disk = {
+        str(path.relative_to(folder)): path.stat().st_size
+        for path in folder.rglob("*")
+        if path.is_file()
+        and (str(path.relative_to(folder)).startswith(dest_base + "/") or f"/{dest_base}/" in str(path))
+    }
+    assert sorted(on_disk.values()) == sorted(loaded.values())
+    moto = moto_client(tls_stores)
+    for name in BIG:
+        copy = hashlib.md5((folder / dest_base / name).read_bytes()).hexdigest()
+        assert copy == digest(moto, tls_stores.moto.bucket, f"{base}/{name}")
+    scrub = cli("-m", "scrub", "-c", config, "--on", "destination", "--read-data", env=env)
+    assert scrub.code == 0 and "0 damaged" in scrub.out, scrub
