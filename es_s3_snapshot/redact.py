@@ -21,7 +21,9 @@ def mask_userinfo(text: str) -> str:
 _PATTERNS = (
     re.compile(r"(Signature=)[0-9a-fA-F]{16,}"),
     re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}"),
-    re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+"),
+    # a header line, a query parameter, or botocore's debug repr ('X-Amz-Security-Token': b'...')
+    re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)['\"]?\s*[=:]\s*b?['\"]?)[^\s&,'\"]+"),
+    re.compile(r"(Credential=)[^/\s,'\"]+"),  # the access key id of a SigV4 Authorization header
     _USERINFO,
     re.compile(r"((?:access_key|secret_key|session_token|password)[\"']?\s*[:=]\s*[\"']?)[^\s,'\"}]+", re.IGNORECASE),
 )

@@ -367,3 +367,19 @@ def test_a_put_sends_its_length_and_no_expect_header(script):
     assert (method, path, body) == ("PUT", "/bucket/dir/a%20b", b"12345")
     assert headers["content-length"] == "5" and "expect" not in headers
     assert headers["x-amz-meta-es-s3-snapshot-source-etag"] == "e"
+
+
+def test_botocore_debug_lines_lose_a_token_and_key_id_the_config_did_not_name():
+    """-vv shows botocore's debug log; keys from the credential chain (profile, instance role) are
+    not known to the redactor by value, so their shapes are masked."""
+    from es_s3_snapshot.redact import Redactor
+
+    line = (
+        "Sending http request: <AWSPreparedRequest headers={'X-Amz-Date': b'20261207T112111Z', "
+        "'X-Amz-Security-Token': b'IQoJb3JpZ2luX2VjE+/token==', 'Authorization': b'AWS4-HMAC-SHA256 "
+        "Credential=ASIAEXAMPLE123/20261207/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0123456789abcdef0123'}>"
+    )
+    shown = Redactor()(line)
+    assert "IQoJb3JpZ2luX2VjE" not in shown and "ASIAEXAMPLE123" not in shown and "0123456789abcdef0123" not in shown
+    assert "'X-Amz-Security-Token': b'***'" in shown and "Credential=***/20261207/us-east-1/s3/aws4_request" in shown
+    assert Redactor()("x-amz-security-token:abc\n") == "x-amz-security-token:***\n"
