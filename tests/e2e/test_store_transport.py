@@ -323,3 +323,35 @@ def test_virtual_host_addressing_over_https_at_a_named_endpoint_copies_and_scrub
         assert copy == digest(moto, tls_stores.moto.bucket, f"{base}/{name}")
     scrub = cli("-m", "scrub", "-c", config, "--on", "destination", "--read-data", env=env)
     assert scrub.code == 0 and "0 damaged" in scrub.out, scrub
+
+
+def test_temporary_keys_from_boto3s_chain_sync_and_never_show_even_at_vv(tls_stores, source, cli, write, unique):
+    """No keys in the file for moto: boto3's chain finds AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    AWS_SESSION_TOKEN (as from an instance role or a profile; the redactor does not know them by
+    value), both clients sign with them, and -vv (botocore's debug log too) shows neither the
+    token nor the secret nor the key id."""
+    base, loaded = source
+    proxy = tls_stores.proxy_a
+    key, secret, token = tls_stores.token_keys
+    https_base, back_base = f"chain/{unique}", f"chainback/{unique}"
+    env = {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": token}
+    env["HOME"] = "/nonexistent"  # no profile of this machine's user
+    chain = (
+        f"\n[{{}}]\nendpoint_url = {tls_stores.moto.endpoint}\nbucket = {tls_stores.moto.bucket}\nregion = us-east-1\n"
+    )
+    # moto -> s3proxy, then back into moto (whose multipart control may go through boto3)
+    text = config_text(tls_stores.moto.bucket, base, proxy.bucket, https_base)
+    text += chain.format("source_store") + f"base_path = {base}\naddressing_style = path\n"
+    text += proxy_store(tls_stores, "destination_store", https_base, f"ca_bundle = {proxy.ca_file}\n")
+    back = config_text(proxy.bucket, https_base, tls_stores.moto.bucket, back_base)
+    back += proxy_store(tls_stores, "source_store", https_base, f"ca_bundle = {proxy.ca_file}\n")
+    back += chain.format("destination_store") + f"base_path = {back_base}\naddressing_style = path\n"
+    for config in (write(text), write(back, "back.conf")):
+        result = cli("-m", "sync", "-c", config, "-vv", env=env)
+        assert result.code == 0, result
+        assert "DEBUG" in result.err and "botocore" in result.err
+        for shown in (result.out, result.err):
+            assert token not in shown and secret not in shown and key not in shown
+    assert sorted(listing(moto_client(tls_stores), tls_stores.moto.bucket, back_base).values()) == sorted(
+        loaded.values()
+    )
