@@ -18,6 +18,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.support.hostnames import loopback_hostnames_env
+
 REPO = Path(__file__).resolve().parents[1] / "unit" / "data" / "repos" / "os-3.3.2-hashed"
 HASHED = re.compile(r"[0-9A-Za-z]{15}")
 MB = 1024**2
@@ -231,63 +233,36 @@ def test_wrong_secret_or_token_is_refused_in_one_line_that_shows_no_secret(tls_s
     assert listing(proxy_client(tls_stores), proxy.bucket, f"refused/{unique}") == {}
 
 
-RESOLVER = '''
-import os, socket
-
-_getaddrinfo = socket.getaddrinfo
-
-
-def _resolve(host, *args, **kwargs):
-    """*.localhost is 127.0.0.1 (as systemd-resolved has it; glibc's files+dns do not); every name
-    asked for is written down."""
-    if isinstance(host, str):
-        with open(os.environ["RESOLVED_LOG"], "a") as log:
-            log.write(host + "\\n")
-        if host.endswith(".localhost"):
-            host = "127.0.0.1"
-    return _getaddrinfo(host, *args, **kwargs)
-
-
-socket.getaddrinfo = _resolve
-'''
-
-
-def resolving(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """The environment that runs the CLI with RESOLVER, and the file it logs names in."""
-    (tmp_path / "resolver").mkdir(exist_ok=True)
-    (tmp_path / "resolver" / "sitecustomize.py").write_text(RESOLVER)
-    resolved = tmp_path / "resolved.log"
-    return {"PYTHONPATH": str(tmp_path / "resolver"), "RESOLVED_LOG": str(resolved)}, resolved
+def virtual_only(bucket: str, tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment in which only ``<bucket>.s3.localhost`` resolves (to 127.0.0.1; nothing
+    resolves *.localhost on this machine): a path-style request to ``s3.localhost`` cannot connect,
+    so a run that works went virtual host style."""
+    return loopback_hostnames_env([f"{bucket}.s3.localhost"], tmp_path / "hostmap", base_env={})
 
 
 def test_virtual_host_addressing_at_a_named_endpoint_is_signed_as_moto_checks_it(
     tls_stores, source, cli, write, unique, tmp_path
 ):
-    """addressing_style = virtual against moto at http://localhost:<port>: requests go to
-    <bucket>.localhost (this machine does not resolve *.localhost, so the CLI runs with a resolver
-    that maps it to 127.0.0.1 and logs the names), moto takes the bucket from the Host header and
-    checks the signature over it and the session token."""
+    """addressing_style = virtual against moto at http://s3.localhost:<port>: requests go to
+    <bucket>.s3.localhost, moto takes the bucket from the Host header and checks the signature
+    over it and the session token."""
     base, loaded = source
-    env, resolved = resolving(tmp_path)
-    moto_named = tls_stores.moto.endpoint.replace("127.0.0.1", "localhost")
+    bucket = tls_stores.moto.bucket
     key, secret, token = tls_stores.token_keys
     dest_base = f"virtual/{unique}"
-    text = config_text(tls_stores.moto.bucket, base, tls_stores.moto.bucket, dest_base)
-    text += store("source_store", moto_named, tls_stores.moto.bucket, base, key, secret,
-                  f"session_token = {token}\n")  # fmt: skip
-    text += store("destination_store", moto_named, tls_stores.moto.bucket, dest_base, key, secret,
+    text = config_text(bucket, base, bucket, dest_base) + moto_store(tls_stores, "source_store", base)
+    text += store("destination_store", f"http://s3.localhost:{tls_stores.moto.port}", bucket, dest_base, key, secret,
                   f"session_token = {token}\n").replace("addressing_style = path", "addressing_style = virtual")  # fmt: skip
-    result = cli("-m", "sync", "-c", write(text), env=env)
+    result = cli("-m", "sync", "-c", write(text), env=virtual_only(bucket, tmp_path))
     assert result.code == 0, result
-    names = set(resolved.read_text().split())
-    assert f"{tls_stores.moto.bucket}.localhost" in names, names  # the destination: virtual host style
-    assert "localhost" in names, names  # the source: path style
     moto = moto_client(tls_stores)
-    assert sorted(listing(moto, tls_stores.moto.bucket, dest_base).values()) == sorted(loaded.values())
+    assert sorted(listing(moto, bucket, dest_base).values()) == sorted(loaded.values())
     for name in BIG:
-        assert digest(moto, tls_stores.moto.bucket, f"{dest_base}/{name}") == digest(
-            moto, tls_stores.moto.bucket, f"{base}/{name}"
-        )
+        assert digest(moto, bucket, f"{dest_base}/{name}") == digest(moto, bucket, f"{base}/{name}")
+    # the same store with path style cannot even connect: the run above was virtual host style
+    path_style = cli("-m", "sync", "-c", write(text.replace("addressing_style = virtual", "addressing_style = path"),
+                     "path.conf"), env=virtual_only(bucket, tmp_path))  # fmt: skip
+    assert_one_line_error(path_style, 2, "cannot reach the destination store")
 
 
 def test_virtual_host_addressing_over_https_at_a_named_endpoint_copies_and_scrubs(
@@ -297,8 +272,8 @@ def test_virtual_host_addressing_over_https_at_a_named_endpoint_copies_and_scrub
     certificate must match (*.s3.localhost), s3proxy takes the bucket from the Host header and
     checks the signature over it."""
     base, loaded = source
-    env, resolved = resolving(tmp_path)
     bucket = named_proxy.bucket
+    env = virtual_only(bucket, tmp_path)
     dest_base = f"vhttps/{unique}"
     text = config_text(tls_stores.moto.bucket, base, bucket, dest_base)
     text += moto_store(tls_stores, "source_store", base)
@@ -308,7 +283,6 @@ def test_virtual_host_addressing_over_https_at_a_named_endpoint_copies_and_scrub
     config = write(text)
     result = cli("-m", "sync", "-c", config, env=env)
     assert result.code == 0, result
-    assert f"{bucket}.s3.localhost" in set(resolved.read_text().split())
     folder = named_proxy.dir / "data" / bucket  # the filesystem backend: one file per object
     on_disk = {
         str(path.relative_to(folder)): path.stat().st_size
