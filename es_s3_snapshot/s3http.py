@@ -14,10 +14,12 @@ fails verification); the rest raise
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
 import ipaddress
+import os
 import re
 import ssl
 import threading
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 ATTEMPTS = 5
@@ -99,6 +101,7 @@ class S3Http:
                 self._context = ssl._create_unverified_context()
             else:
                 self._context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+        self._proxy = proxy_for(target)
 
     # --- the requests -----------------------------------------------------------------------
 
@@ -275,12 +278,16 @@ class S3Http:
     def _connect(self) -> http.client.HTTPConnection:
         where = urlsplit(f"//{self.target.netloc}")
         host, port_number = where.hostname or "", where.port
+        if self._proxy is not None:  # a tunnel (CONNECT) through it; TLS stays end to end
+            host, port_number, tunnel_to = self._proxy[0], self._proxy[1], (host, port_number)
         if self._context is not None:
             connection = http.client.HTTPSConnection(
                 host, port_number, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
             )
         else:
             connection = http.client.HTTPConnection(host, port_number, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
+        if self._proxy is not None:
+            connection.set_tunnel(*tunnel_to, headers=self._proxy[2])
         connection.connect()
         connection.sock.settimeout(READ_TIMEOUT)
         return connection
@@ -353,6 +360,29 @@ class Stream:
 
     def close(self) -> None:
         self._connection.close()
+
+
+def proxy_for(target: Target) -> tuple[str, int, dict[str, str]] | None:
+    """The HTTP proxy the environment names for ``target`` as boto3 finds it (``HTTPS_PROXY`` /
+    ``HTTP_PROXY``, not for the hosts ``NO_PROXY`` names): (host, port, CONNECT headers), or None.
+    Raises ValueError for a proxy that is not ``http://``."""
+    if not any(name.lower() == f"{target.scheme}_proxy" for name in os.environ):
+        return None  # (urllib.request costs 4 ms of start-up)
+    from urllib.request import getproxies, proxy_bypass
+
+    proxy = getproxies().get(target.scheme)
+    if not proxy or proxy_bypass(urlsplit(f"//{target.netloc}").hostname or ""):
+        return None
+    where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if where.scheme != "http" or not where.hostname:
+        raise ValueError(
+            f"the {target.scheme} proxy of the environment is {where.scheme}://{where.hostname}: only http:// is supported"
+        )
+    headers = {}
+    if where.username:
+        pair = f"{unquote(where.username)}:{unquote(where.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    return where.hostname, where.port or 80, headers
 
 
 def _meta(metadata: dict[str, str]) -> dict[str, str]:

@@ -175,6 +175,8 @@ class Store:
                     credentials,
                     verify=verify,
                 )
+            except ValueError as err:  # the environment's proxy
+                raise ConfigError(f"[{config.section}] {err} (HTTPS_PROXY / HTTP_PROXY)") from err
             except (ssl.SSLError, OSError) as err:  # the CA file is no PEM, or unreadable
                 raise ConfigError(
                     f"[{config.section}] ca_bundle (or AWS_CA_BUNDLE) {verify} cannot be loaded as PEM certificates: "
