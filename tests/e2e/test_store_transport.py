@@ -19,6 +19,7 @@ import pytest
 from botocore.config import Config
 
 from tests.support.hostnames import loopback_hostnames_env
+from tests.support.proxies import HttpProxy
 
 REPO = Path(__file__).resolve().parents[1] / "unit" / "data" / "repos" / "os-3.3.2-hashed"
 HASHED = re.compile(r"[0-9A-Za-z]{15}")
@@ -329,3 +330,22 @@ def test_temporary_keys_from_boto3s_chain_sync_and_never_show_even_at_vv(tls_sto
     assert sorted(listing(moto_client(tls_stores), tls_stores.moto.bucket, back_base).values()) == sorted(
         loaded.values()
     )
+
+
+def test_the_environments_http_proxy_carries_every_request_tls_end_to_end(tls_stores, source, cli, write, unique):
+    """HTTPS_PROXY / HTTP_PROXY (as boto3 reads them): the lean client tunnels through the proxy
+    with CONNECT, the certificate is still checked against ca_bundle."""
+    base, loaded = source
+    proxy = tls_stores.proxy_a
+    dest_base = f"proxied/{unique}"
+    text = config_text(tls_stores.moto.bucket, base, proxy.bucket, dest_base)
+    text += moto_store(tls_stores, "source_store", base)
+    text += proxy_store(tls_stores, "destination_store", dest_base, f"ca_bundle = {proxy.ca_file}\n")
+    with HttpProxy() as forward:
+        env = {"HTTPS_PROXY": forward.url, "HTTP_PROXY": forward.url}
+        result = cli("-m", "sync", "-c", write(text), env=env)
+        assert result.code == 0, result
+        forward.wait_for_connections(2)
+        targets = set(forward.targets)
+    assert f"127.0.0.1:{proxy.https_port}" in targets and f"127.0.0.1:{tls_stores.moto.port}" in targets, targets
+    assert len(listing(proxy_client(tls_stores), proxy.bucket, dest_base)) == len(loaded)

@@ -4,6 +4,8 @@ and without a session token, for keys that need URL-encoding."""
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from types import SimpleNamespace
 
@@ -283,7 +285,7 @@ class Script:
                     self.wfile.write(body)
                 self.close_connection = then == "drop"
 
-            do_GET = do_PUT = do_HEAD = _answer
+            do_GET = do_PUT = do_HEAD = do_CONNECT = _answer
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -383,3 +385,47 @@ def test_botocore_debug_lines_lose_a_token_and_key_id_the_config_did_not_name():
     assert "IQoJb3JpZ2luX2VjE" not in shown and "ASIAEXAMPLE123" not in shown and "0123456789abcdef0123" not in shown
     assert "'X-Amz-Security-Token': b'***'" in shown and "Credential=***/20261207/us-east-1/s3/aws4_request" in shown
     assert Redactor()("x-amz-security-token:abc\n") == "x-amz-security-token:***\n"
+
+
+# --- the environment's proxy ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in list(os.environ):
+        if name.lower() in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_no_proxy_in_the_environment_connects_directly(no_proxy_env):
+    assert s3http.proxy_for(Target("https", "s3.example.com", "/b/")) is None
+
+
+def test_https_proxy_of_the_environment_with_credentials_and_no_proxy(no_proxy_env):
+    no_proxy_env.setenv("HTTPS_PROXY", "http://us%40r:p%3Ass@proxy.internal:3128")
+    no_proxy_env.setenv("NO_PROXY", "minio.internal,.corp")
+    host, port, headers = s3http.proxy_for(Target("https", "b.s3.eu-west-1.amazonaws.com", "/"))
+    assert (host, port) == ("proxy.internal", 3128)
+    assert headers == {"Proxy-Authorization": "Basic " + base64.b64encode(b"us@r:p:ss").decode()}
+    assert s3http.proxy_for(Target("https", "minio.internal:9000", "/b/")) is None
+    assert s3http.proxy_for(Target("https", "s3.corp", "/b/")) is None
+    assert s3http.proxy_for(Target("http", "s3.example.com", "/b/")) is None  # HTTP_PROXY unset
+
+
+def test_a_proxy_that_is_not_http_is_a_config_error_naming_the_section(no_proxy_env):
+    from es_s3_snapshot.errors import ConfigError
+
+    no_proxy_env.setenv("https_proxy", "socks5://127.0.0.1:1080")
+    with pytest.raises(ConfigError, match=r"^\[source_store\] the https proxy .* socks5://127.0.0.1: only http://"):
+        make_store().check()
+
+
+def test_requests_go_through_the_proxy_as_a_connect_tunnel(no_proxy_env, script):
+    """A CONNECT-capable stand-in: the local server answers CONNECT, then the request on the tunnel."""
+    server = script((200, {}, b"", "keep"), (200, {}, b"through", "keep"))
+    no_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server.server_port}")
+    http = client(Target("http", "s3.example.com:9000", "/bucket/"))
+    assert http.get("k") == b"through"
+    assert [(seen[0], seen[1]) for seen in server.seen] == [("CONNECT", "s3.example.com:9000"), ("GET", "/bucket/k")]
+    assert server.seen[1][2]["host"] == "s3.example.com:9000"
