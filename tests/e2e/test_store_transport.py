@@ -173,6 +173,19 @@ def test_sync_over_https_with_a_private_ca_and_temporary_keys_copies_streams_and
     text += moto_store(tls_stores, "destination_store", back_base)
     back = cli("-m", "sync", "-c", write(text, "back.conf"))
     assert back.code == 0, back
+
+    # inside the s3proxy over HTTPS (same endpoint and keys): CopyObject and UploadPartCopy
+    inside_base = f"inside/{unique}"
+    text = config_text(proxy.bucket, dest_base, proxy.bucket, inside_base)
+    text += proxy_store(tls_stores, "source_store", dest_base, f"ca_bundle = {proxy.ca_file}\n")
+    text += proxy_store(tls_stores, "destination_store", inside_base, f"ca_bundle = {proxy.ca_file}\n")
+    inside = cli("-m", "sync", "-c", write(text, "inside.conf"), "-v")
+    assert inside.code == 0 and "server-side" in inside.out, inside
+    assert sorted(listing(https, proxy.bucket, inside_base).values()) == sorted(loaded.values())
+    for name in BIG:
+        assert digest(https, proxy.bucket, f"{inside_base}/{name}") == digest(
+            https, proxy.bucket, f"{dest_base}/{name}"
+        )
     assert sorted(listing(moto, tls_stores.moto.bucket, back_base).values()) == sorted(loaded.values())
     for name in BIG:
         assert digest(moto, tls_stores.moto.bucket, f"{back_base}/{name}") == digest(

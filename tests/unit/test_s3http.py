@@ -303,7 +303,10 @@ class Script:
 
 
 @pytest.fixture
-def script():
+def script(monkeypatch):
+    for name in list(os.environ):  # straight to the local server whatever this machine's proxy
+        if name.lower() in ("http_proxy", "https_proxy"):
+            monkeypatch.delenv(name)
     made = []
 
     def start(*answers):
