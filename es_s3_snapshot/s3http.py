@@ -101,6 +101,9 @@ class S3Http:
                 self._context = ssl._create_unverified_context()
             else:
                 self._context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+                # Python 3.13+ adds strict X.509 checks that many private CAs fail (no Authority Key
+                # Identifier...); botocore's own context does not: verify as the boto3 path does
+                self._context.verify_flags &= ~ssl.VERIFY_X509_STRICT
         self._proxy = proxy_for(target)
 
     # --- the requests -----------------------------------------------------------------------

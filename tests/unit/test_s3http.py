@@ -432,3 +432,11 @@ def test_requests_go_through_the_proxy_as_a_connect_tunnel(no_proxy_env, script)
     assert http.get("k") == b"through"
     assert [(seen[0], seen[1]) for seen in server.seen] == [("CONNECT", "s3.example.com:9000"), ("GET", "/bucket/k")]
     assert server.seen[1][2]["host"] == "s3.example.com:9000"
+
+
+def test_certificates_are_verified_as_botocore_verifies_them_without_python_3_13s_strict_flags():
+    import ssl
+
+    http = S3Http(Target("https", "s3.example.com", "/b/"), "us-east-1", lambda: None)
+    assert http._context.verify_mode == ssl.CERT_REQUIRED and http._context.check_hostname
+    assert not http._context.verify_flags & ssl.VERIFY_X509_STRICT
