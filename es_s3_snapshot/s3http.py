@@ -116,10 +116,11 @@ class S3Http:
     def put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         self.request("PUT", key, body=body, headers=_meta(metadata))
 
-    def probe_bucket(self) -> None:
-        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket lists. A GET,
-        not a HEAD: a refusal then carries S3's error code (SignatureDoesNotMatch, ExpiredToken...)."""
-        self.request("GET", "", {"list-type": "2", "max-keys": "1"})
+    def probe_bucket(self, prefix: str = "") -> None:
+        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket lists under
+        ``prefix`` (keys allowed only a prefix may list it). A GET, not a HEAD: a refusal then
+        carries S3's error code (SignatureDoesNotMatch, ExpiredToken...)."""
+        self.request("GET", "", {"list-type": "2", "max-keys": "1", "prefix": prefix})
 
     def list_page(self, prefix: str, delimiter: str | None, token: str | None) -> tuple[list, list, str | None]:
         """One ListObjectsV2 page: ([(key, size, etag)], [common prefix], next continuation token)."""

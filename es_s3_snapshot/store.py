@@ -259,7 +259,7 @@ class Store:
     def check(self) -> None:
         """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
         try:
-            self.http.probe_bucket()
+            self.http.probe_bucket(f"{self.base}/" if self.base else "")
         except S3HttpError as err:
             if err.status == 404:
                 raise StoreError(f"bucket {self.bucket} does not exist on the {self}") from None
