@@ -28,9 +28,11 @@ CACHE = Path(os.environ.get("ES_S3_SNAPSHOT_BENCH_CACHE", Path.home() / ".cache"
 class Stores:
     """moto and two s3proxy servers (each its own JVM and data folder), stopped on exit."""
 
-    def __init__(self, workdir: Path, proxies: int = 2):
+    def __init__(self, workdir: Path, proxies: int = 2, **proxy_options):
+        """``proxy_options``: S3ProxyServer's ``tls`` and ``virtual_host``."""
         self.workdir = Path(workdir)
         self.proxies = proxies
+        self.proxy_options = proxy_options
         self.procs: list[subprocess.Popen] = []
         self.moto: S3Server | None = None
         self.proxy_a: S3ProxyServer | None = None
@@ -53,7 +55,7 @@ class Stores:
             for n in range(self.proxies):
                 folder = self.workdir / f"p{n}"
                 folder.mkdir(parents=True, exist_ok=True)
-                proxy = S3ProxyServer(folder, jar, jdk)
+                proxy = S3ProxyServer(folder, jar, jdk, **self.proxy_options)
                 proxy.launch(self._spawn)
                 proxies.append(proxy)
             self.moto = S3Server(self.workdir)

@@ -351,6 +351,28 @@ class S3Server:
             time.sleep(0.2)
         self.client().create_bucket(Bucket=self.bucket)
 
+    def temporary_keys(self) -> tuple[str, str, str]:
+        """Temporary keys of an assumed role allowed ``s3:*`` (access key, secret key, session
+        token); then moto's IAM auth is turned on: from now on it checks every request's SigV4
+        signature and its session token, and refuses the static keys of ``client()``. Only for a
+        moto of one's own (the stack's shared moto accepts any request)."""
+        import boto3
+
+        where = {"endpoint_url": self.endpoint, "region_name": self.region}
+        keys = {"aws_access_key_id": self.access_key, "aws_secret_access_key": self.secret_key}
+        iam, sts = boto3.client("iam", **where, **keys), boto3.client("sts", **where, **keys)
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+        anything = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        for policy in (trust, anything):
+            policy["Version"] = "2012-10-17"
+        role = iam.create_role(RoleName="devstack", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="devstack", PolicyName="s3", PolicyDocument=json.dumps(anything))
+        granted = sts.assume_role(RoleArn=role, RoleSessionName="devstack")["Credentials"]
+        status, answer = http_request(self.endpoint + "/moto-api/reset-auth", "POST", b"0")
+        if status != 200:
+            raise StackError(f"moto did not turn IAM auth on: {status} {answer}")
+        return granted["AccessKeyId"], granted["SecretAccessKey"], granted["SessionToken"]
+
     def info(self) -> dict[str, Any]:
         return {
             "endpoint": self.endpoint,
@@ -367,7 +389,15 @@ class S3ProxyServer(S3Server):
     """An s3proxy subprocess (filesystem backend, data on disk in the workdir) plus one bucket: the
     second S3 implementation, for copies across vendors. Same attributes and client() as S3Server."""
 
-    def __init__(self, workdir: Path, jar: Path, jdk: engines.Jdk):
+    def __init__(
+        self, workdir: Path, jar: Path, jdk: engines.Jdk, *, tls: bool = False, virtual_host: str | None = None
+    ):
+        """``tls``: also serve HTTPS (``https_endpoint``) with a self-signed certificate made by the
+        JDK's keytool for IP 127.0.0.1, ``localhost`` and ``virtual_host`` / ``*.virtual_host``; its
+        PEM is ``ca_file``. ``virtual_host``: answer virtual host style requests
+        (``<bucket>.<virtual_host>``) and path style ones at ``virtual_host`` itself; the names must
+        resolve to 127.0.0.1 for a client to use them, and ``client()`` (at 127.0.0.1) no longer
+        works: s3proxy takes any other host name for a bucket name."""
         super().__init__(workdir)
         self.access_key = "s3proxy-" + secrets.token_hex(6)  # s3proxy's identity / credential: checked
         self.bucket = S3B_BUCKET
@@ -375,13 +405,51 @@ class S3ProxyServer(S3Server):
         self.log_path = str(self.dir / "s3proxy.log")
         self.jar, self.jdk = jar, jdk
         self.version = engines.S3PROXY_VERSION
+        self.tls, self.virtual_host = tls, virtual_host
+        self.https_port = 0
+        self.https_endpoint = ""
+        self._keystore_password = secrets.token_hex(12)
+        self.ca_file = ""
+
+    def _make_keystore(self) -> list[str]:
+        """A PKCS12 keystore with a self-signed certificate (keytool), its PEM in ``ca_file``; returns
+        the s3proxy properties that serve it."""
+        keytool = str(Path(self.jdk.home) / "bin" / "keytool")
+        keystore, password = self.dir / "keystore.p12", self._keystore_password
+        props = [f"s3proxy.keystore-path={keystore}", f"s3proxy.keystore-password={password}"]
+        self.ca_file = str(self.dir / "ca.pem")
+        if keystore.exists():  # a restart in place keeps its certificate
+            return props
+        names = ["ip:127.0.0.1", "dns:localhost"]
+        if self.virtual_host:
+            names += [f"dns:{self.virtual_host}", f"dns:*.{self.virtual_host}"]
+        common = ["-keystore", str(keystore), "-storepass", password, "-storetype", "PKCS12", "-alias", "s3proxy"]
+        for args in (
+            ["-genkeypair", "-keyalg", "RSA", "-keysize", "2048", "-validity", "7", "-dname", "CN=127.0.0.1",
+             "-ext", "SAN=" + ",".join(names), "-ext", "BC:c=ca:true", "-ext", "KU:c=digitalSignature,keyCertSign",
+             "-keypass", password],
+            ["-exportcert", "-rfc", "-file", str(self.dir / "ca.pem")],
+        ):  # fmt: skip
+            done = subprocess.run([keytool, *args, *common], capture_output=True, text=True)
+            if done.returncode != 0:
+                raise StackError(f"keytool {args[0]} failed for s3proxy's certificate", done.stdout + done.stderr)
+        return props
 
     def launch(self, spawn, *, port: int = 0) -> None:
         """Start the JVM without waiting (it starts while the engines do); ``wait_ready`` waits.
         On ``port`` when given (a restart in place: the data directory is kept)."""
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_ports(1)[0]
+        if self.virtual_host:  # s3proxy then takes 127.0.0.1 for a bucket name: the bucket is made as a folder
+            (self.dir / "data" / self.bucket).mkdir(exist_ok=True)
+        if not port:
+            self.port, self.https_port = _free_ports(2)
         self.endpoint = f"http://{self.host}:{self.port}"
+        extra = []
+        if self.tls:
+            self.https_endpoint = f"https://{self.host}:{self.https_port}"
+            extra = [f"s3proxy.secure-endpoint={self.https_endpoint}", *self._make_keystore()]
+        if self.virtual_host:
+            extra.append(f"s3proxy.virtual-host={self.virtual_host}")
         props = self.dir / "s3proxy.conf"
         props.write_text(
             f"s3proxy.endpoint={self.endpoint}\n"
@@ -390,7 +458,7 @@ class S3ProxyServer(S3Server):
             f"s3proxy.credential={self.secret_key}\n"
             "s3proxy.ignore-unknown-headers=true\n"
             "jclouds.provider=filesystem\n"
-            f"jclouds.filesystem.basedir={self.dir / 'data'}\n"
+            f"jclouds.filesystem.basedir={self.dir / 'data'}\n" + "".join(line + "\n" for line in extra)
         )
         cmd = [str(Path(self.jdk.home) / "bin" / "java"), "-Xmx256m", "-jar", str(self.jar), "--properties", str(props)]
         self.process = spawn("s3proxy", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
@@ -411,11 +479,14 @@ class S3ProxyServer(S3Server):
             if time.monotonic() > deadline:
                 raise StackError("s3proxy did not answer in time", tail_file(self.log_path))
             time.sleep(0.2)
-        if self.bucket not in [b["Name"] for b in self.client().list_buckets().get("Buckets", [])]:
+        if not self.virtual_host and self.bucket not in [b["Name"] for b in self.client().list_buckets()["Buckets"]]:
             self.client().create_bucket(Bucket=self.bucket)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "moto_version": None, "s3proxy_version": self.version}
+        found = {**super().info(), "moto_version": None, "s3proxy_version": self.version}
+        if self.tls:
+            found.update(https_endpoint=self.https_endpoint, ca_file=self.ca_file)
+        return found
 
 
 # --------------------------------------------------------------------------

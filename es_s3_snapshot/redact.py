@@ -23,7 +23,12 @@ def mask_userinfo(text: str) -> str:
 _PATTERNS = (
     (("signature=",), re.compile(r"(Signature=)[0-9a-fA-F]{16,}")),
     (("apikey ", "basic ", "bearer "), re.compile(r"((?:ApiKey|Basic|Bearer) )[A-Za-z0-9+/=_\-.:]{8,}")),
-    (("x-amz-security-token",), re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)[=:] ?)[^\s&,'\"]+")),
+    # a header line, a query parameter, or botocore's debug repr ('X-Amz-Security-Token': b'...')
+    (
+        ("x-amz-security-token",),
+        re.compile(r"((?:X-Amz-Security-Token|x-amz-security-token)['\"]?\s*[=:]\s*b?['\"]?)[^\s&,'\"]+"),
+    ),
+    (("credential=",), re.compile(r"(Credential=)[^/\s,'\"]+")),  # the access key id of a SigV4 Authorization header
     (("://",), _USERINFO),
     (
         ("access_key", "secret_key", "session_token", "password"),

@@ -7,16 +7,19 @@ blobs is bound by that CPU (measured in the sync bench against rclone). boto3 ke
 per-object requests: GET (ranges), PUT, UploadPart, CopyObject, UploadPartCopy.
 
 Each thread keeps one keep-alive connection per store. A request that fails on the connection or
-gets a 5xx/SlowDown answer is retried (``ATTEMPTS`` in all, with back-off); the rest raise
+gets a 5xx/SlowDown answer is retried (``ATTEMPTS`` in all, with back-off; not a certificate that
+fails verification); the rest raise
 ``S3HttpError`` with the status and S3's error code, which store.py turns into the tool's errors.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
 import ipaddress
+import os
 import re
 import ssl
 import threading
@@ -24,14 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 ATTEMPTS = 5
 CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0
 BLOCK = 1024**2  # bytes a streamed body is sent in
 _UNSIGNED = "UNSIGNED-PAYLOAD"
-_DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 class S3HttpError(Exception):
@@ -51,20 +54,25 @@ class Target:
     prefix: str  # "/bucket/" (path style) or "/" (virtual host style)
 
 
-def target_for(endpoint_url: str, bucket: str, addressing_style: str) -> Target:
-    """The addressing botocore uses for ``bucket`` at ``endpoint_url``: path style on IP
-    addresses, with ``addressing_style = path`` or names that cannot be a host name; else
-    virtual host style."""
+def target_for(endpoint_url: str, bucket: str, addressing_style: str, *, custom_endpoint: bool = True) -> Target:
+    """The addressing botocore uses for ``bucket`` at ``endpoint_url`` (checked against botocore in
+    tests/unit/test_s3http.py): path style with ``addressing_style = path``, on IP addresses, for
+    names that cannot be a host name (dotted ones too over HTTPS: the certificate would not match),
+    and with ``auto`` at an endpoint the user set (``custom_endpoint``: S3-compatible servers often
+    have no wildcard DNS); virtual host style otherwise (``virtual``, or ``auto`` on AWS's own
+    endpoint)."""
     endpoint = urlsplit(endpoint_url)
     host = endpoint.hostname or ""
     try:
         ipaddress.ip_address(host)
         is_ip = True
     except ValueError:
-        is_ip = host == "localhost"
-    virtual = addressing_style != "path" and not is_ip and _DNS_BUCKET.fullmatch(bucket) is not None
+        is_ip = False
+    labels = bucket.split(".") if endpoint.scheme != "https" else [bucket]
+    dns_name = 3 <= len(bucket) <= 63 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    wanted = addressing_style == "virtual" or (addressing_style == "auto" and not custom_endpoint)
     base = endpoint.path.rstrip("/")
-    if virtual:
+    if wanted and not is_ip and dns_name:
         return Target(endpoint.scheme, f"{bucket}.{endpoint.netloc}", base + "/")
     return Target(endpoint.scheme, endpoint.netloc, f"{base}/{bucket}/")
 
@@ -93,6 +101,10 @@ class S3Http:
                 self._context = ssl._create_unverified_context()
             else:
                 self._context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+                # Python 3.13+ adds strict X.509 checks that many private CAs fail (no Authority Key
+                # Identifier...); botocore's own context does not: verify as the boto3 path does
+                self._context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        self._proxy = proxy_for(target)
 
     # --- the requests -----------------------------------------------------------------------
 
@@ -104,9 +116,11 @@ class S3Http:
     def put(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         self.request("PUT", key, body=body, headers=_meta(metadata))
 
-    def head_bucket(self) -> None:
-        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket answers."""
-        self.request("HEAD", "")
+    def probe_bucket(self, prefix: str = "") -> None:
+        """Raises S3HttpError (404 when the bucket does not exist) unless the bucket lists under
+        ``prefix`` (keys allowed only a prefix may list it). A GET, not a HEAD: a refusal then
+        carries S3's error code (SignatureDoesNotMatch, ExpiredToken...)."""
+        self.request("GET", "", {"list-type": "2", "max-keys": "1", "prefix": prefix})
 
     def list_page(self, prefix: str, delimiter: str | None, token: str | None) -> tuple[list, list, str | None]:
         """One ListObjectsV2 page: ([(key, size, etag)], [common prefix], next continuation token)."""
@@ -151,7 +165,7 @@ class S3Http:
                 if reused:
                     continue  # the server closed a kept-alive connection: again at once on a new one
                 attempt += 1
-                if attempt == ATTEMPTS:
+                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):
                     raise S3HttpError(0, type(err).__name__, str(err)) from err
             else:
                 if answer.status == (206 if headers else 200):
@@ -248,7 +262,7 @@ class S3Http:
             try:
                 status, answer_headers, data = self._send(method, url, body, signed)
             except (OSError, http.client.HTTPException) as err:
-                if attempt == ATTEMPTS:
+                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):  # retrying cannot help
                     raise S3HttpError(0, type(err).__name__, str(err)) from err
             else:
                 if status in ok:
@@ -285,12 +299,16 @@ class S3Http:
     def _connect(self) -> http.client.HTTPConnection:
         where = urlsplit(f"//{self.target.netloc}")
         host, port_number = where.hostname or "", where.port
+        if self._proxy is not None:  # a tunnel (CONNECT) through it; TLS stays end to end
+            host, port_number, tunnel_to = self._proxy[0], self._proxy[1], (host, port_number)
         if self._context is not None:
             connection = http.client.HTTPSConnection(
                 host, port_number, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
             )
         else:
             connection = http.client.HTTPConnection(host, port_number, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
+        if self._proxy is not None:
+            connection.set_tunnel(*tunnel_to, headers=self._proxy[2])
         connection.connect()
         connection.sock.settimeout(READ_TIMEOUT)
         return connection
@@ -375,6 +393,29 @@ class Stream:
             self._release(connection, self._answer)  # kept if read to its end
         else:
             connection.close()
+
+
+def proxy_for(target: Target) -> tuple[str, int, dict[str, str]] | None:
+    """The HTTP proxy the environment names for ``target`` as boto3 finds it (``HTTPS_PROXY`` /
+    ``HTTP_PROXY``, not for the hosts ``NO_PROXY`` names): (host, port, CONNECT headers), or None.
+    Raises ValueError for a proxy that is not ``http://``."""
+    if not any(name.lower() == f"{target.scheme}_proxy" for name in os.environ):
+        return None  # (urllib.request costs 4 ms of start-up)
+    from urllib.request import getproxies, proxy_bypass
+
+    proxy = getproxies().get(target.scheme)
+    if not proxy or proxy_bypass(urlsplit(f"//{target.netloc}").hostname or ""):
+        return None
+    where = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if where.scheme != "http" or not where.hostname:
+        raise ValueError(
+            f"the {target.scheme} proxy of the environment is {where.scheme}://{where.hostname}: only http:// is supported"
+        )
+    headers = {}
+    if where.username:
+        pair = f"{unquote(where.username)}:{unquote(where.password or '')}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    return where.hostname, where.port or 80, headers
 
 
 def _meta(metadata: dict[str, str]) -> dict[str, str]:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
+import ssl
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
@@ -118,6 +122,8 @@ class Store:
         self._pool = pool
         self._http: S3Http | None = None
         self._lock = threading.Lock()
+        if not config.verify and (config.endpoint_url or "https:").startswith("https:"):
+            logger.warning("TLS certificate verification is OFF for the %s (verify = false)", self)
 
     @property
     def client(self) -> Any:
@@ -158,12 +164,24 @@ class Store:
                     )
                 endpoint, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
                 credentials = credentials.get_frozen_credentials
-            self._http = S3Http(
-                target_for(endpoint, self.bucket, config.addressing_style),
-                region,
-                credentials,
-                verify=config.ca_bundle or config.verify,
-            )
+            # as boto3: ca_bundle, else AWS_CA_BUNDLE, else the system's CAs (or verify = false)
+            verify = config.ca_bundle or (config.verify and os.environ.get("AWS_CA_BUNDLE")) or config.verify
+            try:
+                self._http = S3Http(
+                    target_for(
+                        endpoint, self.bucket, config.addressing_style, custom_endpoint=bool(config.endpoint_url)
+                    ),
+                    region,
+                    credentials,
+                    verify=verify,
+                )
+            except ValueError as err:  # the environment's proxy
+                raise ConfigError(f"[{config.section}] {err} (HTTPS_PROXY / HTTP_PROXY)") from err
+            except (ssl.SSLError, OSError) as err:  # the CA file is no PEM, or unreadable
+                raise ConfigError(
+                    f"[{config.section}] ca_bundle (or AWS_CA_BUNDLE) {verify} cannot be loaded as PEM certificates: "
+                    f"{err}"
+                ) from err
             return self._http
 
     # --- errors ------------------------------------------------------------------------------
@@ -182,10 +200,22 @@ class Store:
 
         where = f"the {self}"
         if isinstance(err, S3HttpError):
+            if err.status == 0 and err.code == "SSLCertVerificationError":
+                return StoreUnreachable(
+                    f"TLS failed with {where}: {err.message} (check verify / ca_bundle in [{self.config.section}])"
+                )
             if err.status == 0:
                 return StoreUnreachable(f"cannot reach {where}: {err.code}: {err.message}")
             if err.code == "NoSuchBucket":
                 return StoreError(f"bucket {self.bucket} does not exist on {where}")
+            if err.code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or err.status == 301:
+                # AWS: the bucket is in another region than the one signed for (boto3 would follow it)
+                named = re.search(r"expecting '([a-z0-9-]+)'", err.message)
+                return ConfigError(
+                    f"bucket {self.bucket} on {where} is not in region {self._http.region if self._http else self.config.region}: set region = "
+                    f"{named.group(1) if named else '<the bucket region>'} in [{self.config.section}] "
+                    f"({err.code or err.status}{': ' + err.message if err.message else ''})"
+                )
             if err.code in _AUTH_CODES or err.status in (401, 403):
                 return StoreUnreachable(
                     f"{where} refused our keys ({err.code or err.status}{': ' + err.message if err.message else ''}) "
@@ -229,7 +259,7 @@ class Store:
     def check(self) -> None:
         """Make sure the bucket exists and our keys may read it; raise StoreError / StoreUnreachable."""
         try:
-            self.http.head_bucket()
+            self.http.probe_bucket(f"{self.base}/" if self.base else "")
         except S3HttpError as err:
             if err.status == 404:
                 raise StoreError(f"bucket {self.bucket} does not exist on the {self}") from None
@@ -457,6 +487,10 @@ def _make_client(config: StoreConfig, pool: int) -> Any:
         raise ConfigError(
             f"[{config.section}] profile {config.profile} is not in ~/.aws/credentials or ~/.aws/config"
         ) from None
+    if not config.verify:
+        from urllib3.exceptions import InsecureRequestWarning
+
+        warnings.simplefilter("ignore", InsecureRequestWarning)  # one WARNING in words (Store), not one per request
     options: dict[str, Any] = {
         "s3": {"addressing_style": config.addressing_style},
         "max_pool_connections": pool,

@@ -77,6 +77,36 @@ def stack():
         yield running
 
 
+@pytest.fixture(scope="session")
+def tls_stores(tmp_path_factory):
+    """Object stores without engines, for the transport of -m sync and scrub (test_store_transport.py):
+    moto with IAM auth on (it accepts only an assumed role's temporary keys, ``token_keys``: access
+    key, secret, session token) and an s3proxy that also serves HTTPS with a self-signed certificate
+    (``proxy_a.https_endpoint``, ``proxy_a.ca_file``). Started once, only when a test asks for it;
+    the JVM of ``named_proxy`` starts meanwhile."""
+    from devstack import engines
+    from devstack.bench_stores import Stores
+    from devstack.stack import S3ProxyServer
+
+    with Stores(tmp_path_factory.mktemp("tls-stores"), proxies=1, tls=True) as stores:
+        stores.token_keys = stores.moto.temporary_keys()
+        stores.named = S3ProxyServer(tmp_path_factory.mktemp("named"), *engines.fetch_s3proxy(), tls=True,
+                                     virtual_host="s3.localhost")  # fmt: skip
+        stores.named.launch(stores._spawn)
+        yield stores
+
+
+@pytest.fixture(scope="session")
+def named_proxy(tls_stores):
+    """An s3proxy (HTTPS too) that answers at the name ``s3.localhost``: path style there, virtual
+    host style at ``<bucket>.s3.localhost`` (certificate for both). Nothing resolves those names
+    on this machine: a client needs them mapped to 127.0.0.1. Stopped with ``tls_stores``."""
+    import time
+
+    tls_stores.named.wait_ready(time.monotonic() + 180)
+    return tls_stores.named
+
+
 class Api:
     """Direct JSON access to a stack node, to seed data and check what the CLI did."""
 

@@ -1,0 +1,442 @@
+"""s3http.py against AWS's published SigV4 example and against botocore's own signer and addressing:
+the same request must give the same URL, Host and signature, in path and virtual host style, with
+and without a session token, for keys that need URL-encoding."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from es_s3_snapshot import s3http
+from es_s3_snapshot.s3http import S3Http, Target, target_for
+
+AWS_KEY, AWS_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+STAMP = "20130524T000000Z"
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """s3http and botocore both sign at 2013-05-24 00:00:00 UTC (the AWS example's time)."""
+    import datetime
+
+    import botocore.auth
+
+    moment = datetime.datetime(2013, 5, 24, tzinfo=datetime.timezone.utc)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: moment.replace(tzinfo=None))
+    monkeypatch.setattr(s3http.time, "gmtime", lambda *args: time.struct_time((2013, 5, 24, 0, 0, 0, 4, 144, 0)))
+
+
+def client(target: Target, token: str | None = None, region: str = "us-east-1") -> S3Http:
+    keys = SimpleNamespace(access_key=AWS_KEY, secret_key=AWS_SECRET, token=token)
+    return S3Http(target, region, lambda: keys)
+
+
+def test_get_with_range_matches_the_aws_documented_signature(frozen_clock):
+    """AWS S3 API reference, "Signature Calculations for the Authorization Header", example GET Object."""
+    http = client(Target("http", "examplebucket.s3.amazonaws.com", "/"))
+    headers = http._sign("GET", "/test.txt", "", b"", {"range": "bytes=0-9"})
+    assert headers["authorization"] == (
+        f"AWS4-HMAC-SHA256 Credential={AWS_KEY}/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    )
+    assert headers["x-amz-date"] == STAMP
+
+
+def botocore_signature(method, url, headers, body, token, region="us-east-1"):
+    """The Authorization header botocore's S3 signer gives the same request and headers; over
+    HTTPS with ``payload_signing_enabled = False`` (UNSIGNED-PAYLOAD), our choice there."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    request.context["client_config"] = Config(s3={"payload_signing_enabled": not url.startswith("https:")})
+    S3SigV4Auth(Credentials(AWS_KEY, AWS_SECRET, token), "s3", region).add_auth(request)
+    return request.headers["Authorization"]
+
+
+KEYS = [
+    "indices/abc/__x",
+    "indices/Ab-_.~/0/__a b",  # a space
+    "snap+1/meta 2+x.dat",  # plus signs
+    "ünïcode/ключ/キー",
+    "odd/!$&'()*,;=:@",  # sub-delims: percent-encoded on both sides
+]
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzE//token+with/slashes=="])
+@pytest.mark.parametrize(
+    "endpoint, style",
+    [
+        ("http://127.0.0.1:9000", "path"),
+        ("https://s3.eu-west-1.amazonaws.com", "virtual"),
+        ("https://minio.example.com:9443", "virtual"),
+        ("https://minio.example.com:9443", "path"),
+    ],
+)
+def test_signature_equals_botocores_for_path_and_virtual_style(frozen_clock, endpoint, style, token, key):
+    target = target_for(endpoint, "my-bucket", style)
+    http = client(target, token, region="eu-west-1")
+    path = s3http.quote(target.prefix + key, safe="/~")
+    body = b"some bytes"
+    ours = http._sign("PUT", path, "", body, {"x-amz-meta-es-s3-snapshot-source-etag": "abc"})
+    url = f"{target.scheme}://{target.netloc}{path}"
+    theirs = botocore_signature(
+        "PUT", url, {k: v for k, v in ours.items() if k != "authorization"}, body, token, region="eu-west-1"
+    )
+    assert ours["authorization"] == theirs
+    if token:
+        assert ours["x-amz-security-token"] == token and "x-amz-security-token" in ours["authorization"]
+    # payload: signed over HTTP, UNSIGNED-PAYLOAD over HTTPS (as botocore does)
+    assert (ours["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD") == (target.scheme == "https")
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_listing_query_is_signed_as_botocore_signs_it(frozen_clock, token):
+    target = target_for("https://s3.example.com", "bucket-a", "virtual")
+    http = client(target, token)
+    query = {"list-type": "2", "prefix": "base/with space+plus/", "encoding-type": "url", "continuation-token": "a/b=="}
+    text = "&".join(f"{s3http.quote(k, safe='~')}={s3http.quote(v, safe='~')}" for k, v in sorted(query.items()))
+    ours = http._sign("GET", "/", text, b"", {})
+    theirs = botocore_signature(
+        "GET", f"https://{target.netloc}/?{text}", {k: v for k, v in ours.items() if k != "authorization"}, b"", token
+    )
+    assert ours["authorization"] == theirs
+
+
+def botocore_url(endpoint, style, bucket):
+    """The URL botocore sends a GetObject of key ``k`` to."""
+    import boto3
+    from botocore.config import Config
+
+    class Sent(Exception):
+        pass
+
+    def stop(request, **kwargs):
+        raise Sent(request.url)
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b",
+        config=Config(s3={"addressing_style": style}, retries={"max_attempts": 1}),
+    )  # fmt: skip
+    s3.meta.events.register("before-send", stop)
+    with pytest.raises(Sent) as sent:
+        s3.get_object(Bucket=bucket, Key="k")
+    return str(sent.value)
+
+
+@pytest.mark.parametrize("bucket", ["my-bucket", "my.bucket", "ab", "a" * 63, "Upper"])
+@pytest.mark.parametrize("style", ["auto", "path", "virtual"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        None,  # AWS: the client's own endpoint
+        "https://s3.eu-west-1.amazonaws.com",
+        "http://127.0.0.1:9000",
+        "http://localhost:9000",
+        "https://minio.example.com:9443",
+        "http://minio.example.com",
+    ],
+)
+def test_addressing_equals_botocores(endpoint, style, bucket):
+    expected = botocore_url(endpoint, style, bucket)
+    if endpoint and endpoint.startswith("http://127.") and "." in bucket and style == "virtual":
+        # botocore puts a dotted name in front of an IP address (my.bucket.127.0.0.1): no server
+        # answers that; path style does
+        assert expected.startswith("http://my.bucket.127.0.0.1")
+        expected = f"{endpoint}/{bucket}/k"
+    target = target_for(endpoint or "https://s3.eu-west-1.amazonaws.com", bucket, style, custom_endpoint=bool(endpoint))
+    assert f"{target.scheme}://{target.netloc}{target.prefix}k" == expected
+
+
+def test_auto_at_a_user_set_endpoint_is_path_style_as_in_botocore():
+    """A MinIO or other S3-compatible server seldom has wildcard DNS: virtual host style would not resolve."""
+    assert target_for("https://minio.example.com", "repo-bucket", "auto") == Target(
+        "https", "minio.example.com", "/repo-bucket/"
+    )
+    assert target_for("https://s3.eu-west-1.amazonaws.com", "repo-bucket", "auto", custom_endpoint=False) == Target(
+        "https", "repo-bucket.s3.eu-west-1.amazonaws.com", "/"
+    )
+
+
+# --- how store.py reports what s3http raises ------------------------------------------------------
+
+
+def make_store(**kwargs):
+    from es_s3_snapshot.config import StoreConfig
+    from es_s3_snapshot.store import Store
+
+    values = {"side": "source", "section": "source_store", "bucket": "b", "endpoint_url": "https://s3.example.com",
+              "access_key": "AKIAX", "secret_key": "S3CR3T", "session_token": "T0K3N", **kwargs}  # fmt: skip
+    return Store(StoreConfig(**values))
+
+
+def test_a_certificate_that_fails_verification_is_not_retried_and_names_verify_and_ca_bundle(monkeypatch):
+    import ssl
+
+    from es_s3_snapshot.errors import StoreUnreachable
+    from es_s3_snapshot.s3http import S3HttpError
+
+    store = make_store()
+    attempts = []
+
+    def refuse(*args):
+        attempts.append(1)
+        raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    monkeypatch.setattr(store.http, "_send", refuse)
+    store.http.sleep = lambda seconds: pytest.fail("retried")
+    with pytest.raises(S3HttpError) as raised:
+        store.http.probe_bucket()
+    assert len(attempts) == 1
+    error = store.error("open bucket", "b", raised.value)
+    assert isinstance(error, StoreUnreachable)
+    assert str(error).startswith("TLS failed with the source store s3://b at https://s3.example.com: ")
+    assert "(check verify / ca_bundle in [source_store])" in str(error)
+
+
+def test_a_bucket_in_another_region_is_a_config_error_naming_the_region():
+    from es_s3_snapshot.errors import ConfigError
+    from es_s3_snapshot.s3http import S3HttpError
+
+    store = make_store(endpoint_url=None, region="us-east-1")
+    malformed = S3HttpError(
+        400, "AuthorizationHeaderMalformed", "the region 'us-east-1' is wrong; expecting 'eu-west-1'"
+    )
+    error = store.error("list", "s3://b/", malformed)
+    assert isinstance(error, ConfigError)
+    assert "set region = eu-west-1 in [source_store]" in str(error)
+    moved = store.error("list", "s3://b/", S3HttpError(301, "PermanentRedirect", "use the specified endpoint"))
+    assert isinstance(moved, ConfigError) and "set region = <the bucket region>" in str(moved)
+
+
+def test_verify_false_warns_once_per_store_and_keys_never_show(caplog):
+    store = make_store(verify=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "TLS certificate verification is OFF for the source store s3://b at https://s3.example.com (verify = false)"
+    ]
+    assert store.http._context.verify_mode.name == "CERT_NONE"
+    assert "S3CR3T" not in repr(store.config) and "T0K3N" not in repr(store.config)
+    caplog.clear()
+    make_store(verify=False, endpoint_url="http://127.0.0.1:9000")  # plain HTTP: nothing to verify
+    assert caplog.records == []
+
+
+def test_ca_bundle_is_used_else_aws_ca_bundle_and_a_file_that_is_no_pem_is_a_config_error(tmp_path, monkeypatch):
+    from es_s3_snapshot.errors import ConfigError
+
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError, match=r"\[source_store\] ca_bundle .*junk.pem cannot be loaded as PEM"):
+        make_store(ca_bundle=str(junk)).check()
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(junk))  # boto3's environment variable, honoured the same
+    with pytest.raises(ConfigError, match="junk.pem"):
+        make_store().check()
+
+
+# --- the wire against a local HTTP server: retries, chunked answers, dropped connections, timeouts --
+
+
+class Script:
+    """A local HTTP/1.1 server that answers each request with the next of ``answers``
+    ((status, headers, body, then) with then "keep", "drop" (closes without saying so) or "hang")."""
+
+    def __init__(self, answers):
+        import http.server
+        import threading
+
+        self.answers, self.seen = list(answers), []
+        script = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                script.seen.append((self.command, self.path, headers, self.rfile.read(length)))
+                status, headers, body, then = script.answers.pop(0)
+                if then == "hang":
+                    time.sleep(2)
+                    self.close_connection = True
+                    return
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if headers.get("Transfer-Encoding") == "chunked":
+                    self.end_headers()
+                    for start in range(0, len(body), 7):
+                        piece = body[start : start + 7]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                self.close_connection = then == "drop"
+
+            do_GET = do_PUT = do_HEAD = do_CONNECT = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self) -> S3Http:
+        http = client(Target("http", f"127.0.0.1:{self.server.server_port}", "/bucket/"))
+        http.slept = []
+        http.sleep = http.slept.append
+        return http
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def script(monkeypatch):
+    for name in list(os.environ):  # straight to the local server whatever this machine's proxy
+        if name.lower() in ("http_proxy", "https_proxy"):
+            monkeypatch.delenv(name)
+    made = []
+
+    def start(*answers):
+        made.append(Script(answers))
+        return made[-1]
+
+    yield start
+    for server in made:
+        server.close()
+
+
+SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+
+
+def test_503_slow_down_is_retried_with_growing_back_off_then_succeeds(script):
+    server = script((503, {}, SLOW_DOWN, "keep"), (503, {}, SLOW_DOWN, "keep"), (200, {}, b"data", "keep"))
+    http = server.client()
+    assert http.get("k") == b"data"
+    assert http.slept == [0.2, 0.4] and len(server.seen) == 3
+
+
+def test_a_refusal_is_not_retried_and_carries_the_code(script):
+    server = script((403, {}, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>", "keep"))
+    http = server.client()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    assert (raised.value.status, raised.value.code, raised.value.message) == (403, "AccessDenied", "no")
+    assert http.slept == []
+
+
+def test_a_chunked_listing_is_read_whole(script):
+    page = (
+        b"<ListBucketResult><IsTruncated>false</IsTruncated>"
+        b"<Contents><Key>a%20b%2Bc</Key><Size>3</Size><ETag>&quot;x&quot;</ETag></Contents></ListBucketResult>"
+    )
+    server = script((200, {"Transfer-Encoding": "chunked"}, page, "keep"))
+    objects, prefixes, token = server.client().list_page("", None, None)
+    assert objects == [("a b+c", 3, '"x"')] and prefixes == [] and token is None
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_replaced_without_an_attempt_lost(script):
+    server = script((200, {}, b"one", "drop"), (200, {}, b"two", "keep"))
+    http = server.client()
+    assert http.get("k1") == b"one"
+    assert http.get("k2") == b"two"
+    assert http.slept == [] and [seen[1] for seen in server.seen] == ["/bucket/k1", "/bucket/k2"]
+
+
+def test_a_server_that_does_not_answer_times_out_and_is_retried(script, monkeypatch):
+    monkeypatch.setattr(s3http, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(s3http, "ATTEMPTS", 2)
+    server = script((0, {}, b"", "hang"), (200, {}, b"late", "keep"))
+    http = server.client()
+    started = time.monotonic()
+    assert http.get("k") == b"late"
+    assert time.monotonic() - started < 1.5 and http.slept == [0.2]
+
+
+def test_a_put_sends_its_length_and_no_expect_header(script):
+    server = script((200, {}, b"", "keep"))
+    server.client().put("dir/a b", b"12345", {"Es-S3-Snapshot-Source-Etag": "e"})
+    method, path, headers, body = server.seen[0]
+    assert (method, path, body) == ("PUT", "/bucket/dir/a%20b", b"12345")
+    assert headers["content-length"] == "5" and "expect" not in headers
+    assert headers["x-amz-meta-es-s3-snapshot-source-etag"] == "e"
+
+
+def test_botocore_debug_lines_lose_a_token_and_key_id_the_config_did_not_name():
+    """-vv shows botocore's debug log; keys from the credential chain (profile, instance role) are
+    not known to the redactor by value, so their shapes are masked."""
+    from es_s3_snapshot.redact import Redactor
+
+    line = (
+        "Sending http request: <AWSPreparedRequest headers={'X-Amz-Date': b'20261207T112111Z', "
+        "'X-Amz-Security-Token': b'IQoJb3JpZ2luX2VjE+/token==', 'Authorization': b'AWS4-HMAC-SHA256 "
+        "Credential=ASIAEXAMPLE123/20261207/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0123456789abcdef0123'}>"
+    )
+    shown = Redactor()(line)
+    assert "IQoJb3JpZ2luX2VjE" not in shown and "ASIAEXAMPLE123" not in shown and "0123456789abcdef0123" not in shown
+    assert "'X-Amz-Security-Token': b'***'" in shown and "Credential=***/20261207/us-east-1/s3/aws4_request" in shown
+    assert Redactor()("x-amz-security-token:abc\n") == "x-amz-security-token:***\n"
+
+
+# --- the environment's proxy ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in list(os.environ):
+        if name.lower() in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_no_proxy_in_the_environment_connects_directly(no_proxy_env):
+    assert s3http.proxy_for(Target("https", "s3.example.com", "/b/")) is None
+
+
+def test_https_proxy_of_the_environment_with_credentials_and_no_proxy(no_proxy_env):
+    no_proxy_env.setenv("HTTPS_PROXY", "http://us%40r:p%3Ass@proxy.internal:3128")
+    no_proxy_env.setenv("NO_PROXY", "minio.internal,.corp")
+    host, port, headers = s3http.proxy_for(Target("https", "b.s3.eu-west-1.amazonaws.com", "/"))
+    assert (host, port) == ("proxy.internal", 3128)
+    assert headers == {"Proxy-Authorization": "Basic " + base64.b64encode(b"us@r:p:ss").decode()}
+    assert s3http.proxy_for(Target("https", "minio.internal:9000", "/b/")) is None
+    assert s3http.proxy_for(Target("https", "s3.corp", "/b/")) is None
+    assert s3http.proxy_for(Target("http", "s3.example.com", "/b/")) is None  # HTTP_PROXY unset
+
+
+def test_a_proxy_that_is_not_http_is_a_config_error_naming_the_section(no_proxy_env):
+    from es_s3_snapshot.errors import ConfigError
+
+    no_proxy_env.setenv("https_proxy", "socks5://127.0.0.1:1080")
+    with pytest.raises(ConfigError, match=r"^\[source_store\] the https proxy .* socks5://127.0.0.1: only http://"):
+        make_store().check()
+
+
+def test_requests_go_through_the_proxy_as_a_connect_tunnel(no_proxy_env, script):
+    """A CONNECT-capable stand-in: the local server answers CONNECT, then the request on the tunnel."""
+    server = script((200, {}, b"", "keep"), (200, {}, b"through", "keep"))
+    no_proxy_env.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server.server_port}")
+    http = client(Target("http", "s3.example.com:9000", "/bucket/"))
+    assert http.get("k") == b"through"
+    assert [(seen[0], seen[1]) for seen in server.seen] == [("CONNECT", "s3.example.com:9000"), ("GET", "/bucket/k")]
+    assert server.seen[1][2]["host"] == "s3.example.com:9000"
+
+
+def test_certificates_are_verified_as_botocore_verifies_them_without_python_3_13s_strict_flags():
+    import ssl
+
+    http = S3Http(Target("https", "s3.example.com", "/b/"), "us-east-1", lambda: None)
+    assert http._context.verify_mode == ssl.CERT_REQUIRED and http._context.check_hostname
+    assert not http._context.verify_flags & ssl.VERIFY_X509_STRICT
