@@ -17,9 +17,12 @@ setup(
         "PySocks>=1.7",  # socks5h:// proxies (bastion hosts)
         "requests-aws4auth>=1.2",
         "boto3>=1.28",
+        # scrub --read-data computes the CRC32 of every byte it reads: zlib-ng's SIMD one runs at
+        # about 20 GB/s where the standard library's runs at 1-4; that CPU is what kept scrub under
+        # 0.8 of a plain download (scripts/bench). crc.py falls back to zlib when it cannot load.
+        "zlib-ng>=0.5",
     ],
     extras_require={
-        "fast": ["zlib-ng>=0.5"],  # scrub --read-data: a SIMD CRC32 (optional; the standard library's otherwise)
         "zstd": ["zstandard>=0.22"],  # scrub of OpenSearch repositories with compression_type zstd; tests prove it
         "test": [
             "pytest>=7",

@@ -1,14 +1,13 @@
-"""CRC32 of a file read in pieces: ``crc32`` (zlib-ng's SIMD one when the optional package
-``zlib-ng`` is installed, about seven times the speed of the standard library's here, else
-``zlib.crc32``: the same values), and ``combine``, which joins the CRC32s of two consecutive pieces
-(zlib's crc32_combine, which Python's zlib does not expose), so that a file's parts can be read in
-parallel."""
+"""CRC32 of a file read in pieces: ``crc32`` (zlib-ng's SIMD one, a dependency, about seven times
+the speed of the standard library's here; ``zlib.crc32``, the same values, when it cannot load),
+and ``combine``, which joins the CRC32s of two consecutive pieces (zlib's crc32_combine, which
+Python's zlib does not expose), so that a file's parts can be read in parallel."""
 
 from __future__ import annotations
 
 import zlib
 
-try:  # optional: pip install zlib-ng (es-s3-snapshot[fast])
+try:  # a dependency (setup.py); the standard library's when it cannot load
     from zlib_ng.zlib_ng import crc32
 except ImportError:  # pragma: no cover - depends on what is installed
     crc32 = zlib.crc32
