@@ -250,17 +250,25 @@ class Store:
         ``delimiter`` is given. Paginated: one request per 1,000 keys."""
         blobs: list[Blob] = []
         prefixes: list[str] = []
+        for page, common in self.pages(prefix, delimiter=delimiter):
+            blobs += page
+            prefixes += common
+        return blobs, prefixes
+
+    def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str]]]:
+        """The listing of ``prefix`` page by page (a request each): (objects, common prefixes)."""
         token = None
         while True:
             objects, common, token = self._call(
                 "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, delimiter, token
             )
-            for key, size, etag in objects:
-                if not key.endswith("/"):  # s3proxy's filesystem backend lists directories
-                    blobs.append(Blob(key, size, etag.strip('"').replace("&quot;", "")))
-            prefixes += common
+            # s3proxy's filesystem backend lists directories: skipped
+            yield (
+                [Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"],
+                common,
+            )
             if not token:
-                return blobs, prefixes
+                return
 
     def head(self, key: str) -> dict | None:
         """The object's HEAD answer (ContentLength, ETag, Metadata), or None when it does not exist."""

@@ -120,16 +120,19 @@ def sync_repository(ctx: Context) -> SyncResult:
         concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool,
         concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync-part") as parts,
     ):
-        checked = [pool.submit(store.check) for store in (source, destination)]
-        for future in checked:
-            future.result()
-        listed_dst = pool.submit(list_repository, destination, parts)  # both sides at once
+        # Both sides at once; a missing bucket or refused keys fail the first listing, so no
+        # request checks them beforehand (the fixed cost of a re-sync is its listing).
+        listed_dst = pool.submit(list_repository, destination, parts)
         have_src = list_repository(source, parts)
-        have_dst = listed_dst.result()
         if not any(_phase(name) == 1 for name in have_src):
+            listed_dst.result()  # a missing destination bucket is the first thing to say
             raise StoreError(
                 f"the {source} holds no snapshot repository (no index-N blob under the base path): nothing to sync"
             )
+        # Incomplete uploads an earlier sync left: listed (and aborted) while the destination's
+        # listing ends, before any copy starts.
+        stale = pool.submit(abort_stale_uploads, destination, have_src, run_began) if not dry_run else None
+        have_dst = listed_dst.result()
         missing = sorted(set(_hashed_paths(have_src, destination)) - _listed_hashed(have_dst, destination))
         for blobs, _ in parts.map(lambda p: destination.list(p), missing):
             for blob in blobs:
@@ -160,8 +163,7 @@ def sync_repository(ctx: Context) -> SyncResult:
             )
             return SyncResult(0, 0, ctx.clock() - started, unchanged, 0, len(extra), server_side, True)
 
-        if copy:
-            abort_stale_uploads(destination, have_src, run_began)
+        stale.result()
         progress = Progress("sync", interval=config.wait.progress_interval, clock=ctx.clock, items="objects")
         try:
             slots = Parts(parts, options.workers)  # at most `workers` parts in memory at once
@@ -203,20 +205,34 @@ def list_repository(
     index each), reading them all and listing folder by folder would cost two requests per index:
     then one paginated listing of the whole bucket is read instead, kept to the keys of this
     repository's shape ``<hash>/<base>/indices/...`` (a request per 1,000 objects: 4 instead of
-    1,000 for a repository of 500 indices).
+    1,000 for a repository of 500 indices). The first three requests (the base path, the metadata
+    folder, the whole bucket's first page) go at once; the whole bucket's listing goes on only
+    when it is wanted, so a repository of few indices costs one page more and one of many no
+    round trip before its pages.
     """
     base = store.base
-    top, folders = store.list(base + "/" if base else "", delimiter="/")
-    found: dict[Name, Blob] = {}
     if not base:  # the whole bucket is the repository: hashed folders are in it
+        top, folders = store.list("", delimiter="/")
         for blobs, _ in pool.map(lambda folder: store.list(folder), folders):
             top.extend(blobs)
         return {_name(store, blob.key): blob for blob in top}
     shard_paths = f"{base}/{SHARD_PATHS}/"
-    metadata = store.list(shard_paths)[0] if shard_paths in folders else []
-    if len(metadata) > WHOLE_BUCKET:  # each names an index's shard folders: many folders
+    listed_top = pool.submit(store.list, base + "/", delimiter="/")
+    listed_metadata = pool.submit(store.list, shard_paths)
+    whole_wanted: concurrent.futures.Future[bool] = concurrent.futures.Future()
+    listed_whole = pool.submit(_whole_bucket, store, whole_wanted)  # after the two it waits for
+    try:
+        metadata = listed_metadata.result()[0]
+        whole_wanted.set_result(len(metadata) > WHOLE_BUCKET)  # each names an index's shard folders
+    finally:
+        if not whole_wanted.done():
+            whole_wanted.set_result(False)
+    top, folders = listed_top.result()
+    whole = listed_whole.result()
+    found: dict[Name, Blob] = {}
+    if whole is not None:
         marker = f"/{base}/indices/"
-        for blob in store.list("")[0]:
+        for blob in whole:
             head, _, _ = blob.key.partition("/")
             if blob.key.startswith(base + "/") or blob.key.startswith(head + marker):
                 found[_name(store, blob.key)] = blob
@@ -234,6 +250,16 @@ def list_repository(
         for blob in blobs:
             found[_name(store, blob.key)] = blob
     return found
+
+
+def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> list[Blob] | None:
+    """Every object of the bucket when ``wanted`` comes true, else None after one page."""
+    blobs: list[Blob] = []
+    for page, _ in store.pages(""):
+        if not wanted.result():
+            return None
+        blobs += page
+    return blobs
 
 
 def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:
