@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import repoformat
 from ..errors import ConfigError, Interrupted, StoreError
 from ..store import SOURCE_ETAG, Blob, Parts, Store
 from ..wait import Progress, human_bytes, plural
@@ -275,6 +274,8 @@ def same_account(one, other) -> bool:
 
 def _shard_paths(store: Store, key: str) -> list[str]:
     """The shard folders a ``snapshot_shard_paths`` blob names, moved onto this store's base path."""
+    from .. import repoformat  # 20 ms of imports, wanted only when the metadata blobs are read
+
     try:
         paths = repoformat.shard_paths(store.read_small(key))
     except repoformat.FormatError as err:
