@@ -111,14 +111,19 @@ def save(server, bucket: str, base: str, folder: Path, *, workers: int = 16) -> 
 def load(server, bucket: str, folder: Path, *, rename: tuple[str, str] | None = None, workers: int = 16) -> int:
     """Upload the cached repository in ``folder`` into ``bucket`` (each path component equal to
     ``rename[0]`` becomes ``rename[1]``); returns the number of objects."""
+    from boto3.s3.transfer import TransferConfig
+
     client = server.client()
     files = [p for p in folder.rglob("*") if p.is_file()]
+    # One streamed PUT per file: s3proxy (256 MB heap) ran out of memory on the parts of four
+    # 150 MB files uploaded at once in 8 MB parts, 10 at a time each (seen under load, 2026-12-07).
+    single = TransferConfig(multipart_threshold=5 * 1024**3)
 
     def one(path: Path) -> None:
         parts = path.relative_to(folder).parts
         if rename:
             parts = tuple(rename[1] if part == rename[0] else part for part in parts)
-        client.upload_file(str(path), bucket, "/".join(parts))
+        client.upload_file(str(path), bucket, "/".join(parts), Config=single)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, files))
