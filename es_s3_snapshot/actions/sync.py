@@ -16,9 +16,10 @@ and differ. Every copy carries the source's ETag as metadata ``es-s3-snapshot-so
 
 Copying: ``[sync] workers`` objects at once (four times as many server-side copies, which move no
 byte through this machine); an object over ``multipart_threshold`` goes in parts
-of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores each
-part is one ranged GET and one UploadPart, inside one store (same endpoint and keys) one
-UploadPartCopy, so no byte passes through this machine. A multipart upload that fails is aborted;
+of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores the
+parts are read in turn from one streamed GET, each sent as one UploadPart; inside one store (same
+endpoint and keys) each is one UploadPartCopy, so no byte passes through this machine. Data blobs
+go largest first, so that the copy does not end with one long stream alone. A multipart upload that fails is aborted;
 when the abort fails too, a WARNING names it (key, upload id), and the next sync aborts the
 incomplete uploads it finds for the blobs it copies (see ``abort_stale_uploads``).
 
@@ -413,6 +414,8 @@ def _copy_all(
     finished = 0
     for phase in (0, 1, 2):
         batch = sorted((n for n in names if _phase(n) == phase), key=_phase_order)
+        if phase == 0:  # the largest first: the copy ends with small objects, not one long stream alone
+            batch.sort(key=lambda n: -blobs[n].size)
         futures = [pool.submit(copy_one, n) for n in batch]
         try:
             for future in concurrent.futures.as_completed(futures):
