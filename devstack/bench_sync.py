@@ -192,6 +192,8 @@ class Figure:
 
     def line(self) -> str:
         tool = statistics.median(self.tool)
+        if not any(self.anchors.values()):
+            return f"| {self.name} | {tool:.2f} | {', '.join(self.anchors)} failed every round | | | |"
         label, anchor = self.best()
         ratio = tool / anchor
         rate = f" ({self.megabytes / tool:.0f} MB/s)" if self.megabytes else ""
@@ -202,13 +204,23 @@ class Figure:
         )
 
 
-def interleave(rounds: int, runs: dict[str, Callable[[int], float]], echo) -> dict[str, list[float]]:
-    """Each run once per round, in turn; returns seconds per run label."""
+def interleave(
+    rounds: int, runs: dict[str, Callable[[int], float]], echo, may_fail: tuple[str, ...] = ()
+) -> dict[str, list[float]]:
+    """Each run once per round, in turn; returns seconds per run label. A run in ``may_fail`` that
+    fails is reported and left out of its figures (the others' failures end the bench)."""
     times: dict[str, list[float]] = {label: [] for label in runs}
     for n in range(rounds):
+        shown = []
         for label, run in runs.items():
-            times[label].append(run(n))
-        echo(f"round {n + 1}: " + ", ".join(f"{label} {v[-1]:.2f}s" for label, v in times.items()))
+            try:
+                times[label].append(run(n))
+                shown.append(f"{label} {times[label][-1]:.2f}s")
+            except RuntimeError as err:
+                if label not in may_fail:
+                    raise
+                shown.append(f"{label} FAILED ({str(err).strip().splitlines()[-1][:200]})")
+        echo(f"round {n + 1}: " + ", ".join(shown))
     return times
 
 
@@ -251,7 +263,7 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
             if inside and anchors == "tools":
                 runs["s5cmd"] = lambda n, src=src, dst=dst: s5cmd_copy(src, dst("s5", n))
             echo(f"{shape} shape ({objects} objects, {mb:.0f} MB), {label}:")
-            times = interleave(rounds, runs, echo)
+            times = interleave(rounds, runs, echo, may_fail=("boto3 managed",))
             tool = times.pop("tool")
             figures.append(Figure(f"sync {shape} blobs ({objects} objects, {mb:.0f} MB), {label}, s", tool, times, mb))
     if "noop" in parts and "small" in repos:
