@@ -111,9 +111,14 @@ class S3Http:
         """Raises S3HttpError (404 when the bucket does not exist) unless the bucket answers."""
         self.request("HEAD", "")
 
-    def list_page(self, prefix: str, delimiter: str | None, token: str | None) -> tuple[list, list, str | None]:
-        """One ListObjectsV2 page: ([(key, size, etag)], [common prefix], next continuation token)."""
+    def list_page(
+        self, prefix: str, delimiter: str | None, token: str | None, max_keys: int | None = None
+    ) -> tuple[list, list, str | None]:
+        """One ListObjectsV2 page (of at most ``max_keys``, else 1,000 keys): ([(key, size, etag)],
+        [common prefix], next continuation token)."""
         query = {"list-type": "2", "prefix": prefix, "encoding-type": "url"}
+        if max_keys:
+            query["max-keys"] = str(max_keys)
         if delimiter:
             query["delimiter"] = delimiter
         if token:
