@@ -255,6 +255,16 @@ class Store:
             prefixes += common
         return blobs, prefixes
 
+    def first(self, prefix: str, count: int) -> tuple[list[Blob], bool]:
+        """The first ``count`` keys under ``prefix`` (directory entries skipped; one request), and
+        whether there are more."""
+        objects, _, token = self._call(
+            "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, None, None, count
+        )
+        return [
+            Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"
+        ], bool(token)
+
     def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str]]]:
         """The listing of ``prefix`` page by page (a request each): (objects, common prefixes)."""
         token = None

@@ -218,12 +218,14 @@ def list_repository(
         return {_name(store, blob.key): blob for blob in top}
     shard_paths = f"{base}/{SHARD_PATHS}/"
     listed_top = pool.submit(store.list, base + "/", delimiter="/")
-    listed_metadata = pool.submit(store.list, shard_paths)
+    # Only whether there are more than WHOLE_BUCKET is needed of a long metadata folder (moto
+    # renders every key of a page in Python: 500 cost as much as a page of the whole bucket).
+    listed_metadata = pool.submit(store.first, shard_paths, WHOLE_BUCKET + 2)
     whole_wanted: concurrent.futures.Future[bool] = concurrent.futures.Future()
     listed_whole = pool.submit(_whole_bucket, store, whole_wanted)  # after the two it waits for
     try:
-        metadata = listed_metadata.result()[0]
-        whole_wanted.set_result(len(metadata) > WHOLE_BUCKET)  # each names an index's shard folders
+        metadata, more = listed_metadata.result()
+        whole_wanted.set_result(more or len(metadata) > WHOLE_BUCKET)  # each names an index's shard folders
     finally:
         if not whole_wanted.done():
             whole_wanted.set_result(False)
