@@ -121,6 +121,7 @@ class Store:
         self._pool = pool
         self._http: S3Http | None = None
         self._lock = threading.Lock()
+        self._complete: list[Blob] | None = None  # see remember()
 
     @property
     def client(self) -> Any:
@@ -248,12 +249,19 @@ class Store:
     def list(self, prefix: str, *, delimiter: str | None = None) -> tuple[list[Blob], list[str]]:
         """Every object under ``prefix`` (directory entries skipped), and the common prefixes when
         ``delimiter`` is given. Paginated: one request per 1,000 keys."""
+        if self._complete is not None and delimiter is None:
+            return [blob for blob in self._complete if blob.key.startswith(prefix)], []
         blobs: list[Blob] = []
         prefixes: list[str] = []
-        for page, common in self.pages(prefix, delimiter=delimiter):
+        for page, common, _ in self.pages(prefix, delimiter=delimiter):
             blobs += page
             prefixes += common
         return blobs, prefixes
+
+    def remember(self, blobs: list[Blob]) -> None:
+        """Answer the later listings (without a delimiter) from ``blobs``, a complete listing of
+        the bucket taken by this run (one page: it held at most 1,000 keys)."""
+        self._complete = blobs
 
     def first(self, prefix: str, count: int) -> tuple[list[Blob], bool]:
         """The first ``count`` keys under ``prefix`` (directory entries skipped; one request), and
@@ -265,8 +273,9 @@ class Store:
             Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"
         ], bool(token)
 
-    def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str]]]:
-        """The listing of ``prefix`` page by page (a request each): (objects, common prefixes)."""
+    def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str], bool]]:
+        """The listing of ``prefix`` page by page (a request each): (objects, common prefixes,
+        whether more pages follow)."""
         token = None
         while True:
             objects, common, token = self._call(
@@ -276,6 +285,7 @@ class Store:
             yield (
                 [Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"],
                 common,
+                bool(token),
             )
             if not token:
                 return

@@ -208,7 +208,8 @@ def list_repository(
     1,000 for a repository of 500 indices). The first three requests (the base path, the metadata
     folder, the whole bucket's first page) go at once; the whole bucket's listing goes on only
     when it is wanted, so a repository of few indices costs one page more and one of many no
-    round trip before its pages.
+    round trip before its pages. When that first page holds the whole bucket, the folder
+    listings are read from it (``Store.remember``): no request.
     """
     base = store.base
     if not base:  # the whole bucket is the repository: hashed folders are in it
@@ -230,9 +231,11 @@ def list_repository(
         if not whole_wanted.done():
             whole_wanted.set_result(False)
     top, folders = listed_top.result()
-    whole = listed_whole.result()
+    whole, complete = listed_whole.result()
     found: dict[Name, Blob] = {}
-    if whole is not None:
+    if complete:  # the bucket fits in one page: the folder listings below need no request
+        store.remember(whole)
+    if whole_wanted.result():
         marker = f"/{base}/indices/"
         for blob in whole:
             head, _, _ = blob.key.partition("/")
@@ -254,14 +257,15 @@ def list_repository(
     return found
 
 
-def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> list[Blob] | None:
-    """Every object of the bucket when ``wanted`` comes true, else None after one page."""
+def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> tuple[list[Blob], bool]:
+    """(objects, whether that is the whole bucket): every object of the bucket when ``wanted``
+    comes true, else those of the first page."""
     blobs: list[Blob] = []
-    for page, _ in store.pages(""):
-        if not wanted.result():
-            return None
+    for page, _, more in store.pages(""):
         blobs += page
-    return blobs
+        if more and not wanted.result():
+            return blobs, False
+    return blobs, True
 
 
 def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:

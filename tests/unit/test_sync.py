@@ -485,3 +485,28 @@ def test_a_copying_sync_with_static_keys_never_imports_boto3(s3, buckets, tmp_pa
     assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-big.dat")["Body"].read() == big
     assert "c/indices/OLD/meta-old.dat" not in keys(s3, dst)
     assert left not in {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])}
+
+
+def test_a_bucket_of_one_page_is_listed_in_three_requests_a_side_and_the_copy_is_whole(
+    s3, buckets, run, monkeypatch
+):
+    """Base path, metadata folder and the whole bucket's first page at once; the folders below are
+    read from that page, not listed again."""
+    src, dst = buckets
+    make_repository(s3, src)
+    sent = []
+    real = S3Http.list_page
+
+    def counted(self, prefix, *args, **kwargs):
+        sent.append((self.target.prefix, prefix))
+        return real(self, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(S3Http, "list_page", counted)
+    code, out, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
+    assert code == 0, err
+    assert sorted(sent) == sorted(
+        (f"/{bucket}/", prefix) for bucket, base in ((src, "a/b"), (dst, "c"))
+        for prefix in (f"{base}/", f"{base}/snapshot_shard_paths/", "")
+    ), sent  # fmt: skip
+    named = {k.replace("a/b/", "c/", 1): size for k, size in keys(s3, src).items() if "not_named" not in k}
+    assert keys(s3, dst) == named  # the same as folder by folder: a folder no metadata names is not copied
