@@ -163,7 +163,11 @@ def sync_repository(ctx: Context) -> SyncResult:
             )
             return SyncResult(0, 0, ctx.clock() - started, unchanged, 0, len(extra), server_side, True)
 
-        stale.result()
+        if copy:
+            stale.result()  # it must have ended before any copy starts
+        elif stale.exception() is not None:  # a run with nothing to copy does not fail on it
+            logger.info("sync: the incomplete multipart uploads of the %s were not checked: %s", destination,
+                        stale.exception())  # fmt: skip
         progress = Progress("sync", interval=config.wait.progress_interval, clock=ctx.clock, items="objects")
         try:
             slots = Parts(parts, options.workers)  # at most `workers` parts in memory at once

@@ -510,3 +510,22 @@ def test_a_bucket_of_one_page_is_listed_in_three_requests_a_side_and_the_copy_is
     ), sent  # fmt: skip
     named = {k.replace("a/b/", "c/", 1): size for k, size in keys(s3, src).items() if "not_named" not in k}
     assert keys(s3, dst) == named  # the same as folder by folder: a folder no metadata names is not copied
+
+
+def test_refused_upload_listing_fails_a_copying_run_but_not_one_with_nothing_to_copy(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+
+    def refused(self, *args, **kwargs):
+        raise S3HttpError(403, "AccessDenied", "no ListMultipartUploads")
+
+    monkeypatch.setattr(S3Http, "list_uploads", refused)
+    code, _, err = run(text)
+    assert code == 2 and "AccessDenied" in err  # as before: its left uploads could not be checked
+    monkeypatch.undo()
+    assert run(text)[0] == 0
+    monkeypatch.setattr(S3Http, "list_uploads", refused)
+    code, out, err = run(text, "-v")
+    assert code == 0 and "sync: 0 objects" in out, err
+    assert "were not checked" in err
