@@ -13,6 +13,9 @@ s5cmd` into the venv; not dependencies of the tool). Shapes:
 - noop    a re-sync of the small shape when everything is there (rclone: --fast-list --size-only).
 - inside  the small and large shapes copied between two buckets of one s3proxy (server-side copy;
           rclone and s5cmd copy server-side too).
+- managed the large shape moto -> s3proxy and inside one s3proxy against boto3's managed transfers
+          (devstack/managed_copy.py: a streamed GET into ``upload_fileobj``; ``client.copy`` with a
+          source client), as many objects at once, same threshold and part size (issue 18 point 7).
 
 The repositories are written once by an engine and kept as files (devstack/bench_stores.py); later
 runs load them into the stores in seconds.
@@ -21,6 +24,7 @@ runs load them into the stores in seconds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -38,7 +42,7 @@ from .bench_stores import CACHE, Stores, load, save
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "es-s3-snapshot")
 SHAPES = ("large", "small")
-PARTS = ("large", "small", "noop", "inside")
+PARTS = ("large", "small", "noop", "inside", "managed")
 CACHE_VERSION = 1
 REPO_BASE = "repo"
 
@@ -145,6 +149,24 @@ def rclone_sync(src: Side, dst: Side, flags: tuple[str, ...] = ()) -> float:
     return _timed(command, {**env, "RCLONE_CONFIG": "/dev/null"})
 
 
+def managed_copy(src: Side, dst: Side, workdir: Path) -> float:
+    """boto3's managed transfers (devstack/managed_copy.py) in a fresh process, with -m sync's
+    default workers, threshold and part size; seconds."""
+    from es_s3_snapshot.config.keys import KEYS
+
+    sync = KEYS["sync"]
+
+    def side(s: Side) -> dict:
+        return {"endpoint": s.endpoint, "access_key": s.server.access_key, "secret_key": s.server.secret_key,
+                "bucket": s.bucket, "base": s.base}  # fmt: skip
+
+    spec = {"src": side(src), "dst": side(dst), "workers": sync["workers"].default,
+            "threshold": sync["multipart_threshold"].default, "chunk": sync["multipart_chunksize"].default}  # fmt: skip
+    path = workdir / "managed.json"
+    path.write_text(json.dumps(spec))
+    return _timed([sys.executable, "-m", "devstack.managed_copy", str(path)])
+
+
 def s5cmd_copy(src: Side, dst: Side) -> float:
     """`s5cmd cp 's3://<bucket>/*' s3://<bucket>/<base>/` inside one store (server-side); seconds."""
     env = {"AWS_ACCESS_KEY_ID": src.server.access_key, "AWS_SECRET_ACCESS_KEY": src.server.secret_key,
@@ -170,6 +192,8 @@ class Figure:
 
     def line(self) -> str:
         tool = statistics.median(self.tool)
+        if not any(self.anchors.values()):
+            return f"| {self.name} | {tool:.2f} | {', '.join(self.anchors)} failed every round | | | |"
         label, anchor = self.best()
         ratio = tool / anchor
         rate = f" ({self.megabytes / tool:.0f} MB/s)" if self.megabytes else ""
@@ -180,13 +204,23 @@ class Figure:
         )
 
 
-def interleave(rounds: int, runs: dict[str, Callable[[int], float]], echo) -> dict[str, list[float]]:
-    """Each run once per round, in turn; returns seconds per run label."""
+def interleave(
+    rounds: int, runs: dict[str, Callable[[int], float]], echo, may_fail: tuple[str, ...] = ()
+) -> dict[str, list[float]]:
+    """Each run once per round, in turn; returns seconds per run label. A run in ``may_fail`` that
+    fails is reported and left out of its figures (the others' failures end the bench)."""
     times: dict[str, list[float]] = {label: [] for label in runs}
     for n in range(rounds):
+        shown = []
         for label, run in runs.items():
-            times[label].append(run(n))
-        echo(f"round {n + 1}: " + ", ".join(f"{label} {v[-1]:.2f}s" for label, v in times.items()))
+            try:
+                times[label].append(run(n))
+                shown.append(f"{label} {times[label][-1]:.2f}s")
+            except RuntimeError as err:
+                if label not in may_fail:
+                    raise
+                shown.append(f"{label} FAILED ({str(err).strip().splitlines()[-1][:200]})")
+        echo(f"round {n + 1}: " + ", ".join(shown))
     return times
 
 
@@ -202,12 +236,15 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
         objects, size = repos[shape]
         mb = size / 1e6
         pairs = []
+        if shape == "large" and "managed" in parts:
+            pairs += [("moto -> s3proxy vs boto3 managed", Side(moto, shape, shape), pb, "managed"),
+                      ("inside one s3proxy vs boto3 managed", Side(pa, shape, shape), None, "managed")]  # fmt: skip
         if shape in parts:
-            pairs += [("moto -> s3proxy", Side(moto, shape, shape), pb),
-                      ("s3proxy -> s3proxy", Side(pa, shape, shape), pb)]  # fmt: skip
+            pairs += [("moto -> s3proxy", Side(moto, shape, shape), pb, "tools"),
+                      ("s3proxy -> s3proxy", Side(pa, shape, shape), pb, "tools")]  # fmt: skip
         if "inside" in parts:
-            pairs.append(("inside one s3proxy (2 buckets)", Side(pa, shape, shape), None))
-        for label, src, target in pairs:
+            pairs.append(("inside one s3proxy (2 buckets)", Side(pa, shape, shape), None, "tools"))
+        for label, src, target, anchors in pairs:
             inside = target is None
             server = pa if inside else target
 
@@ -217,15 +254,16 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
                 server.client().create_bucket(Bucket=bucket)
                 return Side(server, bucket, "copy")
 
-            runs = {
-                "tool": lambda n, src=src, dst=dst: tool_sync(src, dst("tool", n), workdir),
-                "rclone": lambda n, src=src, dst=dst: rclone_sync(src, dst("rc", n)),
-                "rclone tuned": lambda n, src=src, dst=dst: rclone_sync(src, dst("rct", n), RCLONE_TUNED),
-            }
-            if inside:
+            runs = {"tool": lambda n, src=src, dst=dst: tool_sync(src, dst("tool", n), workdir)}
+            if anchors == "managed":
+                runs["boto3 managed"] = lambda n, src=src, dst=dst: managed_copy(src, dst("mg", n), workdir)
+            else:
+                runs["rclone"] = lambda n, src=src, dst=dst: rclone_sync(src, dst("rc", n))
+                runs["rclone tuned"] = lambda n, src=src, dst=dst: rclone_sync(src, dst("rct", n), RCLONE_TUNED)
+            if inside and anchors == "tools":
                 runs["s5cmd"] = lambda n, src=src, dst=dst: s5cmd_copy(src, dst("s5", n))
             echo(f"{shape} shape ({objects} objects, {mb:.0f} MB), {label}:")
-            times = interleave(rounds, runs, echo)
+            times = interleave(rounds, runs, echo, may_fail=("boto3 managed",))
             tool = times.pop("tool")
             figures.append(Figure(f"sync {shape} blobs ({objects} objects, {mb:.0f} MB), {label}, s", tool, times, mb))
     if "noop" in parts and "small" in repos:
@@ -339,7 +377,10 @@ def _small_indices(engine, count: int) -> None:
 
 def bench_sync(parts=PARTS, rounds: int = 3, echo=print) -> list[str]:
     """Run the sync figures; returns the table lines (figure | tool | best anchor | ratio | gate)."""
-    shapes = [s for s in SHAPES if s in parts or "inside" in parts or (s == "small" and "noop" in parts)]
+    shapes = [
+        s for s in SHAPES
+        if s in parts or "inside" in parts or (s == "small" and "noop" in parts) or (s == "large" and "managed" in parts)
+    ]  # fmt: skip
     folders = repositories(shapes, echo)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, Stores(Path(tmp) / "stores") as stores:
         repos = {}

@@ -1,9 +1,10 @@
-"""One side's object store for -m sync: a boto3 S3 client, listings, streamed and server-side copies.
+"""One side's object store for -m sync: listings, streamed and server-side copies, multipart control.
 
 Every boto3/botocore failure leaves this module as one of the tool's errors, naming the store
 (``source store s3://bucket/base at https://endpoint``): an unreachable endpoint or refused keys
 raise StoreUnreachable (exit 2), a missing bucket or any other refusal StoreError (exit 1). Keys and
-tokens are never part of a message. boto3 is imported when the first client is built.
+tokens are never part of a message. The requests go through s3http.py; boto3 is imported only when
+a client is built: for the credentials chain (no static keys in the config) or a HEAD.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import os
 import re
 import ssl
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .config import StoreConfig
@@ -124,11 +127,12 @@ class Store:
         self._lock = threading.Lock()
         if not config.verify and (config.endpoint_url or "https:").startswith("https:"):
             logger.warning("TLS certificate verification is OFF for the %s (verify = false)", self)
+        self._complete: list[Blob] | None = None  # see remember()
 
     @property
     def client(self) -> Any:
-        """The boto3 client (credentials chain, multipart control, deletes), built on first use:
-        a sync that only lists (nothing new) with static keys never imports boto3."""
+        """The boto3 client (credentials chain, HEAD), built on first use: a sync with static keys
+        never imports boto3."""
         with self._lock:
             if self._client is None:
                 self._client = _make_client(self.config, self._pool)
@@ -196,8 +200,6 @@ class Store:
 
     def error(self, action: str, target: str, err: BaseException) -> EsS3SnapshotError:
         """The tool's error for a boto3/botocore failure of ``action`` on ``target``."""
-        from botocore import exceptions as bx
-
         where = f"the {self}"
         if isinstance(err, S3HttpError):
             if err.status == 0 and err.code == "SSLCertVerificationError":
@@ -223,6 +225,12 @@ class Store:
                     "the bucket's permissions"
                 )
             return StoreError(f"{action} {target} failed on {where}: {err.code or err.status} {err.message}".rstrip())
+        if "botocore" not in sys.modules:  # not a boto3 failure: botocore was never imported
+            if isinstance(err, OSError):
+                return StoreUnreachable(f"cannot reach {where}: {type(err).__name__}: {err}")
+            return StoreError(f"{action} {target} failed on {where}: {type(err).__name__}: {err}")
+        from botocore import exceptions as bx
+
         if isinstance(err, (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ProxyConnectionError)):
             return StoreUnreachable(f"cannot reach {where}: {type(err).__name__}: {err}")
         if isinstance(err, bx.SSLError):
@@ -271,19 +279,46 @@ class Store:
     def list(self, prefix: str, *, delimiter: str | None = None) -> tuple[list[Blob], list[str]]:
         """Every object under ``prefix`` (directory entries skipped), and the common prefixes when
         ``delimiter`` is given. Paginated: one request per 1,000 keys."""
+        if self._complete is not None and delimiter is None:
+            return [blob for blob in self._complete if blob.key.startswith(prefix)], []
         blobs: list[Blob] = []
         prefixes: list[str] = []
+        for page, common, _ in self.pages(prefix, delimiter=delimiter):
+            blobs += page
+            prefixes += common
+        return blobs, prefixes
+
+    def remember(self, blobs: list[Blob]) -> None:
+        """Answer the later listings (without a delimiter) from ``blobs``, a complete listing of
+        the bucket taken by this run (one page: it held at most 1,000 keys)."""
+        self._complete = blobs
+
+    def first(self, prefix: str, count: int) -> tuple[list[Blob], bool]:
+        """The first ``count`` keys under ``prefix`` (directory entries skipped; one request), and
+        whether there are more."""
+        objects, _, token = self._call(
+            "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, None, None, count
+        )
+        return [
+            Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"
+        ], bool(token)
+
+    def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str], bool]]:
+        """The listing of ``prefix`` page by page (a request each): (objects, common prefixes,
+        whether more pages follow)."""
         token = None
         while True:
             objects, common, token = self._call(
                 "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, delimiter, token
             )
-            for key, size, etag in objects:
-                if not key.endswith("/"):  # s3proxy's filesystem backend lists directories
-                    blobs.append(Blob(key, size, etag.strip('"').replace("&quot;", "")))
-            prefixes += common
+            # s3proxy's filesystem backend lists directories: skipped
+            yield (
+                [Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"],
+                common,
+                bool(token),
+            )
             if not token:
-                return blobs, prefixes
+                return
 
     def head(self, key: str) -> dict | None:
         """The object's HEAD answer (ContentLength, ETag, Metadata), or None when it does not exist."""
@@ -403,19 +438,14 @@ class Store:
         When anything fails the upload is aborted; when the abort fails too, a WARNING names the
         upload (key and upload id): its parts are billed storage until aborted (the next sync
         aborts it, see ``abort_stale_uploads``)."""
-        answer = self._call(
-            "write", key, self.client.create_multipart_upload, Bucket=self.bucket, Key=key, Metadata=metadata
-        )
-        upload_id = answer["UploadId"]
+        upload_id = self._call("write", key, self.http.create_upload, key, metadata)
         try:
             if parts is None:
                 done = [job(upload_id) for job in jobs]
             else:
                 done = parts.run(jobs, upload_id)
-            self._call(
-                "write", key, self.client.complete_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": done},
-            )  # fmt: skip
+            numbered = [(part["PartNumber"], part["ETag"]) for part in done]
+            self._call("write", key, self.http.complete_upload, key, upload_id, numbered)
         except BaseException:
             self.abort_upload(key, upload_id)
             raise
@@ -423,7 +453,7 @@ class Store:
     def abort_upload(self, key: str, upload_id: str) -> bool:
         """Abort one multipart upload; True when done. A failure is a WARNING naming the upload."""
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            self.http.abort_upload(key, upload_id)
             return True
         except Exception as err:
             error = self.error("abort the multipart upload of", key, err)
@@ -440,32 +470,31 @@ class Store:
     def uploads(self, prefix: str = "") -> list[Upload]:
         """The incomplete multipart uploads under ``prefix`` (paginated, 1,000 per request)."""
         found: list[Upload] = []
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        while True:
-            page = self._call("list the multipart uploads of", f"s3://{self.bucket}/{prefix}",
-                              self.client.list_multipart_uploads, **kwargs)  # fmt: skip
-            for item in page.get("Uploads", []) or []:
-                initiated = item.get("Initiated")
-                found.append(Upload(item["Key"], item["UploadId"], initiated.timestamp() if initiated else None))
-            if not page.get("IsTruncated"):
-                return found
-            kwargs["KeyMarker"] = page.get("NextKeyMarker", "")
-            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+        markers: tuple[str, str] | None = ("", "")
+        while markers is not None:
+            page, markers = self._call("list the multipart uploads of", f"s3://{self.bucket}/{prefix}",
+                                       self.http.list_uploads, prefix, *markers)  # fmt: skip
+            found += [Upload(key, upload_id, _epoch(initiated)) for key, upload_id, initiated in page]
+        return found
 
     def delete(self, keys: list[str]) -> None:
         """Delete ``keys`` (1,000 per request)."""
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            answer = self._call(
-                "delete", f"{len(batch)} object(s)", self.client.delete_objects, Bucket=self.bucket,
-                Delete={"Objects": batch, "Quiet": True},
-            )  # fmt: skip
-            errors = answer.get("Errors") or []
-            if errors:
-                first = errors[0]
-                raise StoreError(
-                    f"deleting {first.get('Key')} failed on the {self}: {first.get('Code')} {first.get('Message', '')}"
-                )
+            batch = keys[start : start + 1000]
+            refused = self._call("delete", f"{len(batch)} object(s)", self.http.delete_objects, batch)
+            if refused:
+                key, code, message = refused[0]
+                raise StoreError(f"deleting {key} failed on the {self}: {code} {message}".rstrip())
+
+
+def _epoch(stamp: str) -> float | None:
+    """Epoch seconds of an S3 time stamp (``2026-12-07T11:00:00.000Z``), None when there is none."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 _SESSIONS: dict[str | None, Any] = {}

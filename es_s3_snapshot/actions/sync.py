@@ -16,9 +16,10 @@ and differ. Every copy carries the source's ETag as metadata ``es-s3-snapshot-so
 
 Copying: ``[sync] workers`` objects at once (four times as many server-side copies, which move no
 byte through this machine); an object over ``multipart_threshold`` goes in parts
-of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores each
-part is one ranged GET and one UploadPart, inside one store (same endpoint and keys) one
-UploadPartCopy, so no byte passes through this machine. A multipart upload that fails is aborted;
+of ``multipart_chunksize``, several parts at once (another ``workers`` threads): across stores the
+parts are read in turn from one streamed GET, each sent as one UploadPart; inside one store (same
+endpoint and keys) each is one UploadPartCopy, so no byte passes through this machine. Data blobs
+go largest first, so that the copy does not end with one long stream alone. A multipart upload that fails is aborted;
 when the abort fails too, a WARNING names it (key, upload id), and the next sync aborts the
 incomplete uploads it finds for the blobs it copies (see ``abort_stale_uploads``).
 
@@ -39,7 +40,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import repoformat
 from ..errors import ConfigError, Interrupted, StoreError
 from ..store import SOURCE_ETAG, Blob, Parts, Store
 from ..wait import Progress, human_bytes, plural
@@ -120,16 +120,19 @@ def sync_repository(ctx: Context) -> SyncResult:
         concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="sync") as pool,
         concurrent.futures.ThreadPoolExecutor(options.workers, thread_name_prefix="sync-part") as parts,
     ):
-        checked = [pool.submit(store.check) for store in (source, destination)]
-        for future in checked:
-            future.result()
-        listed_dst = pool.submit(list_repository, destination, parts)  # both sides at once
+        # Both sides at once; a missing bucket or refused keys fail the first listing, so no
+        # request checks them beforehand (the fixed cost of a re-sync is its listing).
+        listed_dst = pool.submit(list_repository, destination, parts)
         have_src = list_repository(source, parts)
-        have_dst = listed_dst.result()
         if not any(_phase(name) == 1 for name in have_src):
+            listed_dst.result()  # a missing destination bucket is the first thing to say
             raise StoreError(
                 f"the {source} holds no snapshot repository (no index-N blob under the base path): nothing to sync"
             )
+        # Incomplete uploads an earlier sync left: listed (and aborted) while the destination's
+        # listing ends, before any copy starts.
+        stale = pool.submit(abort_stale_uploads, destination, have_src, run_began) if not dry_run else None
+        have_dst = listed_dst.result()
         missing = sorted(set(_hashed_paths(have_src, destination)) - _listed_hashed(have_dst, destination))
         for blobs, _ in parts.map(lambda p: destination.list(p), missing):
             for blob in blobs:
@@ -161,7 +164,10 @@ def sync_repository(ctx: Context) -> SyncResult:
             return SyncResult(0, 0, ctx.clock() - started, unchanged, 0, len(extra), server_side, True)
 
         if copy:
-            abort_stale_uploads(destination, have_src, run_began)
+            stale.result()  # it must have ended before any copy starts
+        elif stale.exception() is not None:  # a run with nothing to copy does not fail on it
+            logger.info("sync: the incomplete multipart uploads of the %s were not checked: %s", destination,
+                        stale.exception())  # fmt: skip
         progress = Progress("sync", interval=config.wait.progress_interval, clock=ctx.clock, items="objects")
         try:
             slots = Parts(parts, options.workers)  # at most `workers` parts in memory at once
@@ -203,20 +209,39 @@ def list_repository(
     index each), reading them all and listing folder by folder would cost two requests per index:
     then one paginated listing of the whole bucket is read instead, kept to the keys of this
     repository's shape ``<hash>/<base>/indices/...`` (a request per 1,000 objects: 4 instead of
-    1,000 for a repository of 500 indices).
+    1,000 for a repository of 500 indices). The first three requests (the base path, the metadata
+    folder, the whole bucket's first page) go at once; the whole bucket's listing goes on only
+    when it is wanted, so a repository of few indices costs one page more and one of many no
+    round trip before its pages. When that first page holds the whole bucket, the folder
+    listings are read from it (``Store.remember``): no request.
     """
     base = store.base
-    top, folders = store.list(base + "/" if base else "", delimiter="/")
-    found: dict[Name, Blob] = {}
     if not base:  # the whole bucket is the repository: hashed folders are in it
+        top, folders = store.list("", delimiter="/")
         for blobs, _ in pool.map(lambda folder: store.list(folder), folders):
             top.extend(blobs)
         return {_name(store, blob.key): blob for blob in top}
     shard_paths = f"{base}/{SHARD_PATHS}/"
-    metadata = store.list(shard_paths)[0] if shard_paths in folders else []
-    if len(metadata) > WHOLE_BUCKET:  # each names an index's shard folders: many folders
+    listed_top = pool.submit(store.list, base + "/", delimiter="/")
+    # Only whether there are more than WHOLE_BUCKET is needed of a long metadata folder (moto
+    # renders every key of a page in Python: 500 cost as much as a page of the whole bucket).
+    listed_metadata = pool.submit(store.first, shard_paths, WHOLE_BUCKET + 2)
+    whole_wanted: concurrent.futures.Future[bool] = concurrent.futures.Future()
+    listed_whole = pool.submit(_whole_bucket, store, whole_wanted)  # after the two it waits for
+    try:
+        metadata, more = listed_metadata.result()
+        whole_wanted.set_result(more or len(metadata) > WHOLE_BUCKET)  # each names an index's shard folders
+    finally:
+        if not whole_wanted.done():
+            whole_wanted.set_result(False)
+    top, folders = listed_top.result()
+    whole, complete = listed_whole.result()
+    found: dict[Name, Blob] = {}
+    if complete:  # the bucket fits in one page: the folder listings below need no request
+        store.remember(whole)
+    if whole_wanted.result():
         marker = f"/{base}/indices/"
-        for blob in store.list("")[0]:
+        for blob in whole:
             head, _, _ = blob.key.partition("/")
             if blob.key.startswith(base + "/") or blob.key.startswith(head + marker):
                 found[_name(store, blob.key)] = blob
@@ -236,6 +261,17 @@ def list_repository(
     return found
 
 
+def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> tuple[list[Blob], bool]:
+    """(objects, whether that is the whole bucket): every object of the bucket when ``wanted``
+    comes true, else those of the first page."""
+    blobs: list[Blob] = []
+    for page, _, more in store.pages(""):
+        blobs += page
+        if more and not wanted.result():
+            return blobs, False
+    return blobs, True
+
+
 def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:
     """The hashed shard folders (``<hash>/<base>/indices/<id>/<shard>/``) that ``found`` holds blobs of."""
     return {store.key(h, store.base, rest.rsplit("/", 1)[0]) + "/" for h, rest in found if h}
@@ -249,6 +285,8 @@ def same_account(one, other) -> bool:
 
 def _shard_paths(store: Store, key: str) -> list[str]:
     """The shard folders a ``snapshot_shard_paths`` blob names, moved onto this store's base path."""
+    from .. import repoformat  # 20 ms of imports, wanted only when the metadata blobs are read
+
     try:
         paths = repoformat.shard_paths(store.read_small(key))
     except repoformat.FormatError as err:
@@ -386,6 +424,8 @@ def _copy_all(
     finished = 0
     for phase in (0, 1, 2):
         batch = sorted((n for n in names if _phase(n) == phase), key=_phase_order)
+        if phase == 0:  # the largest first: the copy ends with small objects, not one long stream alone
+            batch.sort(key=lambda n: -blobs[n].size)
         futures = [pool.submit(copy_one, n) for n in batch]
         try:
             for future in concurrent.futures.as_completed(futures):

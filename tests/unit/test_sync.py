@@ -272,24 +272,17 @@ def test_a_failed_part_whose_abort_fails_is_a_warning_naming_the_upload(s3, buck
     def failing_part(self, *args, **kwargs):
         raise S3HttpError(400, "InvalidPart", "part refused")
 
-    def failing_abort(**kwargs):
-        raise ConnectionError("store went away")
+    def failing_abort(self, key, upload_id):
+        raise S3HttpError(0, "ConnectionResetError", "store went away")
 
-    real_make = sync_module.make_store
-
-    def make(config, **kwargs):
-        store = real_make(config, **kwargs)
-        store.client.abort_multipart_upload = failing_abort
-        return store
-
-    monkeypatch.setattr(sync_module, "make_store", make)
+    monkeypatch.setattr(S3Http, "abort_upload", failing_abort)
     monkeypatch.setattr(S3Http, "upload_part", failing_part)
     code, _, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
     assert code == 1 and "part refused" in err
     uploads = s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])
     assert [u["Key"] for u in uploads] == ["a1100/c/indices/ID/1/__big"]
     warning = [line for line in err.splitlines() if "WARNING" in line and uploads[0]["UploadId"] in line]
-    assert warning and "a1100/c/indices/ID/1/__big" in warning[0], err
+    assert warning and f"s3://{dst}/a1100/c/indices/ID/1/__big" in warning[0], err
 
 
 def test_a_rerun_aborts_the_uploads_an_earlier_sync_left_and_no_others(s3, buckets, run):
@@ -464,3 +457,75 @@ def test_a_sync_with_nothing_new_and_static_keys_never_imports_boto3(s3, buckets
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "0 False False", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("server_side", ["auto", "never"])
+def test_a_copying_sync_with_static_keys_never_imports_boto3(s3, buckets, tmp_path, server_side):
+    """Copies in parts, aborts a left upload and deletes with --delete, all without boto3 (0.3 s to import)."""
+    import subprocess
+    import sys
+
+    src, dst = buckets
+    make_repository(s3, src)
+    big = bytes(range(256)) * (11 * 1024**2 // 256)  # 3 parts of 5 MiB
+    s3.put_object(Bucket=src, Key="a/b/indices/ID/meta-big.dat", Body=big)
+    s3.put_object(Bucket=dst, Key="c/indices/OLD/meta-old.dat", Body=b"only here")
+    left = s3.create_multipart_upload(Bucket=dst, Key="c/indices/ID/meta-big.dat")["UploadId"]
+    path = tmp_path / "sync.conf"
+    path.write_text(config_text(s3.meta.endpoint_url, src, dst, server_side=server_side))
+    path.chmod(0o600)
+    probe = (
+        "import sys\nfrom es_s3_snapshot import cli\n"
+        f"code = cli.main(['-m', 'sync', '-c', {str(path)!r}, '--delete'])\n"
+        "print(code, 'boto3' in sys.modules, 'botocore' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "0 False False", done.stdout + done.stderr
+    assert "aborted 1 of 1 incomplete multipart upload" in done.stderr, done.stderr
+    assert s3.get_object(Bucket=dst, Key="c/indices/ID/meta-big.dat")["Body"].read() == big
+    assert "c/indices/OLD/meta-old.dat" not in keys(s3, dst)
+    assert left not in {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])}
+
+
+def test_a_bucket_of_one_page_is_listed_in_three_requests_a_side_and_the_copy_is_whole(
+    s3, buckets, run, monkeypatch
+):
+    """Base path, metadata folder and the whole bucket's first page at once; the folders below are
+    read from that page, not listed again."""
+    src, dst = buckets
+    make_repository(s3, src)
+    sent = []
+    real = S3Http.list_page
+
+    def counted(self, prefix, *args, **kwargs):
+        sent.append((self.target.prefix, prefix))
+        return real(self, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(S3Http, "list_page", counted)
+    code, out, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"))
+    assert code == 0, err
+    assert sorted(sent) == sorted(
+        (f"/{bucket}/", prefix) for bucket, base in ((src, "a/b"), (dst, "c"))
+        for prefix in (f"{base}/", f"{base}/snapshot_shard_paths/", "")
+    ), sent  # fmt: skip
+    named = {k.replace("a/b/", "c/", 1): size for k, size in keys(s3, src).items() if "not_named" not in k}
+    assert keys(s3, dst) == named  # the same as folder by folder: a folder no metadata names is not copied
+
+
+def test_refused_upload_listing_fails_a_copying_run_but_not_one_with_nothing_to_copy(s3, buckets, run, monkeypatch):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+
+    def refused(self, *args, **kwargs):
+        raise S3HttpError(403, "AccessDenied", "no ListMultipartUploads")
+
+    monkeypatch.setattr(S3Http, "list_uploads", refused)
+    code, _, err = run(text)
+    assert code == 2 and "AccessDenied" in err  # as before: its left uploads could not be checked
+    monkeypatch.undo()
+    assert run(text)[0] == 0
+    monkeypatch.setattr(S3Http, "list_uploads", refused)
+    code, out, err = run(text, "-v")
+    assert code == 0 and "sync: 0 objects" in out, err
+    assert "were not checked" in err
