@@ -152,8 +152,14 @@ class ScrubResult:
         return [v for v in self.verdicts if v.problems]
 
     @property
-    def restorable(self) -> bool:
-        return not self.repository_problems and not self.damaged
+    def restorable(self) -> bool | None:
+        """False on any damage; None when no snapshot could be judged (every one CANNOT JUDGE):
+        nothing was proven; else True."""
+        if self.repository_problems or self.damaged:
+            return False
+        if self.verdicts and all(v.unjudged for v in self.verdicts):
+            return None
+        return True
 
     def summary(self) -> str:
         t = self.tally
@@ -180,7 +186,8 @@ class ScrubResult:
 def run_scrub(ctx: Context) -> None:
     """Scrub the repository of ``ctx.scrub_on`` (source or destination) and print the verdicts.
 
-    Raises ConfigError, StoreUnreachable (exit 2), or OperationFailed when anything is damaged."""
+    Raises ConfigError, StoreUnreachable (exit 2), or OperationFailed when anything is damaged
+    or when no snapshot could be judged."""
     storage = open_storage(ctx)
     storage.check()
     result = scrub(
@@ -195,6 +202,8 @@ def run_scrub(ctx: Context) -> None:
     ctx.result.bytes = result.tally.bytes
     ctx.result.snapshots_checked = len(result.verdicts)
     ctx.result.snapshots_damaged = len(result.damaged)
+    if result.restorable is None:  # nothing proven is no success
+        raise OperationFailed(f"{result.summary()}; none of them could be judged from the repository alone")
     if not result.restorable:
         raise OperationFailed(result.summary())
 

@@ -453,7 +453,7 @@ def test_real_shallow_snapshots_cannot_be_judged_and_are_neither_ok_nor_damaged(
             ("snap-2", None, []),
         ]
         assert all("remote-store (shallow)" in v.unjudged for v in result.verdicts)
-        assert result.restorable and result.tally.data_blobs == 0
+        assert result.restorable is None and result.tally.data_blobs == 0  # nothing judged: nothing proven
         assert "2 cannot be judged" in result.summary()
 
 
@@ -478,16 +478,17 @@ def test_a_flipped_byte_in_a_shallow_snapshot_blob_is_damage_not_a_pass(tmp_path
     assert damaged[0].problems[0].blob.endswith(blob.name) and not result.restorable
 
 
-def test_cli_scrub_of_shallow_snapshots_says_cannot_judge_and_exits_0(tmp_path, capsys):
+def test_cli_scrub_of_only_shallow_snapshots_says_cannot_judge_and_exits_1_as_nothing_was_proven(tmp_path, capsys):
     config = fs_config(tmp_path, SHALLOW / "os-2.19.6-shallow")
     code = cli.main(["-m", "scrub", "-c", config, "--read-data"])
-    out = capsys.readouterr().out.strip().splitlines()
-    assert code == 0
+    captured = capsys.readouterr()
+    out, err = captured.out.strip().splitlines(), captured.err.strip().splitlines()
+    assert code == 1
     assert [line.split(":", 2)[:2] for line in out[:2]] == [["snap-1", " CANNOT JUDGE"], ["snap-2", " CANNOT JUDGE"]]
-    assert "0 damaged, 2 cannot be judged" in out[-1]
-    assert cli.main(["-m", "scrub", "-c", config, "--json"]) == 0
+    assert "0 damaged, 2 cannot be judged" in err[-1] and "none of them could be judged" in err[-1]
+    assert cli.main(["-m", "scrub", "-c", config, "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert doc["restorable"] is True
+    assert doc["restorable"] is None
     assert [(s["restorable"], bool(s["cannot_judge"]), s["problems"]) for s in doc["snapshots"]] == [(None, True, [])] * 2
 
 
