@@ -145,7 +145,7 @@ def test_a_thousand_indices_with_long_names_back_up_and_restore(stack, src, dest
 
     restore = cli("-m", "restore", "-c", config, "--snapshot", "kilo", timeout=900)
     assert restore.code == 0, restore
-    assert restore.out.startswith(f"restored {count} indices from repo-{unique}/kilo: ")
+    assert restore.out.startswith(f"restored {count} indices from repo-{unique}/kilo on the destination: ")
     counted = {line.split()[0]: int(line.split()[1]) for line in restore.out.splitlines()[1:]}
     assert counted == {name: 1 + i % 3 for i, name in enumerate(names)}
     rows = dest("GET", f"/_cat/indices/{prefix}*?format=json&h=index,docs.count")
