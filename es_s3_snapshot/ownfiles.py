@@ -24,7 +24,7 @@ import os
 import pwd
 import secrets
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from .errors import UnsafeFile
 
@@ -59,16 +59,28 @@ def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None
     """The runner's private directory for run locks (see the module's docstring); not created here."""
     euid = os.geteuid() if euid is None else euid
     runtime = environ.get("XDG_RUNTIME_DIR", "")
-    if os.path.isabs(runtime):
-        try:
-            info = os.lstat(runtime)
-        except OSError:
-            info = None
-        if info and stat.S_ISDIR(info.st_mode) and info.st_uid == euid and stat.S_IMODE(info.st_mode) == 0o700:
-            return os.path.join(runtime, APP)
-    if euid == 0 and os.path.isdir(run) and os.access(run, os.W_OK):  # a read-only /run: the home's cache
+    if runners_dir(runtime, euid, lambda mode: mode == 0o700):
+        return os.path.join(runtime, APP)
+    if euid == 0 and writable_dir(run):  # a read-only /run: the home's cache
         return os.path.join(run, APP)
     return os.path.join(os.path.expanduser("~"), ".cache", APP)
+
+
+def runners_dir(path: str, euid: int, mode_ok: Callable[[int], bool]) -> bool:
+    """Whether ``path`` (from the environment) is an absolute path to a directory of ``euid``'s
+    (not a link) whose permission bits pass ``mode_ok``."""
+    if not os.path.isabs(path):
+        return False
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == euid and mode_ok(stat.S_IMODE(info.st_mode))
+
+
+def writable_dir(path: str) -> bool:
+    """Whether ``path`` is a directory this process may create files in (not on a read-only mount)."""
+    return os.path.isdir(path) and os.access(path, os.W_OK)
 
 
 def dir_problem(info: os.stat_result, path: str) -> str | None:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 from collections.abc import Mapping
 
 from . import ownfiles
@@ -44,14 +43,9 @@ def default_dir(environ: Mapping[str, str] = os.environ, euid: int | None = None
     """The runner's cache directory (see the module's docstring); not created here."""
     euid = os.geteuid() if euid is None else euid
     base = environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(base):
-        try:
-            info = os.lstat(base)
-        except OSError:
-            info = None
-        if info and stat.S_ISDIR(info.st_mode) and info.st_uid == euid and not info.st_mode & 0o022:
-            return os.path.join(base, ownfiles.APP)
-    if euid == 0 and os.path.isdir(var) and os.access(var, os.W_OK):  # a read-only /var/cache: the home's
+    if ownfiles.runners_dir(base, euid, lambda mode: not mode & 0o022):
+        return os.path.join(base, ownfiles.APP)
+    if euid == 0 and ownfiles.writable_dir(var):  # a read-only /var/cache: the home's
         return os.path.join(var, ownfiles.APP)
     return os.path.join(os.path.expanduser("~"), ".cache", ownfiles.APP)
 
