@@ -141,3 +141,21 @@ def make_ctx(engine):
         return ctx, lines, clock
 
     return make
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    """A moto S3 server in this process at 127.0.0.1 (one per test module); its base URL."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -4,7 +4,6 @@ kept per thread, and without importing boto3 when the keys are static."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -22,22 +21,6 @@ from es_s3_snapshot.store import Store
 
 REPOS = Path(__file__).parent / "data" / "repos"
 NAME = "es-8.19.21-plain"  # chunked files (.partN)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture(scope="module")

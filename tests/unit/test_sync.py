@@ -19,23 +19,6 @@ from es_s3_snapshot.store import Store, part_size
 BIG = 6 * 1024**2 + 123  # over a 5 MiB threshold: copied in parts
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3(moto_url):
     return boto3.client(
