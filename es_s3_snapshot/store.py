@@ -18,7 +18,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +34,7 @@ MAX_PARTS = 10_000
 MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
 MAX_SINGLE_COPY = 5 * 1024**3  # CopyObject's limit
 SMALL = 1024**2  # objects up to this size are copied through memory (one GET, one PUT, both retried)
+FAN_OUT = 16  # listings at once of one long listing's rest (Store.list_after)
 SOURCE_ETAG = "es-s3-snapshot-source-etag"  # metadata set on every copy: the source object's ETag
 
 _AUTH_CODES = {
@@ -288,20 +289,48 @@ class Store:
             prefixes += common
         return blobs, prefixes
 
+    def list_after(self, prefix: str, after: str, *, workers: int = FAN_OUT) -> list[Blob]:
+        """Every object under ``prefix`` whose key sorts after ``after``: the rest of a listing whose
+        first page ended at ``after``, in parallel (as s5cmd and rclone list folders at once).
+
+        One listing of ``prefix`` with a delimiter names what lies right below it: its objects and
+        its folders. The folders' keys are then listed one first character at a time (``<prefix>a``,
+        ``<prefix>b``...; only the characters from ``after``'s on), up to ``workers`` at once, each
+        paginated. Complete for any key names: a key after ``after`` is either right below
+        ``prefix`` (in the first listing) or in a folder whose first character is one of those
+        listed. A repository's folders are named by hashes and UUIDs, so the requests spread evenly;
+        on a store that lists a prefix by walking its folders (s3proxy's filesystem backend) each
+        request reads only its part."""
+        objects, folders = self.list(prefix, delimiter="/")
+        start = after[len(prefix) : len(prefix) + 1] if after.startswith(prefix) else ""
+        heads = sorted({folder[len(prefix)] for folder in folders if folder[len(prefix)] >= start})
+        found = {blob.key: blob for blob in objects if blob.key > after}
+        if heads:
+            with ThreadPoolExecutor(min(workers, len(heads)), thread_name_prefix="list") as pool:
+                for blobs, _ in pool.map(lambda head: self.list(prefix + head), heads):
+                    found.update((blob.key, blob) for blob in blobs if blob.key > after)
+        return [found[key] for key in sorted(found)]
+
+    def list_wide(self, prefix: str, *, workers: int = FAN_OUT) -> list[Blob]:
+        """Every object under ``prefix`` (directory entries skipped): one request when it holds at
+        most one page, else the first page and the rest in parallel (``list_after``)."""
+        if self._complete is not None:
+            return self.list(prefix)[0]
+        blobs, after = self.first(prefix)
+        return blobs if after is None else blobs + self.list_after(prefix, after, workers=workers)
+
     def remember(self, blobs: list[Blob]) -> None:
         """Answer the later listings (without a delimiter) from ``blobs``, a complete listing of
         the bucket taken by this run (one page: it held at most 1,000 keys)."""
         self._complete = blobs
 
-    def first(self, prefix: str, count: int) -> tuple[list[Blob], bool]:
-        """The first ``count`` keys under ``prefix`` (directory entries skipped; one request), and
-        whether there are more."""
+    def first(self, prefix: str, count: int | None = None) -> tuple[list[Blob], str | None]:
+        """The first page under ``prefix`` (``count`` keys, else 1,000; directory entries skipped;
+        one request), and the last key it listed when more follow (None when that was all)."""
         objects, _, token = self._call(
             "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, None, None, count
         )
-        return [
-            Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"
-        ], bool(token)
+        return _blobs(objects), (objects[-1][0] if token and objects else "" if token else None)
 
     def pages(self, prefix: str, *, delimiter: str | None = None) -> Iterator[tuple[list[Blob], list[str], bool]]:
         """The listing of ``prefix`` page by page (a request each): (objects, common prefixes,
@@ -311,12 +340,7 @@ class Store:
             objects, common, token = self._call(
                 "list", f"s3://{self.bucket}/{prefix}", self.http.list_page, prefix, delimiter, token
             )
-            # s3proxy's filesystem backend lists directories: skipped
-            yield (
-                [Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"],
-                common,
-                bool(token),
-            )
+            yield _blobs(objects), common, bool(token)
             if not token:
                 return
 
@@ -485,6 +509,12 @@ class Store:
             if refused:
                 key, code, message = refused[0]
                 raise StoreError(f"deleting {key} failed on the {self}: {code} {message}".rstrip())
+
+
+def _blobs(objects: list[tuple[str, int, str]]) -> list[Blob]:
+    """A listing page's (key, size, etag) as Blobs; the directory entries s3proxy's filesystem
+    backend lists (keys ending in "/") are skipped."""
+    return [Blob(k, size, etag.strip('"').replace("&quot;", "")) for k, size, etag in objects if k[-1:] != "/"]
 
 
 def _epoch(stamp: str) -> float | None:

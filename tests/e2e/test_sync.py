@@ -280,3 +280,33 @@ def test_a_rerun_aborts_the_multipart_uploads_an_earlier_sync_left_and_no_others
     assert "aborted 1 of 1 incomplete multipart upload" in sync.err
     open_uploads = {u["UploadId"] for u in moto.list_multipart_uploads(Bucket=other).get("Uploads", [])}
     assert left not in open_uploads and foreign in open_uploads
+
+
+@pytest.mark.parametrize("server", ["s3", "s3b"])
+def test_a_long_listing_read_in_parallel_holds_every_key_once_on_moto_and_s3proxy(stack, unique, monkeypatch, server):
+    """s3proxy's filesystem backend also lists its directories (keys ending in "/"), and a page may
+    end on one: the rest of the listing, read one first character at a time, still holds every
+    object once. Pages of 7 keys, so that a few dozen objects make many pages."""
+    from es_s3_snapshot.config import StoreConfig
+    from es_s3_snapshot.s3http import S3Http
+    from es_s3_snapshot.store import Store
+
+    store_server = getattr(stack, server)
+    prefix = f"fan-{unique}/"
+    # no object named as a folder ("a" and "a/1"): a filesystem cannot hold both
+    names = ["a0", "a/1", "a/b/c/d", "ab/x", "A/1", "-/x", "0", "1/0", "9z/q", "é/1", "éa", "x y/z", "zz/zz/zz"]
+    names += [f"{c}{n:02d}/{m}" for c in "Ms_" for n in range(6) for m in ("__a", "snap-1.dat")]
+    client = store_server.client()
+    for name in names:
+        client.put_object(Bucket=store_server.bucket, Key=prefix + name, Body=name.encode())
+    real = S3Http.list_page
+    monkeypatch.setattr(
+        S3Http, "list_page", lambda self, p, d, t, max_keys=None: real(self, p, d, t, max_keys or 7)
+    )
+    store = Store(
+        StoreConfig(side="source", section="source_store", bucket=store_server.bucket, base_path="",
+                    endpoint_url=store_server.endpoint, access_key=store_server.access_key,
+                    secret_key=store_server.secret_key, addressing_style="path")  # fmt: skip
+    )
+    listed = store.list_wide(prefix)
+    assert sorted(blob.key for blob in listed) == sorted(prefix + name for name in names)

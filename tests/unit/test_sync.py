@@ -512,3 +512,52 @@ def test_refused_upload_listing_fails_a_copying_run_but_not_one_with_nothing_to_
     code, out, err = run(text, "-v")
     assert code == 0 and "sync: 0 objects" in out, err
     assert "were not checked" in err
+
+
+# Key names a long listing must come back with: objects right below the prefix, folders whose
+# names start with the same character as an object's, non-ASCII and reserved characters, a folder
+# named as an object, deep folders.
+ODD_KEYS = [
+    "a", "a/1", "a/b/c/d", "ab", "ab/x", "A/1", "-/x", "_/y", "0", "0/0", "9z/q", "é/1", "éa", "中/文",
+    "x y/z", "x+y/1", "~/t", "z/" + "n" * 200, "zz", "zz/zz/zz",
+] + [f"{c}{n:02d}/{m}" for c in "Mas_" for n in range(8) for m in ("__a", "__b", "snap-1.dat")]  # fmt: skip
+
+
+def _store(s3, bucket):
+    return Store(
+        StoreConfig(side="source", section="source_store", bucket=bucket, base_path="", endpoint_url=s3.meta.endpoint_url,
+                    access_key="a", secret_key="b", addressing_style="path")  # fmt: skip
+    )
+
+
+@pytest.mark.parametrize("prefix", ["", "p/"])
+def test_a_long_listing_read_in_parallel_holds_every_key_once(s3, buckets, monkeypatch, prefix):
+    """Pages of 7 keys: the first page, then the rest one first character at a time, at once."""
+    src, _ = buckets
+    for key in ODD_KEYS:
+        s3.put_object(Bucket=src, Key=prefix + key, Body=key.encode())
+    s3.put_object(Bucket=src, Key="outside-the-prefix", Body=b"-") if prefix else None
+    real, sent = S3Http.list_page, []
+
+    def small_pages(self, prefix, delimiter, token, max_keys=None):
+        sent.append((prefix, delimiter, bool(token)))
+        return real(self, prefix, delimiter, token, max_keys or 7)
+
+    monkeypatch.setattr(S3Http, "list_page", small_pages)
+    listed = _store(s3, src).list_wide(prefix)
+    assert sorted(blob.key for blob in listed) == sorted(prefix + key for key in ODD_KEYS)
+    assert all(blob.size == len((blob.key[len(prefix):]).encode()) for blob in listed)
+    # one first page, one listing with a delimiter, then one listing per first character from the
+    # first page's last one on (paginated)
+    assert sent[0] == (prefix, None, False) and (prefix, "/", False) in sent
+    heads = {p[len(prefix):] for p, d, more in sent[1:] if d is None and not more}
+    first_page_ended = sorted(key.encode() for key in ODD_KEYS)[6].decode()[0]  # "M"
+    assert heads == {key[0] for key in ODD_KEYS if "/" in key and key[0] >= first_page_ended}, heads
+
+
+def test_a_listing_of_one_page_is_one_request(s3, buckets, monkeypatch):
+    src, _ = buckets
+    s3.put_object(Bucket=src, Key="p/one", Body=b"1")
+    real, sent = S3Http.list_page, []
+    monkeypatch.setattr(S3Http, "list_page", lambda self, *a, **k: sent.append(a) or real(self, *a, **k))
+    assert [b.key for b in _store(s3, src).list_wide("p/")] == ["p/one"] and len(sent) == 1
