@@ -201,6 +201,30 @@ def series_regex(pattern: str) -> re.Pattern:
     return re.compile(f"(?:{pattern_regex(pattern).pattern})(?:{re.escape(RETRY_SUFFIX)}[1-9][0-9]*)?")
 
 
+_BACKING = re.compile(r"\.ds-(.+)-\d{6}")  # .ds-<stream>-<generation>, or .ds-<stream>-<yyyy.MM.dd>-<generation>
+_DATED = re.compile(r"(.+)-\d{4}\.\d{2}\.\d{2}")
+
+
+def backing_stream(index: str, streams) -> str | None:
+    """The data stream of ``streams`` whose backing index ``index`` is, by the engines' naming
+    (``.ds-<stream>-000001``, or ``.ds-<stream>-2024.01.31-000001`` from Elasticsearch 7.11), or
+    None. Exact: ``.ds-logs-web-000001`` is the stream ``logs-web``'s, never ``logs``'s."""
+    match = _BACKING.fullmatch(index)
+    if match is None:
+        return None
+    name = match.group(1)
+    if name in streams:
+        return name
+    dated = _DATED.fullmatch(name)
+    return dated.group(1) if dated and dated.group(1) in streams else None
+
+
+def renamed_backing(index: str, pattern: str | None, replacement: str | None) -> str:
+    """The name a data stream's backing index gets on restore: the engines rename what follows
+    ``.ds-`` (RestoreService.renameIndex), so ``.ds-logs-000001`` becomes ``.ds-<renamed logs>-000001``."""
+    return ".ds-" + renamed(index[4:], pattern, replacement)
+
+
 def renamed(index: str, pattern: str | None, replacement: str | None) -> str:
     """The name an index gets on restore, applying the engine's Java-style rename (``$1`` groups)."""
     if pattern is None:

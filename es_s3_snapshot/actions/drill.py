@@ -47,7 +47,7 @@ from ..errors import (
     RestoreFailed,
     WaitTimeout,
 )
-from ..names import chunks, listed
+from ..names import backing_stream, chunks, listed
 from ..repository import ensure_repository
 from ..wait import Background, human_bytes, joined, plural
 from . import Context
@@ -228,7 +228,7 @@ def streams_if_deletable(cluster: Cluster, plan: Plan) -> Plan:
         probe.status,
         left_out,
     )
-    return replace(plan, streams={})
+    return replace(plan, streams={}, backing={})
 
 
 def check_primaries(ctx: Context, plan: Plan) -> None:
@@ -408,8 +408,7 @@ class Copies:
             self.save({n: self.owned[n] for n in self.left}, [])
         except (EsS3SnapshotError, KeyboardInterrupt) as err:  # the copies are gone: only the record is stale
             logger.warning("could not update the drill record in %s: %s", RECORD_INDEX, err)
-        with_streams = tuple(f".ds-{s}-" for s in streams_deleted)
-        deleted = sorted(n for n in gone if not n.startswith(with_streams)) if with_streams else sorted(gone)
+        deleted = sorted(n for n in gone if backing_stream(n, streams_deleted) is None)
         parts = []
         if deleted:
             parts.append(

@@ -249,6 +249,37 @@ def test_drill_restores_a_data_stream_checks_it_and_deletes_it_on_opensearch(sta
     dest("DELETE", f"/_index_template/{unique}-mine-ds")
 
 
+def test_a_red_data_stream_named_like_a_copy_is_never_taken_for_one(stack, src, dest, cli, write, unique):
+    """OpenSearch 3.3: someone's data stream drill-<name>-y on the destination, red (its one shard
+    may be allocated nowhere), has the backing index .ds-drill-<name>-y-000001, which begins as the
+    copy's backing indices do (.ds-drill-<name>-). The drill names its copies' backing indices
+    exactly: it passes, and never waits for, names or deletes the red one."""
+    stream = f"logs-{unique}-web"
+    make_stream(src, unique, stream, [20])
+    config = write(drill_config(stack, unique, stream))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "s1").code == 0
+    foreign = f"drill-{stream}-y"
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "index.routing.allocation.require._name": "nowhere"}
+    dest(
+        "PUT",
+        f"/_index_template/{unique}-red",
+        {"index_patterns": [foreign], "data_stream": {}, "template": {"settings": settings}, "priority": 600},
+    )
+    dest("PUT", f"/_data_stream/{foreign}")
+    red = dest("GET", f"/_data_stream/{foreign}")["data_streams"][0]["indices"]
+    assert [i["index_name"] for i in red] == [f".ds-{foreign}-000001"], red
+    try:
+        result = cli("-m", "drill", "-c", config)
+        assert result.code == 0, result
+        assert f".ds-{foreign}" not in result.out + result.err, result
+        assert "deleted the 1 data stream it restored" in result.err, result
+        assert dest.status("GET", f"/_data_stream/drill-{stream}") == 404
+        assert dest("GET", f"/_data_stream/{foreign}")["data_streams"][0]["indices"] == red  # same name and UUID
+    finally:
+        dest("DELETE", f"/_data_stream/{foreign}")
+        dest("DELETE", f"/_index_template/{unique}-red")
+
+
 @pytest.mark.parametrize("name", ["es8", "os2", "os1"])
 def test_drill_with_a_data_stream_on_the_matrix_engines(versions, name, cli, write, unique):
     """Elasticsearch 8.19 (integ-test zip: data streams, but no data stream API) and OpenSearch

@@ -277,8 +277,11 @@ def test_a_data_stream_whose_backing_indices_are_not_the_copies_is_left_alone(de
 
     ctx.sleep = swap
     dest.recovery_polls = 2
-    run_drill(ctx)
-    assert "left drill-events: another index or data stream now has the name" in caplog.text
+    # the copy's backing indices are gone: the drill fails, and .ds-drill-events-x-000009 (the
+    # backing index of a stream drill-events-x by its name) is never taken for the copy's
+    with pytest.raises(RestoreFailed, match="restored drill-events without all primaries active") as failed:
+        run_drill(ctx)
+    assert "left drill-events: another index or data stream now has the name" in str(failed.value)
     assert "drill-events" in dest.data_streams and ".ds-drill-events-x-000009" in dest.indices
     assert ("DELETE", "/_data_stream/drill-events") not in dest.changed()
 
@@ -309,7 +312,8 @@ def test_only_data_streams_selected_without_a_data_stream_api_fails_before_resto
 def test_copies_of_a_killed_drill_include_its_data_streams(dest, load_config, make_ctx, caplog):
     with_stream(dest)
     ctx, _, _ = make_ctx(load_config(overrides=Overrides(indices=("events",))), side="destination")
-    killed = Copies(ctx.cluster, Plan("new", [], {}, {"events": "drill-events"}), "drill-")
+    backing = {f".ds-events-2026.01.01-00000{g}": f".ds-drill-events-2026.01.01-00000{g}" for g in (1, 2)}
+    killed = Copies(ctx.cluster, Plan("new", [], {}, {"events": "drill-events"}, backing), "drill-")
     ctx.config = drill_config(ctx.config, "OpenSearch")
     from es_s3_snapshot.actions.restoring.existing import Existing
 

@@ -4,10 +4,12 @@ import pytest
 
 from es_s3_snapshot.names import (
     STRFTIME_DIRECTIVES,
+    backing_stream,
     expand_snapshot_name,
     index_name_problem,
     pattern_regex,
     renamed,
+    renamed_backing,
     snapshot_name_problem,
     snapshot_pattern_problem,
 )
@@ -204,3 +206,25 @@ def test_exclusions_are_read_in_order_as_the_engines_read_a_multi_target_list():
     assert "-logs-debug-*" not in select(["logs-*", "-logs-debug-*"], available)  # never "matched nothing"
     assert name_list_problem(["logs-*", "-logs-debug-*"]) is None
     assert "must follow the patterns it narrows" in name_list_problem(["-logs-debug-*", "logs-*"])
+
+
+@pytest.mark.parametrize(
+    "index,streams,stream",
+    [
+        (".ds-logs-000001", {"logs"}, "logs"),
+        (".ds-logs-2024.01.31-000002", {"logs"}, "logs"),
+        (".ds-logs-web-000001", {"logs"}, None),  # the stream logs-web's, never logs's
+        (".ds-logs-web-000001", {"logs", "logs-web"}, "logs-web"),
+        (".ds-logs-2024.01.31-000002", {"logs-2024.01.31"}, "logs-2024.01.31"),
+        (".ds-logs-000001x", {"logs"}, None),
+        ("logs-000001", {"logs"}, None),
+        (".ds-drill-x-y-000001", {"drill-x"}, None),
+    ],
+)
+def test_a_backing_index_belongs_to_one_data_stream_by_exact_name(index, streams, stream):
+    assert backing_stream(index, streams) == stream
+
+
+def test_a_backing_index_is_renamed_after_its_ds_prefix_as_the_engines_do():
+    assert renamed_backing(".ds-logs-000001", "(.+)", "drill-$1") == ".ds-drill-logs-000001"
+    assert renamed_backing(".ds-logs-000001", None, None) == ".ds-logs-000001"

@@ -9,7 +9,7 @@ from functools import cached_property
 from ...cluster import Cluster, path_of
 from ...config import LATEST
 from ...errors import ConfigError, RestoreFailed
-from ...names import expand_snapshot_name, listed, renamed, series_regex
+from ...names import backing_stream, expand_snapshot_name, listed, renamed, renamed_backing, series_regex
 from ...retention import Snapshot, newest_first
 from ...selection import Selection, resolve
 from ...wait import plural
@@ -24,6 +24,7 @@ class Plan:
     indices: list[str]  # plain indices in the snapshot to restore (data streams' backing indices excluded)
     targets: dict[str, str]  # snapshot index name -> name on the cluster restored to
     streams: dict[str, str] = field(default_factory=dict)  # data stream in the snapshot -> name on that cluster
+    backing: dict[str, str] = field(default_factory=dict)  # those streams' backing indices -> names on that cluster
 
     @property
     def request_names(self) -> list[str]:
@@ -33,15 +34,11 @@ class Plan:
     def owns(self, name: str) -> bool:
         """Whether an index on the cluster restored to is one this restore creates (asked for every
         index of the cluster: the lookups are built once)."""
-        return name in self._target_set or name.startswith(self._backing_prefixes)
+        return name in self._target_set
 
     @cached_property
     def _target_set(self) -> frozenset[str]:
-        return frozenset(self.targets.values())
-
-    @cached_property
-    def _backing_prefixes(self) -> tuple[str, ...]:
-        return tuple(f".ds-{s}-" for s in self.streams.values())
+        return frozenset(self.targets.values()) | frozenset(self.backing.values())
 
     @property
     def readable(self) -> list[str]:
@@ -102,7 +99,7 @@ def choose_snapshot(ctx: Context) -> dict:
 def names_in(snapshot: dict) -> list[str]:
     """Index and data stream names in a snapshot, without data streams' backing indices."""
     streams = snapshot.get("data_streams") or []
-    indices = [i for i in snapshot.get("indices") or [] if not any(i.startswith(f".ds-{s}-") for s in streams)]
+    indices = [i for i in snapshot.get("indices") or [] if backing_stream(i, streams) is None]
     return indices + list(streams)
 
 
@@ -139,6 +136,11 @@ def make_plan(ctx: Context) -> Plan:
     rename = lambda n: renamed(n, restore.rename_pattern, restore.rename_replacement)  # noqa: E731
     targets = {n: rename(n) for n in chosen if n not in stream_names}
     streams = {n: rename(n) for n in chosen if n in stream_names}
+    backing = {
+        i: renamed_backing(i, restore.rename_pattern, restore.rename_replacement)
+        for i in snapshot.get("indices") or []
+        if backing_stream(i, streams) is not None
+    }
     shown = [n if n == t else f"{n} -> {t}" for n, t in sorted({**targets, **streams}.items())]
     logger.info("restoring from %s on the %s: %s", name, ctx.cluster.side, listed(shown))
-    return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams)
+    return Plan(snapshot=name, indices=sorted(targets), targets=targets, streams=streams, backing=backing)

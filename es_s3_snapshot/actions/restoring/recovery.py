@@ -212,9 +212,7 @@ def target_health(cluster: Cluster, plan: Plan) -> dict[str, dict] | None:
     )
     indices = answer.get("indices") or {}
     mine = {name: h for name, h in indices.items() if plan.owns(name)}
-    if not set(plan.targets.values()) <= set(mine):
-        return None
-    if any(not any(n.startswith(f".ds-{s}-") for n in mine) for s in plan.streams.values()):
+    if not set(plan.targets.values()) <= set(mine) or not set(plan.backing.values()) <= set(mine):
         return None
     return mine
 
