@@ -150,7 +150,9 @@ class Progress:
     convenient, from any thread: it decides when to show. Any total may be 0 (not known yet): the
     bar follows bytes when their total is known, else items. Once bytes move it adds the rate
     (MB/s over the last ``WINDOW`` seconds on a terminal, since the last log line otherwise) and,
-    with a byte total, the time left (ETA). ``items`` names what is counted ("shards", "objects").
+    with a byte total, the time left (ETA). Without a byte total, bytes that move still show with
+    their rate, and the time left is reckoned from the items done since the first update.
+    ``items`` names what is counted ("shards", "objects").
     ``close()`` ends the terminal line.
     """
 
@@ -179,6 +181,7 @@ class Progress:
         self._last_logged: float | None = None
         self._last_drawn: float | None = None
         self._drawn = False
+        self._began: float | None = None  # the first update: the time left by items is reckoned from it
 
     @property
     def every(self) -> float:
@@ -189,6 +192,8 @@ class Progress:
         """Show what is known: bytes only once their total is known, items once they are counted."""
         with self._lock:
             now = self.clock()
+            if self._began is None:
+                self._began = now
             finished = (total_bytes and done_bytes >= total_bytes) or (total_items and done_items >= total_items)
             if self.is_tty:
                 due = self._last_drawn is None or now - self._last_drawn >= self.REDRAW or finished
@@ -246,8 +251,15 @@ class Progress:
                 parts.append(f"{speed / 1e6:.1f} MB/s")
                 if done_bytes < total_bytes and speed > 0:
                     parts.append(f"ETA {eta((total_bytes - done_bytes) / speed)}")
+        elif done_bytes:  # bytes move towards a total not known (scrub learns sizes as it goes)
+            parts.append(f"{human_bytes(done_bytes)} read")
+            speed = self.rate()
+            if speed is not None:
+                parts.append(f"{speed / 1e6:.1f} MB/s")
         if total_items:
             parts.append(f"{self.items} {done_items}/{total_items}")
+            if not total_bytes and 0 < done_items < total_items and self._began is not None and now > self._began:
+                parts.append(f"ETA {eta((now - self._began) * (total_items - done_items) / done_items)}")
         known = bool(parts)
         if total_items and done_items >= total_items and state not in ("", "SUCCESS", "FAILED", "PARTIAL"):
             state = "finalising"

@@ -59,7 +59,7 @@ from ..repoformat.crc import combine, crc32
 from ..repoformat.model import NO_GENERATION, global_metadata
 from ..repoformat.paths import join
 from ..repoformat.storage import BlobMissing, Entry, Storage
-from ..wait import human_bytes, plural, rate
+from ..wait import Progress, human_bytes, plural, rate
 from . import Context
 
 logger = logging.getLogger(__name__)
@@ -190,13 +190,18 @@ def run_scrub(ctx: Context) -> None:
     or when no snapshot could be judged."""
     storage = open_storage(ctx)
     storage.check()
-    result = scrub(
-        storage,
-        patterns=ctx.snapshot_patterns,
-        fraction=ctx.read_data,
-        workers=ctx.config.scrub.workers,
-        clock=ctx.clock,
-    )
+    progress = ctx.progress("scrub")
+    try:
+        result = scrub(
+            storage,
+            patterns=ctx.snapshot_patterns,
+            fraction=ctx.read_data,
+            workers=ctx.config.scrub.workers,
+            clock=ctx.clock,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     report(ctx, result)
     ctx.result.message = result.summary()
     ctx.result.bytes = result.tally.bytes
@@ -684,8 +689,11 @@ def scrub(
     workers: int = 8,
     clock: Callable[[], float] = time.monotonic,
     seed: int | None = None,
+    progress: Progress | None = None,
 ) -> ScrubResult:
     """Scrub the repository in ``storage``; returns what was found (see the module docstring).
+    ``progress`` is fed the bytes read and the shard folders done (at least every ``progress.every``
+    seconds while reads run).
 
     Raises OperationFailed when no snapshot matches ``patterns`` or the repository cannot be judged
     at all, and the storage's StoreError / StoreUnreachable."""
@@ -762,24 +770,37 @@ def scrub(
                 counter[0] += 1
             return True
 
+        shards = [0, sum(len(index.shard_generations) for index, _ in jobs)]  # done, in all
+        every = progress.every if progress is not None else None
+
+        def show() -> None:
+            if progress is not None:
+                progress.update(work.tally.bytes, 0, shards[0], shards[1])
+
         open_indices = 0
         while open_indices < window and start_index():
             open_indices += 1
+        show()
         while unfinished:
-            done, _ = concurrent.futures.wait(unfinished, return_when=concurrent.futures.FIRST_COMPLETED)
+            done, _ = concurrent.futures.wait(unfinished, timeout=every, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
                 counter = unfinished.pop(future)
                 result = future.result()  # the first failure ends the run
                 if future in metadata:  # more shards than the repository's index says
                     index, holders = metadata.pop(future)
-                    for extra in shard_work(index, range(len(index.shard_generations), result), holders):
+                    more = range(len(index.shard_generations), result)
+                    shards[1] += len(more)
+                    for extra in shard_work(index, more, holders):
                         unfinished[extra] = counter
                         counter[0] += 1
+                else:
+                    shards[0] += 1
                 counter[0] -= 1
                 if not counter[0]:
                     open_indices -= 1
                     while open_indices < window and start_index():
                         open_indices += 1
+            show()
         for future in roots.values():
             future.result()
     except MissingDecoder as err:

@@ -4,6 +4,7 @@ the command line with the seeds at a dead port."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -500,3 +501,30 @@ def test_cli_scrub_of_an_encrypted_repository_says_so_and_exits_1(tmp_path, copy
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert "cannot judge" in err[-1] and "encrypted" in err[-1]
+
+
+def test_scrub_feeds_progress_with_bytes_read_and_shard_folders_done():
+    class Recorder:
+        every = 1.0
+
+        def __init__(self):
+            self.updates = []
+
+        def update(self, done_bytes, total_bytes, done_items, total_items, state=""):
+            self.updates.append((done_bytes, total_bytes, done_items, total_items))
+
+    name = ALL[0]
+    progress = Recorder()
+    result = scrub(FsStorage(str(REPOS / name)), fraction=1.0, workers=3, progress=progress)
+    folders = sum(len(i.shard_generations) for i in Layout(REPOS / name).data.indices.values())
+    assert progress.updates[0][2:] == (0, folders)
+    assert progress.updates[-1] == (result.tally.bytes, 0, folders, folders)
+    assert [u[2] for u in progress.updates] == sorted(u[2] for u in progress.updates)
+
+
+def test_cli_scrub_logs_its_progress_off_a_terminal(tmp_path, copy, capsys):
+    root = copy()
+    assert cli.main(["-m", "scrub", "-c", fs_config(tmp_path, root, "[wait]\nprogress_interval = 1"), "--read-data"]) == 0
+    folders = sum(len(i.shard_generations) for i in Layout(root).data.indices.values())
+    lines = [line for line in capsys.readouterr().err.splitlines() if " INFO scrub: " in line]
+    assert lines and re.search(rf" INFO scrub: 0\.0% \([\d.]+ KiB read, shards 0/{folders}\)$", lines[0]), lines

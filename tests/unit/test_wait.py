@@ -127,3 +127,16 @@ def test_eta_reads_like_rsync():
     from es_s3_snapshot.wait import eta
 
     assert [eta(s) for s in (0, 45.4, 185, 7620)] == ["0s", "45s", "3m05s", "2h07m"]
+
+
+def test_progress_without_a_byte_total_shows_bytes_rate_and_the_time_left_by_items():
+    """Scrub learns blob sizes as it goes: bytes read and their rate, and the ETA from the items."""
+    clock = FakeClock()
+    stream = io.StringIO()
+    progress = Progress("scrub", interval=30, stream=stream, is_tty=True, clock=clock)
+    progress.update(0, 0, 0, 8)
+    clock.sleep(4)
+    progress.update(40_000_000, 0, 2, 8)  # 2 shards in 4 s: 6 more take 12 s
+    last = stream.getvalue().split("\r")[-1]
+    assert "[#######.......................]  25.0% 38.1 MiB read, 10.0 MB/s, shards 2/8, ETA 12s" in last, last
+    progress.close()
