@@ -289,27 +289,35 @@ class Store:
             prefixes += common
         return blobs, prefixes
 
-    def list_after(self, prefix: str, after: str, *, workers: int = FAN_OUT) -> list[Blob]:
-        """Every object under ``prefix`` whose key sorts after ``after``: the rest of a listing whose
-        first page ended at ``after``, in parallel (as s5cmd and rclone list folders at once).
+    def list_after(self, prefix: str, first: list[Blob], after: str, *, workers: int = FAN_OUT) -> list[Blob]:
+        """Every object under ``prefix``, given its listing's ``first`` page, which ended at the key
+        ``after``: the rest is read in parallel (as s5cmd and rclone list folders at once).
 
         One listing of ``prefix`` with a delimiter names what lies right below it: its objects and
         its folders. The folders' keys are then listed one first character at a time (``<prefix>a``,
         ``<prefix>b``...; only the characters from ``after``'s on), up to ``workers`` at once, each
         paginated. Complete for any key names: a key after ``after`` is either right below
         ``prefix`` (in the first listing) or in a folder whose first character is one of those
-        listed. A repository's folders are named by hashes and UUIDs, so the requests spread evenly;
-        on a store that lists a prefix by walking its folders (s3proxy's filesystem backend) each
-        request reads only its part."""
+        listed (characters outside ASCII are always listed: a store may order them otherwise than
+        by code point). Keys listed twice are kept once. A repository's folders are named by hashes
+        and UUIDs, so the requests spread evenly; on a store that lists a prefix by walking its
+        folders (s3proxy's filesystem backend) each request reads only its part."""
         objects, folders = self.list(prefix, delimiter="/")
         start = after[len(prefix) : len(prefix) + 1] if after.startswith(prefix) else ""
-        heads = sorted({folder[len(prefix)] for folder in folders if folder[len(prefix)] >= start})
-        found = {blob.key: blob for blob in objects if blob.key > after}
+        heads = sorted(
+            {
+                head
+                for head in (folder[len(prefix)] for folder in folders)
+                if head >= start or not (head.isascii() and start.isascii())
+            }
+        )
+        found = {blob.key: blob for blob in first}
+        found.update((blob.key, blob) for blob in objects)
         if heads:
             with ThreadPoolExecutor(min(workers, len(heads)), thread_name_prefix="list") as pool:
                 for blobs, _ in pool.map(lambda head: self.list(prefix + head), heads):
-                    found.update((blob.key, blob) for blob in blobs if blob.key > after)
-        return [found[key] for key in sorted(found)]
+                    found.update((blob.key, blob) for blob in blobs)
+        return list(found.values())
 
     def list_wide(self, prefix: str, *, workers: int = FAN_OUT) -> list[Blob]:
         """Every object under ``prefix`` (directory entries skipped): one request when it holds at
@@ -317,7 +325,7 @@ class Store:
         if self._complete is not None:
             return self.list(prefix)[0]
         blobs, after = self.first(prefix)
-        return blobs if after is None else blobs + self.list_after(prefix, after, workers=workers)
+        return blobs if after is None else self.list_after(prefix, blobs, after, workers=workers)
 
     def remember(self, blobs: list[Blob]) -> None:
         """Answer the later listings (without a delimiter) from ``blobs``, a complete listing of

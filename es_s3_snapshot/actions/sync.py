@@ -272,7 +272,7 @@ def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> tuple[list
         return blobs, True
     if not wanted.result():
         return blobs, False
-    return blobs + store.list_after("", after), True
+    return store.list_after("", blobs, after), True
 
 
 def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:
