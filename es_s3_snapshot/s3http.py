@@ -8,10 +8,30 @@ never imports it. boto3 keeps the credentials chain (profiles, instance roles) a
 that path; this module sends the requests: listings, GET (ranges), PUT, UploadPart, CopyObject,
 UploadPartCopy, the multipart control (create, complete, abort, list uploads) and DeleteObjects.
 
-Each thread keeps one keep-alive connection per store. A request that fails on the connection or
-gets a 5xx/SlowDown answer is retried (``ATTEMPTS`` in all, with back-off; not a certificate that
-fails verification); the rest raise
-``S3HttpError`` with the status and S3's error code, which store.py turns into the tool's errors.
+Each thread keeps one keep-alive connection per store; every connection honours the store's
+``connect_timeout`` (TCP connect, proxy tunnel and TLS handshake) and ``read_timeout`` (each read
+from the socket). The rest raise ``S3HttpError`` with the status and S3's error code, which
+store.py turns into the tool's errors.
+
+Retries (``_retried``, the one loop; ``backoff``, the one delay) follow AWS's "exponential back-off
+with full jitter", as botocore's standard retry mode does: before retry ``n`` a thread sleeps a
+random time between 0 and ``min(20 s, base x 2**(n-1))``, so threads that failed together do not
+come back together.
+
+- Throttling (HTTP 503 or 429, or the codes in ``THROTTLE_CODES``: ``SlowDown``...): base 1 s,
+  ``THROTTLED_ATTEMPTS`` (12) attempts in all. The sleeps add up to at most 151 s (75 s on
+  average), so S3 throttling for 20-30 s is ridden out (it fails only if the 11 random sleeps add
+  up to less than 30 s: about 1 in 1,000).
+- Other passing failures (the connection refused, reset or timed out; 500, 502, 504;
+  ``InternalError``, ``RequestTimeout``): base 0.25 s, ``ATTEMPTS`` (6) attempts, the sleeps at
+  most 7.75 s: a wrong endpoint is reported within seconds, not minutes. Each attempt may also
+  wait its whole ``read_timeout``.
+- Never retried: a certificate that fails verification, and every other answer: 4xx refusals
+  (``AccessDenied``, ``SignatureDoesNotMatch``...), ``NoSuchKey``... Nor ``RequestTimeTooSkewed``
+  (403): this machine's clock is off by more than 15 minutes, and each retry would be signed with
+  the same clock.
+
+A retry is one DEBUG line; an error after retries says how many attempts over how many seconds.
 """
 
 from __future__ import annotations
@@ -21,30 +41,67 @@ import hashlib
 import hmac
 import http.client
 import ipaddress
+import logging
 import os
+import random
 import re
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
-ATTEMPTS = 5
-CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0  # the defaults of a store's connect_timeout / read_timeout
+ATTEMPTS, BACKOFF_BASE = 6, 0.25  # a connection failure or a 500/502/504 (see the module docstring)
+THROTTLED_ATTEMPTS, THROTTLED_BASE = 12, 1.0  # a throttling answer (503, 429, SlowDown...)
+BACKOFF_CAP = 20.0  # no one sleep is longer (botocore's cap)
+THROTTLE_STATUSES = (429, 503)
+THROTTLE_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests", "RequestLimitExceeded"}
+)
+TRANSIENT_STATUSES = (500, 502, 504)
+TRANSIENT_CODES = frozenset({"InternalError", "RequestTimeout", "ServiceUnavailable"})
+_NOT_RETRIED = frozenset({"SSLCertVerificationError", "SourceEndedEarly"})  # status 0 that retrying cannot help
 BLOCK = 1024**2  # bytes a streamed body is sent in
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 _HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
-class S3HttpError(Exception):
-    """An S3 error answer (``status``, ``code``, ``message``), or a connection failure (status 0)."""
+T = TypeVar("T")
 
-    def __init__(self, status: int, code: str, message: str):
+
+class S3HttpError(Exception):
+    """An S3 error answer (``status``, ``code``, ``message``), or a connection failure (status 0).
+    ``attempts``: how many times the request was sent."""
+
+    def __init__(self, status: int, code: str, message: str, attempts: int = 1):
         super().__init__(f"{code or status}: {message}" if message else str(code or status))
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.attempts = status, code, message, attempts
+
+
+def backoff(retry: int, throttled: bool, uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to sleep before retry number ``retry`` (1 for the first): full jitter, a random time
+    (``uniform(low, high)``) between 0 and ``min(BACKOFF_CAP, base * 2**(retry - 1))``, ``base``
+    being ``THROTTLED_BASE`` after a throttling answer, else ``BACKOFF_BASE``."""
+    base = THROTTLED_BASE if throttled else BACKOFF_BASE
+    return uniform(0.0, min(BACKOFF_CAP, base * 2 ** (retry - 1)))
+
+
+def retry_kind(err: S3HttpError) -> str | None:
+    """ "throttled" (the store asks us to slow down), "transient" (a failure that may pass) or None
+    (retrying cannot help: a refusal, a missing key, a certificate that fails verification)."""
+    if err.status in THROTTLE_STATUSES or err.code in THROTTLE_CODES:
+        return "throttled"
+    if err.status == 0:
+        return None if err.code in _NOT_RETRIED else "transient"
+    if err.status in TRANSIENT_STATUSES or err.code in TRANSIENT_CODES:
+        return "transient"
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,12 +146,20 @@ class S3Http:
         credentials: Callable[[], Any],  # returns an object with access_key, secret_key, token
         *,
         verify: bool | str = True,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
         sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds),
+        uniform: Callable[[float, float], float] = random.uniform,
     ):
+        """``connect_timeout``: seconds for the TCP connect (and proxy tunnel, TLS handshake);
+        ``read_timeout``: seconds each read from the socket may wait. ``sleep`` and ``uniform``
+        (the back-off's random source) are given by tests, which never sleep."""
         self.target = target
         self.region = region
         self.credentials = credentials
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.sleep = sleep
+        self.uniform = uniform
         self._local = threading.local()
         self._keys: dict[tuple[str, str], bytes] = {}
         self._context: ssl.SSLContext | None = None
@@ -154,35 +219,19 @@ class S3Http:
     def open(self, key: str, start: int | None = None, end: int | None = None) -> Stream:
         """A streamed GET of the whole object (of bytes ``start``..``end`` inclusive when given) on
         this thread's kept-alive connection or a new one; read it, then close it: a body read to
-        its end gives the connection back for the thread's next request."""
+        its end gives the connection back for the thread's next request. Opening is retried as
+        every request is; a failure while reading the body is not (the caller's to decide)."""
         path = quote(self.target.prefix + key, safe="/~")
         headers = {"range": f"bytes={start}-{end}"} if start is not None else {}
-        attempt = 0
-        while True:
-            connection = getattr(self._local, "connection", None)
-            self._local.connection = None
-            reused = connection is not None
-            try:
-                connection = connection or self._connect()
-                connection.request("GET", path, headers=self._sign("GET", path, "", b"", headers))
-                answer = connection.getresponse()
-            except (OSError, http.client.HTTPException) as err:
-                if connection is not None:
-                    connection.close()
-                if reused:
-                    continue  # the server closed a kept-alive connection: again at once on a new one
-                attempt += 1
-                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):
-                    raise S3HttpError(0, type(err).__name__, str(err)) from err
-            else:
-                if answer.status == (206 if headers else 200):
-                    return Stream(connection, answer, self._keep)
-                code, message = _error(answer.read())
-                self._keep(connection, answer)
-                attempt += 1
-                if not (answer.status >= 500 or code == "SlowDown") or attempt == ATTEMPTS:
-                    raise S3HttpError(answer.status, code or str(answer.status), message)
-            self.sleep(0.2 * 2 ** (attempt - 1))
+
+        def once() -> Stream:
+            connection, answer = self._start("GET", path, b"", self._sign("GET", path, "", b"", headers))
+            if answer.status == (206 if headers else 200):
+                return Stream(connection, answer, self._keep)
+            code, message = _error(self._read(connection, answer))
+            raise S3HttpError(answer.status, code or str(answer.status), message)
+
+        return self._retried("GET", key, once)
 
     def _keep(self, connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> None:
         """Keep ``connection`` for this thread's next request when its answer was read to the end
@@ -192,32 +241,45 @@ class S3Http:
         else:
             connection.close()
 
-    def put_stream(self, key: str, stream: Stream, size: int, metadata: dict[str, str]) -> None:
-        """PUT ``size`` bytes read from ``stream`` (not retried: a stream is read once)."""
+    def put_stream(self, key: str, open_body: Callable[[], Any], size: int, metadata: dict[str, str]) -> None:
+        """PUT ``size`` bytes read from the body ``open_body()`` opens (anything with ``readinto``
+        and ``close``), on a connection of its own. Retried as every request is, each attempt on a
+        body opened anew; what ``open_body`` or the body's reads raise is the caller's and passes
+        through unretried (store.py names the source store in it)."""
         path = quote(self.target.prefix + key, safe="/~")
-        headers = self._sign("PUT", path, "", b"", {**_meta(metadata), "content-length": str(size)}, unsigned=True)
-        connection = self._connect()
-        try:
-            connection.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
-            for name, value in headers.items():
-                connection.putheader(name, value)
-            connection.endheaders()
-            block = memoryview(bytearray(BLOCK))  # one buffer, no copy per block
-            left = size
-            while left > 0:
-                count = stream.readinto(block[: min(BLOCK, left)])
-                if not count:
-                    raise S3HttpError(0, "IncompleteRead", f"the source object ended {left} B early")
-                connection.send(block[:count])
-                left -= count
-            answer = connection.getresponse()
-            data = answer.read()
-        except (OSError, http.client.HTTPException) as err:
-            raise S3HttpError(0, type(err).__name__, str(err)) from err
-        finally:
-            connection.close()
-        if answer.status != 200:
-            raise S3HttpError(answer.status, *_error(data))
+
+        def once() -> None:
+            headers = self._sign("PUT", path, "", b"", {**_meta(metadata), "content-length": str(size)}, unsigned=True)
+            stream = open_body()
+            try:
+                connection = self._connect()
+            except BaseException:
+                stream.close()
+                raise
+            try:
+                connection.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+                for name, value in headers.items():
+                    connection.putheader(name, value)
+                connection.endheaders()
+                block = memoryview(bytearray(BLOCK))  # one buffer, no copy per block
+                left = size
+                while left > 0:
+                    count = stream.readinto(block[: min(BLOCK, left)])
+                    if not count:
+                        raise S3HttpError(0, "SourceEndedEarly", f"the source object ended {left} B early")
+                    connection.send(block[:count])
+                    left -= count
+                answer = connection.getresponse()
+                data = answer.read()
+            except (OSError, http.client.HTTPException) as err:
+                raise S3HttpError(0, type(err).__name__, str(err)) from err
+            finally:
+                connection.close()
+                stream.close()
+            if answer.status != 200:
+                raise S3HttpError(answer.status, *_error(data))
+
+        self._retried("PUT", key, once)
 
     def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
         """Send one part; returns its ETag (with quotes, as CompleteMultipartUpload wants it)."""
@@ -231,7 +293,7 @@ class S3Http:
             "x-amz-metadata-directive": "REPLACE",
             **_meta(metadata),
         }
-        _check_copy_body(self.request("PUT", key, headers=headers)[1])
+        self.request("PUT", key, headers=headers, embedded_error=True)
 
     def copy_part(
         self, key: str, upload_id: str, number: int, source_bucket: str, source_key: str, start: int, end: int
@@ -241,8 +303,8 @@ class S3Http:
             "x-amz-copy-source": quote(f"/{source_bucket}/{source_key}", safe="/~"),
             "x-amz-copy-source-range": f"bytes={start}-{end}",
         }
-        body = self.request("PUT", key, {"partNumber": str(number), "uploadId": upload_id}, headers=headers)[1]
-        _check_copy_body(body)
+        query = {"partNumber": str(number), "uploadId": upload_id}
+        body = self.request("PUT", key, query, headers=headers, embedded_error=True)[1]
         found = re.search(rb"<ETag>(.*?)</ETag>", body)
         return found.group(1).decode().replace("&quot;", '"') if found else ""
 
@@ -262,7 +324,7 @@ class S3Http:
             f"<Part><PartNumber>{number}</PartNumber><ETag>{_escape(etag)}</ETag></Part>" for number, etag in parts
         )
         data = f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode()
-        _check_copy_body(self.request("POST", key, {"uploadId": upload_id}, body=data)[1])
+        self.request("POST", key, {"uploadId": upload_id}, body=data, embedded_error=True)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         """AbortMultipartUpload (an upload already gone counts as aborted)."""
@@ -312,67 +374,113 @@ class S3Http:
         body: bytes = b"",
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
+        embedded_error: bool = False,
     ) -> tuple[dict[str, str], bytes]:
-        """Send one signed request (retried on connection failures, 5xx and SlowDown); returns the
-        answer's headers (lower-case names) and body. Raises S3HttpError."""
+        """Send one signed request, retried as the module docstring says; returns the answer's
+        headers (lower-case names) and body. ``embedded_error``: a 200 answer may carry an error
+        in its body (CopyObject, UploadPartCopy, CompleteMultipartUpload), which is then raised
+        and retried as any other. Raises S3HttpError."""
         path = quote(self.target.prefix + key, safe="/~")
         query_text = "&".join(f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted((query or {}).items()))
         url = path + ("?" + query_text if query_text else "")
-        delay = 0.2
-        for attempt in range(1, ATTEMPTS + 1):
-            signed = self._sign(method, path, query_text, body, headers or {})
-            try:
-                status, answer_headers, data = self._send(method, url, body, signed)
-            except (OSError, http.client.HTTPException) as err:
-                if attempt == ATTEMPTS or isinstance(err, ssl.SSLCertVerificationError):  # retrying cannot help
-                    raise S3HttpError(0, type(err).__name__, str(err)) from err
-            else:
-                if status in ok:
-                    return answer_headers, data
-                code, message = _error(data)
-                if not (status >= 500 or code == "SlowDown") or attempt == ATTEMPTS:
-                    raise S3HttpError(status, code, message)
-            self.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
 
-    def _send(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        def once() -> tuple[dict[str, str], bytes]:
+            connection, answer = self._start(
+                method, url, body, self._sign(method, path, query_text, body, headers or {})
+            )
+            data = self._read(connection, answer)
+            if answer.status not in ok:
+                raise S3HttpError(answer.status, *_error(data))
+            if embedded_error:
+                _check_copy_body(data)
+            return {k.lower(): v for k, v in answer.getheaders()}, data
+
+        return self._retried(method, key, once)
+
+    def _retried(self, method: str, key: str, once: Callable[[], T]) -> T:
+        """``once()``'s result; called again while it raises an S3HttpError worth retrying
+        (``retry_kind``), up to the attempts of that kind, sleeping ``backoff`` before each retry
+        (one DEBUG line each). The last error says how many attempts over how many seconds."""
+        started = time.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return once()
+            except S3HttpError as err:
+                kind = retry_kind(err)
+                limit = THROTTLED_ATTEMPTS if kind == "throttled" else ATTEMPTS
+                if kind is None or attempt >= limit:
+                    if attempt == 1:
+                        raise
+                    took = f"{attempt} attempts over {time.monotonic() - started:.1f}s"
+                    raise S3HttpError(
+                        err.status, err.code, f"{err.message} ({took})" if err.message else took, attempt
+                    ) from err
+                delay = backoff(attempt, kind == "throttled", self.uniform)
+                logger.debug(
+                    "%s s3://%s%s: %s; attempt %d of %d, again in %.2fs",
+                    method, self.target.netloc, self.target.prefix + key, err, attempt, limit, delay,
+                )  # fmt: skip
+                self.sleep(delay)
+                attempt += 1
+
+    def _start(
+        self, method: str, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """Send a request on this thread's kept-alive connection, or on a new one when there is
+        none or the server closed it (then at once, no attempt lost); returns the connection and
+        the answer, its body unread. A failure on a new connection raises S3HttpError (status 0)."""
         connection = getattr(self._local, "connection", None)
-        fresh = connection is None
-        if fresh:
+        self._local.connection = None
+        if connection is not None:
+            try:
+                connection.request(method, url, body=body or None, headers=headers)
+                return connection, connection.getresponse()
+            except (OSError, http.client.HTTPException):
+                connection.close()  # the server closed a kept-alive connection
+        try:
             connection = self._connect()
+        except (OSError, http.client.HTTPException) as err:
+            raise S3HttpError(0, type(err).__name__, str(err)) from err
         try:
             connection.request(method, url, body=body or None, headers=headers)
-            answer = connection.getresponse()
+            return connection, connection.getresponse()
+        except (OSError, http.client.HTTPException) as err:
+            connection.close()
+            raise S3HttpError(0, type(err).__name__, str(err)) from err
+
+    def _read(self, connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> bytes:
+        """The answer's whole body; the connection is kept for the thread's next request (or
+        closed). Raises S3HttpError (status 0) when the body breaks off."""
+        try:
             data = answer.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as err:
             connection.close()
-            self._local.connection = None
-            if fresh:
-                raise
-            return self._send(method, url, body, headers)  # the server closed a kept-alive connection
-        if answer.will_close:
-            connection.close()
-            self._local.connection = None
-        else:
-            self._local.connection = connection
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, data
+            raise S3HttpError(0, type(err).__name__, str(err)) from err
+        self._keep(connection, answer)
+        return data
 
     def _connect(self) -> http.client.HTTPConnection:
+        """A new connection: connected (tunnel, TLS) within ``connect_timeout``, each read of it
+        then within ``read_timeout``."""
         where = urlsplit(f"//{self.target.netloc}")
         host, port_number = where.hostname or "", where.port
         if self._proxy is not None:  # a tunnel (CONNECT) through it; TLS stays end to end
             host, port_number, tunnel_to = self._proxy[0], self._proxy[1], (host, port_number)
         if self._context is not None:
             connection = http.client.HTTPSConnection(
-                host, port_number, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
+                host, port_number, timeout=self.connect_timeout, context=self._context, blocksize=BLOCK
             )
         else:
-            connection = http.client.HTTPConnection(host, port_number, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
+            connection = http.client.HTTPConnection(host, port_number, timeout=self.connect_timeout, blocksize=BLOCK)
         if self._proxy is not None:
             connection.set_tunnel(*tunnel_to, headers=self._proxy[2])
-        connection.connect()
-        connection.sock.settimeout(READ_TIMEOUT)
+        try:
+            connection.connect()
+        except BaseException:
+            connection.close()
+            raise
+        connection.sock.settimeout(self.read_timeout)
         return connection
 
     def _sign(

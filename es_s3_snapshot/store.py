@@ -108,6 +108,27 @@ class _Keys:
     token: str | None = field(default=None, repr=False)
 
 
+class _SourceBody:
+    """A source object's streamed body for a PUT to another store: its failures are the source's
+    errors (naming the source store; the PUT's retries leave them alone)."""
+
+    def __init__(self, source: Store, key: str, size: int):
+        self.source, self.key, self.left = source, key, size
+        self.stream = source._call("read", key, source.http.open, key)
+
+    def readinto(self, buffer: memoryview) -> int:
+        count = self.source._call("read", self.key, self.stream.readinto, buffer)
+        if not count and self.left > 0:
+            raise StoreError(
+                f"read {self.key} on the {self.source}: the object ended early (did it change during the copy?)"
+            )
+        self.left -= count
+        return count
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 def part_size(size: int, chunk: int) -> int:
     """The part size for a multipart copy of ``size`` bytes: ``chunk``, raised to stay within 10,000
     parts, and never under S3's 5 MiB minimum."""
@@ -179,6 +200,8 @@ class Store:
                     region,
                     credentials,
                     verify=verify,
+                    connect_timeout=config.connect_timeout,
+                    read_timeout=config.read_timeout,
                 )
             except ValueError as err:  # the environment's proxy
                 raise ConfigError(f"[{config.section}] {err} (HTTPS_PROXY / HTTP_PROXY)") from err
@@ -396,12 +419,14 @@ class Store:
             self._call("write", key, self.http.put, key, data, metadata)
             on_bytes(len(data))
             return
+        if size <= threshold:  # each attempt of the PUT reads the source anew
+            self._call(
+                "write", key, self.http.put_stream, key, lambda: _SourceBody(source, source_key, size), size, metadata
+            )
+            on_bytes(size)
+            return
         stream = source._call("read", source_key, source.http.open, source_key)
         try:
-            if size <= threshold:
-                self._call("write", key, self.http.put_stream, key, stream, size, metadata)
-                on_bytes(size)
-                return
             part = part_size(size, chunk)
 
             def jobs() -> Iterator[Callable[[str], dict]]:
@@ -562,8 +587,8 @@ def _make_client(config: StoreConfig, pool: int) -> Any:
         "s3": {"addressing_style": config.addressing_style},
         "max_pool_connections": pool,
         "retries": {"max_attempts": 5, "mode": "standard"},
-        "connect_timeout": 10,
-        "read_timeout": 120,
+        "connect_timeout": config.connect_timeout,
+        "read_timeout": config.read_timeout,
         "signature_version": "s3v4",
     }
     # Checksums only where S3 requires them: S3-compatible stores refuse the newer trailing checksums.

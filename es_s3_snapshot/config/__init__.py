@@ -302,6 +302,8 @@ def _read_store(reader: Reader, side: str, repository: RepositoryConfig, secrets
         addressing_style=values["addressing_style"],
         verify=values["verify"],
         ca_bundle=values["ca_bundle"],
+        connect_timeout=values["connect_timeout"],
+        read_timeout=values["read_timeout"],
     )
 
 

@@ -322,6 +322,8 @@ _STORE_KEYS = {
     "addressing_style": Key(_choice("auto", "path", "virtual"), "auto"),
     "verify": Key(_boolean, True),
     "ca_bundle": Key(_file_path),
+    "connect_timeout": Key(_seconds(HOUR, "1 hour"), 10.0),
+    "read_timeout": Key(_seconds(DAY, "1 day"), 120.0),
 }
 
 KEYS: dict[str, dict[str, Key]] = {

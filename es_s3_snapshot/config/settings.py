@@ -121,6 +121,8 @@ class StoreConfig:
     addressing_style: str = "auto"
     verify: bool = True
     ca_bundle: str | None = None
+    connect_timeout: float = 10.0  # seconds for a connection (TCP, proxy tunnel, TLS handshake)
+    read_timeout: float = 120.0  # seconds each read from the socket may wait
 
     def __str__(self) -> str:
         where = f"s3://{self.bucket}/{self.base_path}".rstrip("/")

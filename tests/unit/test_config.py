@@ -694,3 +694,27 @@ def test_a_url_given_as_a_name_on_the_command_line_is_masked(load_config):
 def test_exclusions_after_a_pattern_are_taken(load_config):
     base = BASE.replace("index_names = logs-a,logs-b\n", "index_names = logs-*,-logs-debug-*\n")
     assert load_config(base=base).snapshot.indices == ("logs-*", "-logs-debug-*")
+
+
+# --- a store's timeouts ([source_store] / [destination_store] connect_timeout, read_timeout) --------
+
+
+def test_store_timeouts_default_to_10_and_120_seconds_and_parse_per_store(load_config):
+    config = load_config("[source_store]\n[destination_store]\nconnect_timeout = 2.5\nread_timeout = 30\n")
+    assert (config.store("source").connect_timeout, config.store("source").read_timeout) == (10.0, 120.0)
+    assert (config.store("destination").connect_timeout, config.store("destination").read_timeout) == (2.5, 30.0)
+
+
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        ("[source_store]\nconnect_timeout = 0\n", r"\[source_store\] connect_timeout must be more than 0 and at most 3600"),
+        ("[source_store]\nconnect_timeout = soon\n", r"\[source_store\] connect_timeout must be a number of seconds"),
+        ("[destination_store]\nread_timeout = -5\n", r"\[destination_store\] read_timeout must be more than 0 and at most 86400"),
+        ("[destination_store]\nread_timeout = inf\n", r"\[destination_store\] read_timeout must be more than 0"),
+    ],
+)  # fmt: skip
+def test_bad_store_timeouts_are_one_line_naming_file_section_and_key(load_config, extra, words):
+    with pytest.raises(ConfigError, match=r"test\.conf: " + words) as raised:
+        load_config(extra)
+    assert "\n" not in str(raised.value)

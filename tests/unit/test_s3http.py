@@ -5,7 +5,10 @@ and without a session token, for keys that need URL-encoding."""
 from __future__ import annotations
 
 import base64
+import io
 import os
+import re
+import socket
 import time
 from types import SimpleNamespace
 
@@ -191,7 +194,7 @@ def test_a_certificate_that_fails_verification_is_not_retried_and_names_verify_a
         attempts.append(1)
         raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
 
-    monkeypatch.setattr(store.http, "_send", refuse)
+    monkeypatch.setattr(store.http, "_connect", refuse)
     store.http.sleep = lambda seconds: pytest.fail("retried")
     with pytest.raises(S3HttpError) as raised:
         store.http.probe_bucket()
@@ -292,14 +295,20 @@ class Script:
         self.thread.start()
 
     def client(self) -> S3Http:
-        http = client(Target("http", f"127.0.0.1:{self.server.server_port}", "/bucket/"))
-        http.slept = []
-        http.sleep = http.slept.append
-        return http
+        return recording(client(Target("http", f"127.0.0.1:{self.server.server_port}", "/bucket/")))
 
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def recording(http: S3Http) -> S3Http:
+    """``http`` with the back-off's sleeps recorded (``http.slept``), not slept, each the longest
+    its jitter allows (the random source always gives the upper bound)."""
+    http.slept = []
+    http.sleep = http.slept.append
+    http.uniform = lambda low, high: high
+    return http
 
 
 @pytest.fixture
@@ -325,7 +334,7 @@ def test_503_slow_down_is_retried_with_growing_back_off_then_succeeds(script):
     server = script((503, {}, SLOW_DOWN, "keep"), (503, {}, SLOW_DOWN, "keep"), (200, {}, b"data", "keep"))
     http = server.client()
     assert http.get("k") == b"data"
-    assert http.slept == [0.2, 0.4] and len(server.seen) == 3
+    assert http.slept == [1.0, 2.0] and len(server.seen) == 3
 
 
 def test_a_refusal_is_not_retried_and_carries_the_code(script):
@@ -353,16 +362,6 @@ def test_a_kept_alive_connection_the_server_dropped_is_replaced_without_an_attem
     assert http.get("k1") == b"one"
     assert http.get("k2") == b"two"
     assert http.slept == [] and [seen[1] for seen in server.seen] == ["/bucket/k1", "/bucket/k2"]
-
-
-def test_a_server_that_does_not_answer_times_out_and_is_retried(script, monkeypatch):
-    monkeypatch.setattr(s3http, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(s3http, "ATTEMPTS", 2)
-    server = script((0, {}, b"", "hang"), (200, {}, b"late", "keep"))
-    http = server.client()
-    started = time.monotonic()
-    assert http.get("k") == b"late"
-    assert time.monotonic() - started < 1.5 and http.slept == [0.2]
 
 
 def test_a_put_sends_its_length_and_no_expect_header(script):
@@ -440,3 +439,211 @@ def test_certificates_are_verified_as_botocore_verifies_them_without_python_3_13
     http = S3Http(Target("https", "s3.example.com", "/b/"), "us-east-1", lambda: None)
     assert http._context.verify_mode == ssl.CERT_REQUIRED and http._context.check_hostname
     assert not http._context.verify_flags & ssl.VERIFY_X509_STRICT
+
+
+# --- retries: full-jitter back-off, what is retried, what the last error says ---------------------
+
+
+def test_backoff_is_full_jitter_up_to_a_doubling_capped_at_20_seconds():
+    import random
+
+    highest = lambda low, high: high  # noqa: E731
+    assert [s3http.backoff(n, True, highest) for n in range(1, 8)] == [1, 2, 4, 8, 16, 20, 20]
+    assert [s3http.backoff(n, False, highest) for n in range(1, 6)] == [0.25, 0.5, 1, 2, 4]
+    assert s3http.backoff(9, True, lambda low, high: low) == 0.0  # full jitter: down to 0
+    rng = random.Random(7)
+    drawn = [s3http.backoff(n, True, rng.uniform) for n in range(1, 12)]
+    assert all(0 <= d <= min(20, 2 ** (n - 1)) for n, d in enumerate(drawn, 1)) and len(set(drawn)) == len(drawn)
+    # the bounds the module docstring and the README promise
+    assert sum(s3http.backoff(n, True, highest) for n in range(1, s3http.THROTTLED_ATTEMPTS)) == 151
+    assert sum(s3http.backoff(n, False, highest) for n in range(1, s3http.ATTEMPTS)) == 7.75
+
+
+def test_threads_throttled_together_do_not_retry_together():
+    http = S3Http(Target("http", "127.0.0.1:1", "/b/"), "us-east-1", lambda: None)  # the real random source
+    delays = {round(s3http.backoff(4, True, http.uniform), 6) for _ in range(16)}
+    assert len(delays) == 16 and all(0 <= d <= 8 for d in delays)
+
+
+@pytest.mark.parametrize(
+    "status,code,kind",
+    [
+        (503, "SlowDown", "throttled"),
+        (503, "", "throttled"),
+        (429, "TooManyRequests", "throttled"),
+        (400, "RequestLimitExceeded", "throttled"),
+        (500, "InternalError", "transient"),
+        (502, "", "transient"),
+        (504, "", "transient"),
+        (400, "RequestTimeout", "transient"),
+        (200, "InternalError", "transient"),  # a copy's 200 answer with an error in its body
+        (0, "ConnectionRefusedError", "transient"),
+        (0, "TimeoutError", "transient"),
+        (0, "SSLCertVerificationError", None),
+        (403, "AccessDenied", None),
+        (403, "SignatureDoesNotMatch", None),
+        (403, "RequestTimeTooSkewed", None),
+        (404, "NoSuchKey", None),
+        (400, "InvalidArgument", None),
+        (501, "NotImplemented", None),
+    ],
+)
+def test_what_is_retried(status, code, kind):
+    assert s3http.retry_kind(s3http.S3HttpError(status, code, "")) == kind
+
+
+def test_slow_down_five_times_is_ridden_out_with_one_debug_line_per_retry(script, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="es_s3_snapshot.s3http")
+    server = script(*[(503, {}, SLOW_DOWN, "keep")] * 5, (200, {}, b"at last", "keep"))
+    http = server.client()
+    assert http.get("dir/k") == b"at last"
+    assert http.slept == [1, 2, 4, 8, 16] and len(server.seen) == 6
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 5 and lines[0] == (
+        f"GET s3://127.0.0.1:{server.server.server_port}/bucket/dir/k: SlowDown: Please reduce your request rate.; "
+        "attempt 1 of 12, again in 1.00s"
+    )
+
+
+def test_throttling_that_outlasts_every_attempt_names_attempts_and_seconds(script):
+    server = script(*[(503, {}, SLOW_DOWN, "keep")] * 12)
+    http = server.client()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.request("GET", "", {"list-type": "2"})
+    err = raised.value
+    assert (err.status, err.code, err.attempts) == (503, "SlowDown", 12) and len(server.seen) == 12
+    assert re.fullmatch(r"Please reduce your request rate\. \(12 attempts over \d+\.\ds\)", err.message)
+    assert http.slept == [1, 2, 4, 8, 16, 20, 20, 20, 20, 20, 20]
+
+
+def test_a_500_is_retried_briefly_and_the_store_error_says_how_often(script):
+    from es_s3_snapshot.errors import StoreError
+
+    internal = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+    server = script(*[(500, {}, internal, "keep")] * 6)
+    store = make_store(endpoint_url=f"http://127.0.0.1:{server.server.server_port}", session_token=None)
+    recording(store.http)
+    with pytest.raises(StoreError, match=r"^read k failed on the source store s3://b at http://127.0.0.1:\d+: "
+                       r"InternalError We encountered an internal error\. \(6 attempts over \d+\.\ds\)$"):  # fmt: skip
+        store.read_range("k")
+    assert store.http.slept == [0.25, 0.5, 1, 2, 4]
+
+
+def test_403_and_a_skewed_clock_are_not_retried(script):
+    skewed = b"<Error><Code>RequestTimeTooSkewed</Code><Message>The difference is too large.</Message></Error>"
+    server = script((403, {}, skewed, "keep"), (403, {}, b"", "keep"))
+    http = server.client()
+    for _ in range(2):
+        with pytest.raises(s3http.S3HttpError) as raised:
+            http.get("k")
+        assert raised.value.attempts == 1 and "attempts" not in str(raised.value)
+    assert http.slept == [] and len(server.seen) == 2
+
+
+def test_a_copy_whose_200_answer_holds_an_error_is_retried(script):
+    embedded = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>retry</Message></Error>"
+    done = b"<CopyObjectResult><ETag>&quot;e&quot;</ETag></CopyObjectResult>"
+    server = script((200, {}, embedded, "keep"), (200, {}, done, "keep"))
+    http = server.client()
+    http.copy("to", "bucket", "from", {})
+    assert http.slept == [0.25] and len(server.seen) == 2
+
+
+def test_a_streamed_put_is_retried_on_a_body_opened_anew(script):
+    server = script((503, {}, SLOW_DOWN, "keep"), (200, {}, b"", "keep"))
+    http = server.client()
+    opened = []
+
+    class Body:
+        def __init__(self):
+            self.data = io.BytesIO(b"0123456789")
+            opened.append(self)
+
+        def readinto(self, buffer):
+            return self.data.readinto(buffer)
+
+        def close(self):
+            self.closed = True
+
+    http.put_stream("k", Body, 10, {})
+    assert len(opened) == 2 and all(body.closed for body in opened)
+    assert [seen[3] for seen in server.seen] == [b"0123456789"] * 2 and http.slept == [1.0]
+
+
+def test_a_streamed_get_is_retried_when_throttled(script):
+    server = script((503, {}, SLOW_DOWN, "keep"), (200, {}, b"streamed", "keep"))
+    http = server.client()
+    stream = http.open("k")
+    assert stream.read() == b"streamed" and http.slept == [1.0]
+    stream.close()
+
+
+# --- timeouts: a server that accepts and never answers, a connect that never completes ------------
+
+
+@pytest.fixture
+def silent_server():
+    """A port that accepts connections (the kernel's backlog) and never answers: the listening socket."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.fixture
+def full_backlog():
+    """A port whose accept queue is full (backlog 0 and one connection never accepted): a connect
+    to it is never answered (the kernel drops the SYN), as behind a firewall that drops packets."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    yield port
+    filler.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_times_out_after_read_timeout_on_each_attempt(silent_server):
+    http = recording(client(Target("http", f"127.0.0.1:{silent_server}", "/bucket/")))
+    http.read_timeout = 0.2
+    started = time.monotonic()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    took = time.monotonic() - started
+    assert (raised.value.status, raised.value.code, raised.value.attempts) == (0, "TimeoutError", 6)
+    assert re.fullmatch(r"timed out \(6 attempts over 1\.\ds\)", raised.value.message), raised.value.message
+    assert 1.2 <= took < 2.5 and http.slept == [0.25, 0.5, 1, 2, 4]
+
+
+def test_a_connect_that_never_completes_times_out_after_connect_timeout(full_backlog):
+    http = recording(client(Target("http", f"127.0.0.1:{full_backlog}", "/bucket/")))
+    http.connect_timeout, http.read_timeout = 0.2, 60  # the read timeout never comes into play
+    started = time.monotonic()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    took = time.monotonic() - started
+    assert (raised.value.status, raised.value.code, raised.value.attempts) == (0, "TimeoutError", 6)
+    assert 1.2 <= took < 2.5
+
+
+def test_connection_refused_is_retried_briefly():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = recording(client(Target("http", f"127.0.0.1:{port}", "/bucket/")))
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    assert (raised.value.code, raised.value.attempts) == ("ConnectionRefusedError", 6)
+    assert sum(http.slept) == 7.75
+
+
+def test_the_store_timeouts_reach_the_lean_client_and_boto3():
+    store = make_store(connect_timeout=2.5, read_timeout=30.0)
+    assert (store.http.connect_timeout, store.http.read_timeout) == (2.5, 30.0)
+    boto = store.client._client_config
+    assert (boto.connect_timeout, boto.read_timeout) == (2.5, 30.0)
+    assert (make_store().http.connect_timeout, make_store().http.read_timeout) == (10.0, 120.0)
