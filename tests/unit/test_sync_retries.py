@@ -1,0 +1,225 @@
+"""-m sync through the CLI against stores that throttle, never answer or never accept a connection:
+the retries ride out throttling, and a store that does not answer ends the run with exit 2 in
+one line within its timeouts (``connect_timeout`` / ``read_timeout`` of the store's section)."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from es_s3_snapshot import cli, s3http
+
+from .test_sync import BIG, config_text, keys, make_repository
+
+SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+_count = iter(range(10**6))
+
+
+@pytest.fixture
+def s3(moto_url):
+    return boto3.client(
+        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+
+
+@pytest.fixture
+def buckets(s3):
+    n = next(_count)
+    src, dst = f"rsrc-{n}", f"rdst-{n}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=dst)
+    return src, dst
+
+
+@pytest.fixture
+def slept(monkeypatch):
+    """The back-off's sleeps of an in-process run, recorded and not slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(time, "sleep", recorded.append)
+    return recorded
+
+
+def run_in_process(tmp_path, capsys, text, *args):
+    path = tmp_path / "sync.conf"
+    path.write_text(text)
+    path.chmod(0o600)
+    started = time.monotonic()
+    code = cli.main(["-m", "sync", "-c", str(path), *args])
+    _, err = capsys.readouterr()
+    return code, err, time.monotonic() - started
+
+
+def with_store_keys(text: str, section: str, **values: object) -> str:
+    """``text`` with ``values`` added to its ``[section]``."""
+    lines = "".join(f"{key} = {value}\n" for key, value in values.items())
+    return text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1)
+
+
+class Throttling:
+    """A reverse proxy to moto that answers every ``every``-th request with 503 SlowDown, as S3
+    does under load; the others go to moto as they came (moto does not check signatures)."""
+
+    def __init__(self, upstream: str, every: int):
+        self.lock = threading.Lock()
+        self.requests = self.throttled = 0
+        target = upstream.split("//", 1)[1]
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with proxy.lock:
+                    proxy.requests += 1
+                    throttle = proxy.requests % every == 0
+                    proxy.throttled += throttle
+                if throttle:
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
+                upstream_connection = http.client.HTTPConnection(target, timeout=30)
+                try:
+                    upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                    answer = upstream_connection.getresponse()
+                    data = answer.read()
+                finally:
+                    upstream_connection.close()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize("server_side", ["never", "auto"])
+def test_a_sync_through_a_store_that_throttles_every_third_request_copies_everything(
+    s3, buckets, tmp_path, capsys, slept, no_proxy_env, server_side
+):
+    """Listings, GETs, streamed PUTs, parts and server-side copies all meet SlowDown and are retried."""
+    src, dst = buckets
+    make_repository(s3, src)
+    throttling = Throttling(s3.meta.endpoint_url, every=3)
+    try:
+        text = config_text(throttling.url, src, dst, server_side=server_side)
+        code, err, _ = run_in_process(tmp_path, capsys, text)
+    finally:
+        throttling.close()
+    assert code == 0, err
+    assert keys(s3, dst) == {
+        key.replace("a/b/", "c/", 1): size for key, size in keys(s3, src).items() if not key.startswith("zzz/")
+    }
+    assert throttling.throttled >= 3 and len(slept) == throttling.throttled
+    assert all(0 <= delay <= 20 for delay in slept)
+
+
+def test_a_sync_with_the_timeouts_set_copies_as_before(s3, buckets, tmp_path, capsys):
+    src, dst = buckets
+    make_repository(s3, src)
+    text = config_text(s3.meta.endpoint_url, src, dst, server_side="never")
+    text = with_store_keys(text, "source_store", connect_timeout=5, read_timeout=30)
+    text = with_store_keys(text, "destination_store", connect_timeout=2.5, read_timeout=60)
+    code, err, _ = run_in_process(tmp_path, capsys, text)
+    assert code == 0, err
+    assert keys(s3, dst)["a1100/c/indices/ID/1/__big"] == BIG
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (into the kernel's backlog) and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.fixture
+def full_backlog_port():
+    """A port whose accept queue is full: the kernel drops a new connection's SYN, so a connect
+    never completes (as to an address a firewall drops packets for)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    yield port
+    filler.close()
+    listener.close()
+
+
+def test_a_destination_that_never_answers_ends_the_run_with_exit_2_within_its_read_timeouts(
+    s3, buckets, tmp_path, silent_port, no_proxy_env
+):
+    """The installed command, real sleeps: read_timeout = 1 on each of the 6 attempts, plus at
+    most 7.75 s of back-off."""
+    src, dst = buckets
+    make_repository(s3, src)
+    dead = f"http://127.0.0.1:{silent_port}"
+    text = config_text(s3.meta.endpoint_url, src, dst, dst_url=dead, server_side="never")
+    path = tmp_path / "sync.conf"
+    path.write_text(with_store_keys(text, "destination_store", read_timeout=1))
+    path.chmod(0o600)
+    command = Path(sys.executable).with_name("es-s3-snapshot")
+    started = time.monotonic()
+    done = subprocess.run([str(command), "-m", "sync", "-c", str(path)], capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert re.search(
+        rf"cannot reach the destination store s3://{dst}/c at {dead}: TimeoutError: timed out "
+        r"\(6 attempts over \d+\.\ds\)$",
+        lines[0],
+    ), lines[0]
+    assert 6 <= took <= 6 * 1 + 7.75 + 5, took
+
+
+def test_a_destination_that_never_accepts_the_connection_ends_the_run_within_its_connect_timeouts(
+    s3, buckets, tmp_path, capsys, slept, full_backlog_port, no_proxy_env
+):
+    src, dst = buckets
+    make_repository(s3, src)
+    dead = f"http://127.0.0.1:{full_backlog_port}"
+    text = config_text(s3.meta.endpoint_url, src, dst, dst_url=dead, server_side="never")
+    text = with_store_keys(text, "destination_store", connect_timeout=0.3, read_timeout=600)
+    code, err, took = run_in_process(tmp_path, capsys, text)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.search(r"cannot reach the destination store .*: TimeoutError: timed out \(6 attempts over \d+\.\ds\)$", err)
+    # every request to it (the first ones go at once) tried 6 times, connect_timeout each, not read_timeout
+    assert 6 * 0.3 <= took < 10
+    assert len(slept) >= s3http.ATTEMPTS - 1 and all(0 <= delay <= 4 for delay in slept)
