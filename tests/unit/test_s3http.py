@@ -647,3 +647,40 @@ def test_the_store_timeouts_reach_the_lean_client_and_boto3():
     boto = store.client._client_config
     assert (boto.connect_timeout, boto.read_timeout) == (2.5, 30.0)
     assert (make_store().http.connect_timeout, make_store().http.read_timeout) == (10.0, 120.0)
+
+
+def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_and_is_not_retried(
+    script, monkeypatch
+):
+    from es_s3_snapshot.errors import StoreError, StoreUnreachable
+    from es_s3_snapshot.store import SMALL
+
+    size = SMALL + 10  # streamed, not through memory
+    server = script((200, {}, b"", "keep"))
+    destination = make_store(side="destination", section="destination_store", session_token=None,
+                             endpoint_url=f"http://127.0.0.1:{server.server.server_port}")  # fmt: skip
+    recording(destination.http)
+    source = make_store(endpoint_url="http://127.0.0.1:1")
+
+    class Breaking:
+        def __init__(self, fail):
+            self.fail, self.given = fail, 0
+
+        def readinto(self, buffer):
+            if self.given:
+                if self.fail:
+                    raise s3http.S3HttpError(0, "TimeoutError", "timed out")
+                return 0  # the object is shorter than listed
+            buffer[:10] = b"x" * 10
+            self.given = 10
+            return 10
+
+        def close(self):
+            pass
+
+    for fail, error, words in [(True, StoreUnreachable, "cannot reach the source store s3://b at http://127.0.0.1:1: "
+                                "TimeoutError: timed out"), (False, StoreError, "the object ended early")]:  # fmt: skip
+        monkeypatch.setattr(source.http, "open", lambda key, fail=fail: Breaking(fail))
+        with pytest.raises(error, match=words):
+            destination.put_stream("k", source, "k", size, {}, threshold=size, chunk=size)
+    assert destination.http.slept == []
