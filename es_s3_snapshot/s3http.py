@@ -418,8 +418,8 @@ class S3Http:
                     ) from err
                 delay = backoff(attempt, kind == "throttled", self.uniform)
                 logger.debug(
-                    "%s s3://%s%s: %s; attempt %d of %d, again in %.2fs",
-                    method, self.target.netloc, self.target.prefix + key, err, attempt, limit, delay,
+                    "%s %s://%s%s: %s; attempt %d of %d, again in %.2fs",
+                    method, self.target.scheme, self.target.netloc, self.target.prefix + key, err, attempt, limit, delay,
                 )  # fmt: skip
                 self.sleep(delay)
                 attempt += 1

@@ -502,7 +502,7 @@ def test_slow_down_five_times_is_ridden_out_with_one_debug_line_per_retry(script
     assert http.slept == [1, 2, 4, 8, 16] and len(server.seen) == 6
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 5 and lines[0] == (
-        f"GET s3://127.0.0.1:{server.server.server_port}/bucket/dir/k: SlowDown: Please reduce your request rate.; "
+        f"GET http://127.0.0.1:{server.server.server_port}/bucket/dir/k: SlowDown: Please reduce your request rate.; "
         "attempt 1 of 12, again in 1.00s"
     )
 
