@@ -684,3 +684,14 @@ def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_an
         with pytest.raises(error, match=words):
             destination.put_stream("k", source, "k", size, {}, threshold=size, chunk=size)
     assert destination.http.slept == []
+
+
+def test_scrub_reads_its_store_with_the_sections_timeouts(load_config):
+    from types import SimpleNamespace
+
+    from es_s3_snapshot.actions.scrub import open_storage
+
+    config = load_config("[source_store]\nendpoint_url = http://127.0.0.1:9000\naccess_key = a\nsecret_key = b\n"
+                         "connect_timeout = 3\nread_timeout = 45\n")  # fmt: skip
+    storage = open_storage(SimpleNamespace(config=config, scrub_on="source"))
+    assert (storage.store.http.connect_timeout, storage.store.http.read_timeout) == (3.0, 45.0)
