@@ -428,14 +428,18 @@ class S3Http:
         self, method: str, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send a request on this thread's kept-alive connection, or on a new one when there is
-        none or the server closed it (then at once, no attempt lost); returns the connection and
-        the answer, its body unread. A failure on a new connection raises S3HttpError (status 0)."""
+        none or the server closed it (then at once, no attempt lost; a kept-alive connection that
+        times out is an attempt, not waited for twice); returns the connection and the answer, its
+        body unread. A failure on a new connection raises S3HttpError (status 0)."""
         connection = getattr(self._local, "connection", None)
         self._local.connection = None
         if connection is not None:
             try:
                 connection.request(method, url, body=body or None, headers=headers)
                 return connection, connection.getresponse()
+            except TimeoutError as err:  # the store did not answer within read_timeout: an attempt
+                connection.close()
+                raise S3HttpError(0, type(err).__name__, str(err)) from err
             except (OSError, http.client.HTTPException):
                 connection.close()  # the server closed a kept-alive connection
         try:

@@ -9,6 +9,7 @@ import io
 import os
 import re
 import socket
+import threading
 import time
 from types import SimpleNamespace
 
@@ -628,6 +629,40 @@ def test_a_connect_that_never_completes_times_out_after_connect_timeout(full_bac
     took = time.monotonic() - started
     assert (raised.value.status, raised.value.code, raised.value.attempts) == (0, "TimeoutError", 6)
     assert 1.2 <= took < 2.5
+
+
+def test_a_kept_alive_connection_that_times_out_is_one_attempt_not_two_waits():
+    """The store answers its first request, then nothing: the next request's first attempt, on
+    the kept-alive connection, times out once (not again at once on a new connection)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+            if len(accepted) == 1:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        http = recording(client(Target("http", f"127.0.0.1:{listener.getsockname()[1]}", "/bucket/")))
+        http.read_timeout = 0.2
+        assert http.get("first") == b"ok"
+        with pytest.raises(s3http.S3HttpError) as raised:
+            http.get("second")
+        assert (raised.value.code, raised.value.attempts) == ("TimeoutError", 6)
+        assert len(accepted) == 6  # the kept-alive one, then one new connection per retry
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
 
 
 def test_connection_refused_is_retried_briefly():
