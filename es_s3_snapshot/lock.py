@@ -49,15 +49,24 @@ def open_lock_file(path: str, *, own_dir: bool) -> int:
         raise OperationFailed(f"cannot open the lock file {path}: {err.strerror} (set dir in [lock])") from err
 
 
-def _holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
-    fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
-    if "pid" not in fields:
-        return "a run that is just starting"
-    return f"pid {fields['pid']}, started {fields.get('started', 'at an unknown time')}"
+HOLDER_WAIT = 1.0  # seconds to wait for a holder that has just locked to write its pid
+
+
+def _holder(fd: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> str:
+    """Who holds the lock: its pid and start time, read from the file. A holder writes them right
+    after locking, so an empty file is read again for up to ``HOLDER_WAIT`` seconds."""
+    deadline = clock() + HOLDER_WAIT
+    while True:
+        try:
+            text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""
+        fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
+        if "pid" in fields:
+            return f"pid {fields['pid']}, started {fields.get('started', 'at an unknown time')}"
+        if clock() >= deadline:
+            return "a run that is just starting"
+        sleep(0.05)
 
 
 @contextlib.contextmanager
@@ -92,12 +101,13 @@ def run_lock(
                 waited = f" after waiting {wait:.0f}s" if wait else ""
                 raise Busy(
                     f"another es-s3-snapshot {mode} run of {config_path} holds the lock {path}{waited}: "
-                    f"{_holder(fd)} ([lock] wait sets how long to wait)"
+                    f"{_holder(fd, clock, sleep)} ([lock] wait sets how long to wait)"
                 )
             sleep(min(POLL_SECONDS, left))
         started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} started={started} mode={mode}\n".encode(), 0)
+        holder = f"pid={os.getpid()} started={started} mode={mode}\n".encode()
+        os.pwrite(fd, holder, 0)  # then cut what a killed holder left: a reader never sees an empty file
+        os.ftruncate(fd, len(holder))
         try:
             yield path
         finally:

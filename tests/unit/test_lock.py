@@ -22,6 +22,35 @@ def test_second_lock_of_the_same_config_and_mode_is_busy_naming_the_holder(tmp_p
     assert "another es-s3-snapshot backup run of /etc/a.conf holds the lock" in str(busy.value)
 
 
+def test_a_holder_that_has_just_locked_is_named_once_it_writes_its_pid(tmp_path):
+    """Two runs started together: the loser may find the file still empty; it reads it again for
+    up to a second, so it names the winner instead of "a run that is just starting"."""
+    import fcntl
+
+    path = lock_path("/etc/a.conf", "backup", str(tmp_path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # locked, nothing written yet
+    clock = FakeClock()
+
+    def sleep(seconds):
+        if len(clock.sleeps) == 3:  # the winner writes its pid while the loser reads again
+            os.pwrite(fd, b"pid=4242 started=2026-12-07T15:00:00Z mode=backup\n", 0)
+        clock.sleep(seconds)
+
+    try:
+        with pytest.raises(Busy, match=r"pid 4242, started 2026-12-07T15:00:00Z"):
+            with run_lock("/etc/a.conf", "backup", directory=str(tmp_path), clock=clock, sleep=sleep):
+                pass
+        os.ftruncate(fd, 0)  # a holder that never writes: said so after a second
+        clock.sleeps.clear()
+        with pytest.raises(Busy, match="a run that is just starting"):
+            with run_lock("/etc/a.conf", "backup", directory=str(tmp_path), clock=clock, sleep=clock.sleep):
+                pass
+        assert sum(clock.sleeps) == pytest.approx(1.0)
+    finally:
+        os.close(fd)
+
+
 def test_other_modes_and_configs_do_not_share_a_lock(tmp_path):
     with run_lock("/etc/a.conf", "backup", directory=str(tmp_path)):
         with run_lock("/etc/a.conf", "prune", directory=str(tmp_path)):
