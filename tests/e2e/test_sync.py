@@ -147,6 +147,20 @@ def test_backup_sync_restore_across_moto_and_s3proxy_then_only_new_blobs_are_cop
     idle = cli("-m", "sync", "-c", config)
     assert idle.code == 0 and copied(idle) == 0, idle
 
+    # snap-1 deleted on the source: --delete removes what only it used from the destination (one
+    # DeleteObjects per 1,000 keys on s3proxy), after the new root blobs; snap-2 still restores there
+    src("DELETE", f"/_snapshot/repo-{unique}/snap-1")
+    left = repo_keys(a, stack.s3.bucket, base)
+    assert len(left) < len(second)
+    pruned = cli("-m", "sync", "-c", config, "--delete")
+    assert pruned.code == 0, pruned
+    assert re.search(r"; \d+ deleted", pruned.out), pruned.out
+    synced = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
+    assert set(synced) == {k.replace(f"sync/{unique}/", f"synced/{unique}/", 1) for k in left}
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-2", "--existing", "delete", "--confirm-delete")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == 340
+
 
 def test_sync_killed_midway_leaves_the_destination_restorable_and_a_rerun_completes(
     stack, src, dest, cli, write, unique
