@@ -159,3 +159,55 @@ def moto_url():
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+def s3(moto_url):
+    """A boto3 client of the module's moto server (checks what sync and scrub wrote)."""
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+
+
+_buckets = iter(range(10**6))
+
+
+@pytest.fixture
+def buckets(s3):
+    """Two new buckets on the module's moto server: (source, destination)."""
+    n = next(_buckets)
+    src, dst = f"src-{n}", f"dst-{n}"
+    s3.create_bucket(Bucket=src)
+    s3.create_bucket(Bucket=dst)
+    return src, dst
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (into the kernel's backlog) and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+@pytest.fixture
+def full_backlog_port():
+    """A port whose accept queue is full (backlog 0 and one connection never accepted): the kernel
+    drops a new connection's SYN, so a connect never completes, as behind a firewall that drops
+    packets."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    yield port
+    filler.close()
+    listener.close()

@@ -584,32 +584,8 @@ def test_a_streamed_get_is_retried_when_throttled(script):
 # --- timeouts: a server that accepts and never answers, a connect that never completes ------------
 
 
-@pytest.fixture
-def silent_server():
-    """A port that accepts connections (the kernel's backlog) and never answers: the listening socket."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    yield listener.getsockname()[1]
-    listener.close()
-
-
-@pytest.fixture
-def full_backlog():
-    """A port whose accept queue is full (backlog 0 and one connection never accepted): a connect
-    to it is never answered (the kernel drops the SYN), as behind a firewall that drops packets."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port))
-    yield port
-    filler.close()
-    listener.close()
-
-
-def test_a_server_that_never_answers_times_out_after_read_timeout_on_each_attempt(silent_server):
-    http = recording(client(Target("http", f"127.0.0.1:{silent_server}", "/bucket/")))
+def test_a_server_that_never_answers_times_out_after_read_timeout_on_each_attempt(silent_port):
+    http = recording(client(Target("http", f"127.0.0.1:{silent_port}", "/bucket/")))
     http.read_timeout = 0.2
     started = time.monotonic()
     with pytest.raises(s3http.S3HttpError) as raised:
@@ -620,8 +596,8 @@ def test_a_server_that_never_answers_times_out_after_read_timeout_on_each_attemp
     assert 1.2 <= took < 2.5 and http.slept == [0.25, 0.5, 1, 2, 4]
 
 
-def test_a_connect_that_never_completes_times_out_after_connect_timeout(full_backlog):
-    http = recording(client(Target("http", f"127.0.0.1:{full_backlog}", "/bucket/")))
+def test_a_connect_that_never_completes_times_out_after_connect_timeout(full_backlog_port):
+    http = recording(client(Target("http", f"127.0.0.1:{full_backlog_port}", "/bucket/")))
     http.connect_timeout, http.read_timeout = 0.2, 60  # the read timeout never comes into play
     started = time.monotonic()
     with pytest.raises(s3http.S3HttpError) as raised:
@@ -684,9 +660,7 @@ def test_the_store_timeouts_reach_the_lean_client_and_boto3():
     assert (make_store().http.connect_timeout, make_store().http.read_timeout) == (10.0, 120.0)
 
 
-def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_and_is_not_retried(
-    script, monkeypatch
-):
+def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_and_is_not_retried(script, monkeypatch):
     from es_s3_snapshot.errors import StoreError, StoreUnreachable
     from es_s3_snapshot.store import SMALL
 

@@ -7,7 +7,6 @@ tests/e2e/test_sync.py; these tests pin the planning rules quickly.
 import json
 import socket
 
-import boto3
 import pytest
 
 from es_s3_snapshot import cli
@@ -17,25 +16,6 @@ from es_s3_snapshot.s3http import S3Http, S3HttpError
 from es_s3_snapshot.store import Store, part_size
 
 BIG = 6 * 1024**2 + 123  # over a 5 MiB threshold: copied in parts
-
-
-@pytest.fixture
-def s3(moto_url):
-    return boto3.client(
-        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
-    )
-
-
-_count = iter(range(10**6))
-
-
-@pytest.fixture
-def buckets(s3):
-    n = next(_count)
-    src, dst = f"src-{n}", f"dst-{n}"
-    s3.create_bucket(Bucket=src)
-    s3.create_bucket(Bucket=dst)
-    return src, dst
 
 
 def make_repository(s3, bucket, base="a/b", generation=0):
@@ -470,9 +450,7 @@ def test_a_copying_sync_with_static_keys_never_imports_boto3(s3, buckets, tmp_pa
     assert left not in {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=dst).get("Uploads", [])}
 
 
-def test_a_bucket_of_one_page_is_listed_in_three_requests_a_side_and_the_copy_is_whole(
-    s3, buckets, run, monkeypatch
-):
+def test_a_bucket_of_one_page_is_listed_in_three_requests_a_side_and_the_copy_is_whole(s3, buckets, run, monkeypatch):
     """Base path, metadata folder and the whole bucket's first page at once; the folders below are
     read from that page, not listed again."""
     src, dst = buckets
@@ -525,8 +503,16 @@ ODD_KEYS = [
 
 def _store(s3, bucket):
     return Store(
-        StoreConfig(side="source", section="source_store", bucket=bucket, base_path="", endpoint_url=s3.meta.endpoint_url,
-                    access_key="a", secret_key="b", addressing_style="path")  # fmt: skip
+        StoreConfig(
+            side="source",
+            section="source_store",
+            bucket=bucket,
+            base_path="",
+            endpoint_url=s3.meta.endpoint_url,
+            access_key="a",
+            secret_key="b",
+            addressing_style="path",
+        )  # fmt: skip
     )
 
 
@@ -546,11 +532,11 @@ def test_a_long_listing_read_in_parallel_holds_every_key_once(s3, buckets, monke
     monkeypatch.setattr(S3Http, "list_page", small_pages)
     listed = _store(s3, src).list_wide(prefix)
     assert sorted(blob.key for blob in listed) == sorted(prefix + key for key in ODD_KEYS)
-    assert all(blob.size == len((blob.key[len(prefix):]).encode()) for blob in listed)
+    assert all(blob.size == len((blob.key[len(prefix) :]).encode()) for blob in listed)
     # one first page, one listing with a delimiter, then one listing per first character from the
     # first page's last one on (paginated)
     assert sent[0] == (prefix, None, False) and (prefix, "/", False) in sent
-    heads = {p[len(prefix):] for p, d, more in sent[1:] if d is None and not more}
+    heads = {p[len(prefix) :] for p, d, more in sent[1:] if d is None and not more}
     first_page_ended = sorted(key.encode() for key in ODD_KEYS)[6].decode()[0]  # "M"
     assert heads == {key[0] for key in ODD_KEYS if "/" in key and key[0] >= first_page_ended}, heads
 

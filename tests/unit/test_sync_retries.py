@@ -7,14 +7,12 @@ from __future__ import annotations
 import http.client
 import http.server
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import boto3
 import pytest
 
 from es_s3_snapshot import cli, s3http
@@ -22,23 +20,6 @@ from es_s3_snapshot import cli, s3http
 from .test_sync import BIG, config_text, keys, make_repository
 
 SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
-_count = iter(range(10**6))
-
-
-@pytest.fixture
-def s3(moto_url):
-    return boto3.client(
-        "s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
-    )
-
-
-@pytest.fixture
-def buckets(s3):
-    n = next(_count)
-    src, dst = f"rsrc-{n}", f"rdst-{n}"
-    s3.create_bucket(Bucket=src)
-    s3.create_bucket(Bucket=dst)
-    return src, dst
 
 
 @pytest.fixture
@@ -157,30 +138,6 @@ def test_a_sync_with_the_timeouts_set_copies_as_before(s3, buckets, tmp_path, ca
     assert keys(s3, dst)["a1100/c/indices/ID/1/__big"] == BIG
 
 
-@pytest.fixture
-def silent_port():
-    """A port that accepts connections (into the kernel's backlog) and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    yield listener.getsockname()[1]
-    listener.close()
-
-
-@pytest.fixture
-def full_backlog_port():
-    """A port whose accept queue is full: the kernel drops a new connection's SYN, so a connect
-    never completes (as to an address a firewall drops packets for)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    filler = socket.create_connection(("127.0.0.1", port))
-    yield port
-    filler.close()
-    listener.close()
-
-
 def test_a_destination_that_never_answers_ends_the_run_with_exit_2_within_its_read_timeouts(
     s3, buckets, tmp_path, silent_port, no_proxy_env
 ):
@@ -219,7 +176,9 @@ def test_a_destination_that_never_accepts_the_connection_ends_the_run_within_its
     code, err, took = run_in_process(tmp_path, capsys, text)
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1, err
-    assert re.search(r"cannot reach the destination store .*: TimeoutError: timed out \(6 attempts over \d+\.\ds\)$", err)
+    assert re.search(
+        r"cannot reach the destination store .*: TimeoutError: timed out \(6 attempts over \d+\.\ds\)$", err
+    )
     # every request to it (the first ones go at once) tried 6 times, connect_timeout each, not read_timeout
     assert 6 * 0.3 <= took < 10
     assert len(slept) >= s3http.ATTEMPTS - 1 and all(0 <= delay <= 4 for delay in slept)
