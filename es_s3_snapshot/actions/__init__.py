@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,7 +62,7 @@ class Context:
     pause: Pause = real_pause  # waits for a background call; tests pass one that moves the fake clock
     # this run's own mark, written into what it creates (a snapshot's metadata) so that it can tell its own
     # work from an older one of the same name (an engine resending a create after a master change)
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    run_id: str = field(default_factory=lambda: os.urandom(8).hex())  # not uuid: 2 ms of imports
     # migrate: destination indices and data streams its earlier rounds restored (its record), which a
     # restore restores over whatever existing_indices says (restoring/existing.py judge_existing)
     ours: frozenset[str] = frozenset()

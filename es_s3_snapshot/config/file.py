@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import configparser
-import difflib
 import logging
 import os
 import re
@@ -211,6 +210,8 @@ def warn_if_readable(path: str, parser: configparser.ConfigParser) -> None:
 def warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
     for section in parser.sections():
         if section not in KEYS:
+            import difflib  # 1 ms of imports, for a misspelled name only
+
             hint = difflib.get_close_matches(section, KEYS, n=1)
             suffix = f" (did you mean [{hint[0]}]?)" if hint else ""
             logger.warning("%s: unknown section [%s] is ignored%s", path, section, suffix)
@@ -223,6 +224,8 @@ def warn_unknown(path: str, parser: configparser.ConfigParser) -> None:
             known = list(KEYS[section]) + (
                 [f"{p}1" for p in SEED_PREFIX.values()] if section == "elasticsearch_config" else []
             )
+            import difflib
+
             hint = difflib.get_close_matches(key, known, n=1)
             suffix = f" (did you mean {hint[0]}?)" if hint else ""
             logger.warning("%s: unknown key %s in [%s] is ignored%s", path, key, section, suffix)

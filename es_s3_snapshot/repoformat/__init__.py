@@ -3,60 +3,60 @@
 
 Readers take bytes and return plain dataclasses; they raise FormatError (ChecksumMismatch for a
 footer CRC that does not match). Nothing here imports boto3 until an S3 store is read.
+
+Each name below loads its module when first used (PEP 562): sync reads one kind of blob
+and should not pay for the imports of every reader (9 ms, before its first copy).
 """
 
-from .blob import ChecksumMismatch, FormatError, open_envelope, read_checksummed, read_footer, verify
-from .model import (
-    FileInfo,
-    IndexEntry,
-    IndexMetadata,
-    RepositoryData,
-    ShardGeneration,
-    ShardSnapshot,
-    SnapshotEntry,
-    SnapshotInfo,
-    global_metadata,
-    index_metadata,
-    latest_generation,
-    looks_encrypted,
-    numbered_generation,
-    repository_data,
-    shard_generation,
-    shard_snapshot,
-    snapshot_info,
-)
-from .paths import SHARD_PATHS, rebase, shard_folder, shard_hash, shard_paths
-from .smile import SmileError, decode
+from __future__ import annotations
 
-__all__ = [
-    "ChecksumMismatch",
-    "FormatError",
-    "SmileError",
-    "FileInfo",
-    "IndexEntry",
-    "IndexMetadata",
-    "RepositoryData",
-    "ShardGeneration",
-    "ShardSnapshot",
-    "SnapshotEntry",
-    "SnapshotInfo",
-    "SHARD_PATHS",
-    "decode",
-    "global_metadata",
-    "index_metadata",
-    "latest_generation",
-    "looks_encrypted",
-    "numbered_generation",
-    "open_envelope",
-    "read_checksummed",
-    "read_footer",
-    "rebase",
-    "repository_data",
-    "shard_folder",
-    "shard_generation",
-    "shard_hash",
-    "shard_paths",
-    "shard_snapshot",
-    "snapshot_info",
-    "verify",
-]
+import importlib
+
+# name -> the module of this package that defines it
+_WHERE = {
+    "ChecksumMismatch": "blob",
+    "FormatError": "blob",
+    "open_envelope": "blob",
+    "read_checksummed": "blob",
+    "read_footer": "blob",
+    "verify": "blob",
+    "FileInfo": "model",
+    "IndexEntry": "model",
+    "IndexMetadata": "model",
+    "RepositoryData": "model",
+    "ShardGeneration": "model",
+    "ShardSnapshot": "model",
+    "SnapshotEntry": "model",
+    "SnapshotInfo": "model",
+    "global_metadata": "model",
+    "index_metadata": "model",
+    "latest_generation": "model",
+    "looks_encrypted": "model",
+    "numbered_generation": "model",
+    "repository_data": "model",
+    "shard_generation": "model",
+    "shard_snapshot": "model",
+    "snapshot_info": "model",
+    "SHARD_PATHS": "paths",
+    "rebase": "paths",
+    "shard_folder": "paths",
+    "shard_hash": "paths",
+    "shard_paths": "paths",
+    "SmileError": "smile",
+    "decode": "smile",
+}
+__all__ = sorted(_WHERE)
+
+
+MODULES = ("blob", "crc", "model", "paths", "smile", "storage")
+
+
+def __getattr__(name: str):
+    if name in MODULES:  # repoformat.model and the like, as when this file imported them all
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # asked once
+    return value

@@ -12,7 +12,6 @@ short, bytes after the end) raises SmileError: corrupt metadata is never read as
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
 from typing import Any
 
 HEADER = b":)\n"
@@ -192,6 +191,8 @@ class _Reader:
         if b == 0x2A:  # BigDecimal: zigzag scale, then the unscaled value as a BigInteger
             scale = self.zigzag(self.vint())
             unscaled = int.from_bytes(self.seven_bit(self.vint()), "big", signed=True)
+            from decimal import Decimal  # 3 ms of imports, for a type repositories rarely hold
+
             return Decimal(unscaled).scaleb(-scale)
         raise self.fail(f"reserved value token 0x{b:02X}")
 
