@@ -30,7 +30,7 @@ class Stores:
     """moto and two s3proxy servers (each its own JVM and data folder), stopped on exit."""
 
     def __init__(self, workdir: Path, proxies: int = 2, **proxy_options):
-        """``proxy_options``: S3ProxyServer's ``tls`` and ``virtual_host``."""
+        """``proxy_options``: S3ProxyServer's tls, virtual_host, heap and signed_body_limit."""
         self.workdir = Path(workdir)
         self.proxies = proxies
         self.proxy_options = proxy_options

@@ -41,6 +41,10 @@ from pathlib import Path
 from .bench_stores import CACHE, Stores, load, save
 
 BIN = Path(sys.executable).parent
+# boto3 signs each PUT's payload over HTTP, and s3proxy holds a signed body in memory, up to 32 MiB
+# by default: its managed uploads (objects of 150 MB in one PUT, 16 at once) were refused
+# (MaxMessageLengthExceeded), and with a larger limit ran the tests' 256 MB heap out
+PROXY = {"heap": "3g", "signed_body_limit": 256 * 1024**2}
 CLI = str(BIN / "es-s3-snapshot")
 SHAPES = ("large", "small")
 PARTS = ("large", "small", "noop", "inside", "managed")
@@ -276,6 +280,7 @@ def bench_copies(stores: Stores, repos: dict[str, tuple[int, int]], parts, round
             times = interleave(rounds, runs, echo, may_fail=("boto3 managed",))
             tool = times.pop("tool")
             figures.append(Figure(f"sync {shape} blobs ({objects} objects, {mb:.0f} MB), {label}, s", tool, times, mb))
+
     for shape in SHAPES:
         copies(shape, managed=False)
     if "noop" in parts and "small" in repos:
@@ -397,7 +402,10 @@ def bench_sync(parts=PARTS, rounds: int = 3, echo=print) -> list[str]:
         if s in parts or "inside" in parts or (s == "small" and "noop" in parts) or (s == "large" and "managed" in parts)
     ]  # fmt: skip
     folders = repositories(shapes, echo)
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, Stores(Path(tmp) / "stores") as stores:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp,
+        Stores(Path(tmp) / "stores", **PROXY) as stores,
+    ):
         repos = {}
         for shape, folder in folders.items():
             for server in (stores.moto, stores.proxy_a):  # a bucket per shape: the repository alone

@@ -390,14 +390,24 @@ class S3ProxyServer(S3Server):
     second S3 implementation, for copies across vendors. Same attributes and client() as S3Server."""
 
     def __init__(
-        self, workdir: Path, jar: Path, jdk: engines.Jdk, *, tls: bool = False, virtual_host: str | None = None
+        self,
+        workdir: Path,
+        jar: Path,
+        jdk: engines.Jdk,
+        *,
+        tls: bool = False,
+        virtual_host: str | None = None,
+        heap: str = "256m",
+        signed_body_limit: int = 0,
     ):
         """``tls``: also serve HTTPS (``https_endpoint``) with a self-signed certificate made by the
         JDK's keytool for IP 127.0.0.1, ``localhost`` and ``virtual_host`` / ``*.virtual_host``; its
         PEM is ``ca_file``. ``virtual_host``: answer virtual host style requests
         (``<bucket>.<virtual_host>``) and path style ones at ``virtual_host`` itself; the names must
         resolve to 127.0.0.1 for a client to use them, and ``client()`` (at 127.0.0.1) no longer
-        works: s3proxy takes any other host name for a bucket name."""
+        works: s3proxy takes any other host name for a bucket name. ``heap``: the JVM's -Xmx (s3proxy
+        holds a PUT's body in memory when its payload is signed, as boto3 signs it over HTTP), and
+        ``signed_body_limit``: the largest such body it takes (0: its default, 32 MiB)."""
         super().__init__(workdir)
         self.access_key = "s3proxy-" + secrets.token_hex(6)  # s3proxy's identity / credential: checked
         self.bucket = S3B_BUCKET
@@ -406,6 +416,7 @@ class S3ProxyServer(S3Server):
         self.jar, self.jdk = jar, jdk
         self.version = engines.S3PROXY_VERSION
         self.tls, self.virtual_host = tls, virtual_host
+        self.heap, self.signed_body_limit = heap, signed_body_limit
         self.https_port = 0
         self.https_endpoint = ""
         self._keystore_password = secrets.token_hex(12)
@@ -450,6 +461,8 @@ class S3ProxyServer(S3Server):
             extra = [f"s3proxy.secure-endpoint={self.https_endpoint}", *self._make_keystore()]
         if self.virtual_host:
             extra.append(f"s3proxy.virtual-host={self.virtual_host}")
+        if self.signed_body_limit:
+            extra.append(f"s3proxy.v4-max-non-chunked-request-size={self.signed_body_limit}")
         props = self.dir / "s3proxy.conf"
         props.write_text(
             f"s3proxy.endpoint={self.endpoint}\n"
@@ -460,7 +473,14 @@ class S3ProxyServer(S3Server):
             "jclouds.provider=filesystem\n"
             f"jclouds.filesystem.basedir={self.dir / 'data'}\n" + "".join(line + "\n" for line in extra)
         )
-        cmd = [str(Path(self.jdk.home) / "bin" / "java"), "-Xmx256m", "-jar", str(self.jar), "--properties", str(props)]
+        cmd = [
+            str(Path(self.jdk.home) / "bin" / "java"),
+            f"-Xmx{self.heap}",
+            "-jar",
+            str(self.jar),
+            "--properties",
+            str(props),
+        ]
         self.process = spawn("s3proxy", cmd, cwd=str(self.dir), env=dict(os.environ), log_path=self.log_path)
 
     def wait_ready(self, deadline: float) -> None:
@@ -959,7 +979,9 @@ class Stack:
             for node in members:
                 node.peers = members
                 node.s3b = self.s3b
-                node.extra_settings = [line.replace("{repo}", node.repo_path) for line in self.node_settings.get(name, [])]
+                node.extra_settings = [
+                    line.replace("{repo}", node.repo_path) for line in self.node_settings.get(name, [])
+                ]
                 if size > 1:
                     node.assign_ports()  # every node's transport port goes into every node's seed list
             self.clusters[name] = members
