@@ -20,14 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import engines
-from .stack import S3ProxyServer, S3Server
+from .stack import S3ProxyServer, S3Server, start_reaper, stop_reaper, write_state
 
 BIG_FILE = 32 * 1024**2  # load() sends larger files one at a time
 CACHE = Path(os.environ.get("ES_S3_SNAPSHOT_BENCH_CACHE", Path.home() / ".cache" / "es-s3-snapshot-bench"))
 
 
 class Stores:
-    """moto and two s3proxy servers (each its own JVM and data folder), stopped on exit."""
+    """moto and two s3proxy servers (each its own JVM and data folder), stopped on exit. A bench
+    killed before its exit leaves nothing running: devstack's reaper then stops the servers and
+    removes ``workdir`` (their data: gigabytes after a few sync rounds)."""
 
     def __init__(self, workdir: Path, proxies: int = 2, **proxy_options):
         """``proxy_options``: S3ProxyServer's tls, virtual_host, heap and signed_body_limit."""
@@ -46,9 +48,12 @@ class Stores:
                 start_new_session=True,
             )  # fmt: skip
         self.procs.append(proc)
+        write_state(self.workdir, self.procs)
         return proc
 
     def __enter__(self) -> Stores:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.reaper = start_reaper(self.workdir)
         try:
             jar, jdk = engines.fetch_s3proxy()
             deadline = time.monotonic() + 180
@@ -84,6 +89,7 @@ class Stores:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs.clear()
+        stop_reaper(getattr(self, "reaper", None))
 
 
 def save(server, bucket: str, base: str, folder: Path, *, workers: int = 16) -> tuple[int, int]:

@@ -873,43 +873,14 @@ class Stack:
         return proc
 
     def _write_state(self) -> None:
-        if not self.workdir:
-            return
-        state = {"owner_pid": os.getpid(), "pgids": [p.pid for p in self._procs], "keep": self.keep_workdir}
-        tmp = os.path.join(self.workdir, STATE_FILE + ".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(state, fh)
-        os.replace(tmp, os.path.join(self.workdir, STATE_FILE))
+        if self.workdir:
+            write_state(self.workdir, self._procs, keep=self.keep_workdir)
 
     def _start_reaper(self) -> None:
-        """A watchdog in its own session: if this process dies without stop() (SIGKILL,
-        an unhandled SIGTERM), it kills our process groups and removes the workdir."""
-        log_path = os.path.join(self.workdir, "reaper.log")
-        with open(log_path, "ab") as out:
-            self._reaper = subprocess.Popen(
-                [sys.executable, "-m", "devstack._reaper", str(os.getpid()), self.workdir],
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(
-                    os.environ,
-                    PYTHONPATH=os.pathsep.join(
-                        [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
-                    ),
-                ),
-            )
+        self._reaper = start_reaper(self.workdir)
 
     def _stop_reaper(self) -> None:
-        reaper = getattr(self, "_reaper", None)
-        if reaper and reaper.poll() is None:
-            reaper.terminate()
-            try:
-                reaper.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                reaper.kill()
-                reaper.wait()
+        stop_reaper(getattr(self, "_reaper", None))
 
     def _on_signal(self, signum, frame):
         raise SystemExit(128 + signum)
@@ -1369,6 +1340,48 @@ def _read_state(workdir: Path) -> dict[str, Any]:
         return json.loads((workdir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def write_state(workdir: str | Path, procs: list[subprocess.Popen], *, keep: bool = False) -> None:
+    """Record the process groups started for ``workdir`` (each process leads its own), for the
+    reaper and ``clean_workdir``."""
+    state = {"owner_pid": os.getpid(), "pgids": [p.pid for p in procs], "keep": keep}
+    tmp = os.path.join(workdir, STATE_FILE + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(state, fh)
+    os.replace(tmp, os.path.join(workdir, STATE_FILE))
+
+
+def start_reaper(workdir: str | Path) -> subprocess.Popen:
+    """A watchdog in its own session: if this process dies without stopping what it started for
+    ``workdir`` (SIGKILL, an unhandled SIGTERM), it kills the recorded process groups and removes
+    the workdir (devstack/_reaper.py)."""
+    log_path = os.path.join(workdir, "reaper.log")
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "devstack._reaper", str(os.getpid()), str(workdir)],
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join(
+                    [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+                ),
+            ),
+        )
+
+
+def stop_reaper(reaper: subprocess.Popen | None) -> None:
+    if reaper and reaper.poll() is None:
+        reaper.terminate()
+        try:
+            reaper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            reaper.kill()
+            reaper.wait()
 
 
 def clean_workdir(workdir: Path, state: dict[str, Any] = None) -> int:

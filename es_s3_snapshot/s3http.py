@@ -236,7 +236,8 @@ class S3Http:
     def _keep(self, connection: http.client.HTTPConnection, answer: http.client.HTTPResponse) -> None:
         """Keep ``connection`` for this thread's next request when its answer was read to the end
         and the server keeps it open (and the thread has none); close it otherwise."""
-        if answer.isclosed() and not answer.will_close and getattr(self._local, "connection", None) is None:
+        whole = not answer.length  # a body that broke off leaves bytes it promised
+        if answer.isclosed() and whole and not answer.will_close and getattr(self._local, "connection", None) is None:
             self._local.connection = connection
         else:
             connection.close()
@@ -535,6 +536,8 @@ class Stream:
     ):
         self._connection: http.client.HTTPConnection | None = connection
         self._answer, self._release = answer, release
+        length = answer.getheader("content-length")
+        self.length = int(length) if length and length.isdigit() else None  # bytes the body should hold
 
     def read(self, count: int = -1) -> bytes:
         try:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .config import StoreConfig
 from .errors import ConfigError, EsS3SnapshotError, StoreError, StoreUnreachable
-from .s3http import S3Http, S3HttpError, target_for
+from .s3http import S3Http, S3HttpError, Stream, retry_kind, target_for
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ MAX_PARTS = 10_000
 MIN_PART = 5 * 1024**2  # S3's smallest part (all but the last)
 MAX_SINGLE_COPY = 5 * 1024**3  # CopyObject's limit
 SMALL = 1024**2  # objects up to this size are copied through memory (one GET, one PUT, both retried)
+RESUMES = 5  # times in a row one body that breaks off is read on from where it broke (ResumingBody)
+PROGRESS = 1024**2  # bytes read after a break for the next one not to count as "in a row"
 FAN_OUT = 16  # listings at once of one long listing's rest (Store.list_after)
 SOURCE_ETAG = "es-s3-snapshot-source-etag"  # metadata set on every copy: the source object's ETag
 
@@ -108,22 +110,69 @@ class _Keys:
     token: str | None = field(default=None, repr=False)
 
 
-class _SourceBody:
-    """A source object's streamed body for a PUT to another store: its failures are the source's
-    errors (naming the source store; the PUT's retries leave them alone)."""
+class ResumingBody:
+    """A streamed GET's body, read in turn: a source object copied to another store (one PUT, or the
+    parts of a multipart upload), or a blob scrub reads. Failures are the store's errors, naming it
+    (a PUT's retries leave them alone).
 
-    def __init__(self, source: Store, key: str, size: int):
-        self.source, self.key, self.left = source, key, size
-        self.stream = source._call("read", key, source.http.open, key)
+    A body that breaks off while it is read (a connection reset or closed early, a store that
+    restarts) is opened again where it broke, with a ranged GET that is itself retried as every
+    request is, so that one lost connection does not end a copy of hours nor make scrub take a short
+    read for damage. A body that breaks RESUMES + 1 times in a row, less than PROGRESS bytes read
+    between, fails (StoreUnreachable, exit 2); one that moves on between breaks goes on. Repository
+    blobs are written once, so the rest is the same object's; an object that became shorter answers
+    the ranged GET 416 (a failed copy, exit 1)."""
+
+    def __init__(self, store: Store, key: str, stream: Stream, start: int, size: int | None):
+        """``stream``: the GET opened at byte ``start``, which should give ``size`` bytes (None: as
+        many as its Content-Length says; without one, a body that ends is taken as whole)."""
+        self.store, self.key, self.start = store, key, start
+        self.size = size if size is not None else stream.length
+        self.done = 0  # bytes read so far
+        self.resumes, self.resumed_at = 0, 0  # breaks in a row, and where the last one was
+        self.stream = stream
 
     def readinto(self, buffer: memoryview) -> int:
-        count = self.source._call("read", self.key, self.stream.readinto, buffer)
-        if not count and self.left > 0:
-            raise StoreError(
-                f"read {self.key} on the {self.source}: the object ended early (did it change during the copy?)"
-            )
-        self.left -= count
-        return count
+        while True:
+            try:
+                count = self.stream.readinto(buffer)
+            except S3HttpError as err:
+                if retry_kind(err) is None or self.size is None:
+                    raise self.store.error("read", self.key, err) from err
+                count, broke = 0, f"{err.code}: {err.message}"
+            else:
+                broke = "the connection closed before its end"
+            if count or self.size is None or self.done >= self.size or not len(buffer):
+                self.done += count
+                return count
+            if self.done - self.resumed_at >= PROGRESS:  # it moves on: a slow, flaky link, not a dead one
+                self.resumes = 0
+            if self.resumes >= RESUMES:
+                raise StoreUnreachable(
+                    f"cannot read {self.key} from the {self.store}: its body broke off {self.resumes + 1} times "
+                    f"in a row, the last at byte {self.start + self.done} ({broke})"
+                )
+            self.resumes += 1
+            self.resumed_at = self.done
+            at, last = self.start + self.done, self.start + self.size - 1
+            logger.debug(
+                "read %s on the %s: body broke off at byte %d (%s); reading on from there (%d of %d)",
+                self.key, self.store, at, broke, self.resumes, RESUMES,
+            )  # fmt: skip
+            self.stream.close()
+            self.stream = self.store._call("read", self.key, self.store.http.open, self.key, at, last)
+
+    def read_exactly(self, count: int) -> bytearray:
+        """The next ``count`` bytes, read into one buffer; fewer only at the body's end."""
+        buffer = bytearray(count)
+        view = memoryview(buffer)
+        got = 0
+        while got < count:
+            read = self.readinto(view[got:])
+            if not read:
+                return buffer[:got]
+            got += read
+        return buffer
 
     def close(self) -> None:
         self.stream.close()
@@ -413,7 +462,8 @@ class Store:
         """Copy one object from ``source`` through this machine, streamed: one GET of the whole
         object; up to ``threshold`` bytes it flows into one PUT (small ones through memory, larger
         ones a block at a time), above it into a multipart upload whose parts are read in turn
-        and sent several at once on ``parts`` (at most its limit in memory)."""
+        and sent several at once on ``parts`` (at most its limit in memory). A GET whose body
+        breaks off is read on from where it broke (``ResumingBody``)."""
         if size <= min(threshold, SMALL):
             data = source.read_range(source_key)
             self._call("write", key, self.http.put, key, data, metadata)
@@ -421,24 +471,24 @@ class Store:
             return
         if size <= threshold:  # each attempt of the PUT reads the source anew
             self._call(
-                "write", key, self.http.put_stream, key, lambda: _SourceBody(source, source_key, size), size, metadata
+                "write", key, self.http.put_stream, key, lambda: source.open_body(source_key, size), size, metadata
             )
             on_bytes(size)
             return
-        stream = source._call("read", source_key, source.http.open, source_key)
+        stream = source.open_body(source_key, size)
         try:
             part = part_size(size, chunk)
 
             def jobs() -> Iterator[Callable[[str], dict]]:
                 for number in range(1, -(-size // part) + 1):
-                    data = source._call("read", source_key, stream.read_exactly, min(part, size - (number - 1) * part))
+                    data = stream.read_exactly(min(part, size - (number - 1) * part))
                     if len(data) != min(part, size - (number - 1) * part):
                         raise StoreError(
                             f"read {source_key} on the {source}: the object ended early (did it change during the "
                             "copy?)"
                         )
 
-                    def upload(upload_id: str, number: int = number, data: bytes = data) -> dict:
+                    def upload(upload_id: str, number: int = number, data: bytearray = data) -> dict:
                         etag = self._call("write", key, self.http.upload_part, key, upload_id, number, data)
                         on_bytes(len(data))
                         return {"PartNumber": number, "ETag": etag}
@@ -448,6 +498,10 @@ class Store:
             self._multipart(key, metadata, jobs(), parts)
         finally:
             stream.close()
+
+    def open_body(self, key: str, size: int) -> ResumingBody:
+        """The object's body, ``size`` bytes from its first (as listed), read on where it breaks."""
+        return ResumingBody(self, key, self._call("read", key, self.http.open, key), 0, size)
 
     def read_range(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
         """The object's bytes ``start``..``end`` (inclusive), or all of it when ``start`` is None."""

@@ -169,12 +169,15 @@ class S3Storage:
         return [Entry(b.key, b.size) for b in blobs], prefixes
 
     def _open(self, key: str, start: int | None = None, length: int = 0) -> Any:
+        """The blob's body (``length`` bytes from ``start``, else all of it), read on where it
+        breaks off (a short read is never taken for a short blob)."""
         from ..s3http import S3HttpError
+        from ..store import ResumingBody
 
         try:
             if start is None:
-                return self.store.http.open(key)
-            return self.store.http.open(key, start, start + length - 1)
+                return ResumingBody(self.store, key, self.store.http.open(key), 0, None)
+            return ResumingBody(self.store, key, self.store.http.open(key, start, start + length - 1), start, length)
         except S3HttpError as err:
             if err.status == 404 and err.code in ("NoSuchKey", "404", "NotFound", ""):
                 raise BlobMissing(key) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.breaking_proxy import BreakingProxy
 from es_s3_snapshot import repoformat
 
 from .conftest import Api, s3_config
@@ -274,6 +275,21 @@ def test_scrub_of_an_s3_repository_on_moto_and_its_synced_copy_on_s3proxy(stack,
     copy = cli("-m", "scrub", "-c", synced, "--on", "destination", "--read-data")
     assert copy.code == 0, copy
     assert "0 damaged" in copy.out
+
+    # every blob of the copy over 1 KB breaks off halfway once (a proxy before s3proxy): read on from
+    # that byte, never taken for damage
+    proxy = BreakingProxy(stack.s3b.endpoint, breaks=1, larger_than=1000)
+    try:
+        flaky = sync_text.replace(
+            f"[destination_store]\nendpoint_url = {stack.s3b.endpoint}",
+            f"[destination_store]\nendpoint_url = {proxy.url}",
+        )
+        assert proxy.url in flaky
+        shaky = cli("-m", "scrub", "-c", write(flaky, "flaky.conf"), "--on", "destination", "--read-data")
+    finally:
+        proxy.close()
+    assert shaky.code == 0 and "0 damaged" in shaky.out, shaky
+    assert sum(proxy.broken.values()) >= 2 and len(proxy.ranges) >= sum(proxy.broken.values())
 
     # one object lost in the copy: found there, named
     b = stack.s3b.client()

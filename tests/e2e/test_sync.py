@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from devstack.breaking_proxy import BreakingProxy
+
 from .conftest import CLI, s3_config
 
 THRESHOLD = "5MB"  # S3's smallest part: the big index's largest blob is copied in parts
@@ -228,6 +230,57 @@ def test_server_side_copy_between_two_buckets_on_one_server_restores(stack, src,
     assert dest.count(f"{unique}-{big_index}") == src.count(big_index)
 
 
+def test_source_bodies_broken_off_halfway_are_read_on_and_the_copies_restore(
+    stack, src, dest, cli, write, unique, big_index
+):
+    """A proxy in front of moto breaks each object GET of over 1 MB off halfway, once: the multipart copy
+    (parts read in turn from one GET) and the single streamed PUT both read on from the byte the
+    connection broke at, and the copy restores."""
+    index = f"{unique}-r"
+    src.seed(index, 200, shards=2)
+    text = a_to_b(stack, unique, f"{index},{big_index}")
+    proxy = BreakingProxy(stack.s3.endpoint, breaks=1, how="close")
+    try:
+        text = text.replace(
+            f"[source_store]\nendpoint_url = {stack.s3.endpoint}", f"[source_store]\nendpoint_url = {proxy.url}"
+        )
+        assert proxy.url in text
+        config = write(text)
+        assert cli("-m", "backup", "-c", config, "--snapshot", "snap-1").code == 0
+        sync = cli("-m", "sync", "-c", config, "-v")
+        assert sync.code == 0, sync
+        parts_broken = {path for path, n in proxy.broken.items() if n}
+        assert parts_broken and sync.err.count("reading on from there") == len(parts_broken), sync.err[-3000:]
+        assert all(int(r.split("=")[1].split("-")[0]) > 0 for _, r in proxy.ranges)  # never from byte 0
+        # the same, each blob in one streamed PUT (the threshold over the largest blob)
+        proxy.broken.clear()
+        proxy.ranges.clear()
+        single = text.replace(f"synced/{unique}", f"synced1/{unique}").replace("threshold = 5MB", "threshold = 1GB")
+        again = cli("-m", "sync", "-c", write(single, "single.conf"), "-v")
+        assert again.code == 0, again
+        assert {path for path, n in proxy.broken.items() if n} == parts_broken
+        assert again.err.count("reading on from there") == len(parts_broken), again.err[-3000:]
+        assert all(int(r.split("=")[1].split("-")[0]) > 0 for _, r in proxy.ranges)
+    finally:
+        proxy.close()
+    b = stack.s3b.client()
+    source = repo_keys(stack.s3.client(), stack.s3.bucket, f"sync/{unique}")
+    for name in ("synced", "synced1"):
+        copy = repo_keys(b, stack.s3b.bucket, f"{name}/{unique}")
+        assert {k: size for k, (size, _) in copy.items()} == {
+            k.replace(f"sync/{unique}/", f"{name}/{unique}/", 1): size for k, (size, _) in source.items()
+        }
+    for path in parts_broken:  # byte for byte
+        key = path.split("/", 2)[2]
+        want = stack.s3.client().get_object(Bucket=stack.s3.bucket, Key=key)["Body"].read()
+        for name in ("synced", "synced1"):
+            got = b.get_object(Bucket=stack.s3b.bucket, Key=key.replace(f"sync/{unique}/", f"{name}/{unique}/", 1))
+            assert got["Body"].read() == want
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-1")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == 200 and dest.count(f"{unique}-{big_index}") == src.count(big_index)
+
+
 def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique):
     good = a_to_b(stack, unique, "x")
     cases = {
@@ -314,13 +367,18 @@ def test_a_long_listing_read_in_parallel_holds_every_key_once_on_moto_and_s3prox
     for name in names:
         client.put_object(Bucket=store_server.bucket, Key=prefix + name, Body=name.encode())
     real = S3Http.list_page
-    monkeypatch.setattr(
-        S3Http, "list_page", lambda self, p, d, t, max_keys=None: real(self, p, d, t, max_keys or 7)
-    )
+    monkeypatch.setattr(S3Http, "list_page", lambda self, p, d, t, max_keys=None: real(self, p, d, t, max_keys or 7))
     store = Store(
-        StoreConfig(side="source", section="source_store", bucket=store_server.bucket, base_path="",
-                    endpoint_url=store_server.endpoint, access_key=store_server.access_key,
-                    secret_key=store_server.secret_key, addressing_style="path")  # fmt: skip
+        StoreConfig(
+            side="source",
+            section="source_store",
+            bucket=store_server.bucket,
+            base_path="",
+            endpoint_url=store_server.endpoint,
+            access_key=store_server.access_key,
+            secret_key=store_server.secret_key,
+            addressing_style="path",
+        )  # fmt: skip
     )
     listed = store.list_wide(prefix)
     assert sorted(blob.key for blob in listed) == sorted(prefix + name for name in names)

@@ -660,9 +660,14 @@ def test_the_store_timeouts_reach_the_lean_client_and_boto3():
     assert (make_store().http.connect_timeout, make_store().http.read_timeout) == (10.0, 120.0)
 
 
-def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_and_is_not_retried(script, monkeypatch):
+def test_a_source_body_that_breaks_off_during_a_streamed_put_is_read_on_then_named_and_the_put_not_retried(
+    script, monkeypatch
+):
+    """Each break reads on from the byte it broke at (a ranged GET), up to RESUMES times; then the
+    source is named (exit 2). An object shorter than listed answers the ranged GET 416: a failed
+    copy (exit 1). The PUT to the destination is never retried for the source's failures."""
     from es_s3_snapshot.errors import StoreError, StoreUnreachable
-    from es_s3_snapshot.store import SMALL
+    from es_s3_snapshot.store import RESUMES, SMALL
 
     size = SMALL + 10  # streamed, not through memory
     server = script((200, {}, b"", "keep"))
@@ -672,6 +677,8 @@ def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_an
     source = make_store(endpoint_url="http://127.0.0.1:1")
 
     class Breaking:
+        """10 bytes, then the connection times out (``fail``) or closes early."""
+
         def __init__(self, fail):
             self.fail, self.given = fail, 0
 
@@ -679,7 +686,7 @@ def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_an
             if self.given:
                 if self.fail:
                     raise s3http.S3HttpError(0, "TimeoutError", "timed out")
-                return 0  # the object is shorter than listed
+                return 0
             buffer[:10] = b"x" * 10
             self.given = 10
             return 10
@@ -687,12 +694,65 @@ def test_a_source_body_that_breaks_off_during_a_streamed_put_names_the_source_an
         def close(self):
             pass
 
-    for fail, error, words in [(True, StoreUnreachable, "cannot reach the source store s3://b at http://127.0.0.1:1: "
-                                "TimeoutError: timed out"), (False, StoreError, "the object ended early")]:  # fmt: skip
-        monkeypatch.setattr(source.http, "open", lambda key, fail=fail: Breaking(fail))
+    cases = [
+        (True, None, StoreUnreachable, f"cannot read k from the source store s3://b at http://127.0.0.1:1: its body "
+         f"broke off {RESUMES + 1} times in a row, the last at byte {10 * (RESUMES + 1)} \\(TimeoutError: timed out\\)"),
+        (False, None, StoreUnreachable, f"broke off {RESUMES + 1} times in a row, the last at byte {10 * (RESUMES + 1)} "
+         "\\(the connection closed before its end\\)"),
+        (False, s3http.S3HttpError(416, "InvalidRange", "The requested range is not satisfiable"), StoreError,
+         "InvalidRange"),
+    ]  # fmt: skip
+    for fail, shorter, error, words in cases:
+        opened = []
+
+        def open_(key, start=None, end=None, fail=fail, shorter=shorter, opened=opened):
+            opened.append(start)
+            if start is not None and shorter is not None:
+                raise shorter
+            return Breaking(fail)
+
+        monkeypatch.setattr(source.http, "open", open_)
         with pytest.raises(error, match=words):
             destination.put_stream("k", source, "k", size, {}, threshold=size, chunk=size)
+        assert opened == ([None, 10] if shorter else [None] + [10 * n for n in range(1, RESUMES + 1)])
     assert destination.http.slept == []
+
+
+def test_a_source_body_that_moves_on_between_breaks_is_read_to_its_end_however_often_it_breaks(script, monkeypatch):
+    """A flaky link, not a dead one: each GET gives 1 MiB (PROGRESS) and breaks, 8 times (more than
+    RESUMES); the copy reads on each time and the PUT carries every byte once."""
+    from es_s3_snapshot.store import PROGRESS, RESUMES
+
+    data = bytes(range(256)) * (8 * PROGRESS // 256) + b"tail"
+    server = script((200, {}, b"", "keep"))
+    destination = make_store(side="destination", section="destination_store", session_token=None,
+                             endpoint_url=f"http://127.0.0.1:{server.server.server_port}")  # fmt: skip
+    source = make_store(endpoint_url="http://127.0.0.1:1")
+    opened = []
+
+    class Flaky:
+        def __init__(self, start):
+            self.at, self.end = start, min(len(data), start + PROGRESS)
+
+        def readinto(self, buffer):
+            count = min(len(buffer), self.end - self.at)
+            buffer[:count] = data[self.at : self.at + count]
+            self.at += count
+            if not count and self.at < len(data):
+                raise s3http.S3HttpError(0, "ConnectionResetError", "reset by peer")
+            return count
+
+        def close(self):
+            pass
+
+    def open_(key, start=None, end=None):
+        opened.append(start)
+        return Flaky(start or 0)
+
+    monkeypatch.setattr(source.http, "open", open_)
+    destination.put_stream("k", source, "k", len(data), {}, threshold=len(data), chunk=len(data))
+    assert opened == [None] + [n * PROGRESS for n in range(1, 9)] and len(opened) - 1 > RESUMES
+    assert server.seen[0][3] == data
 
 
 def test_scrub_reads_its_store_with_the_sections_timeouts(load_config):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from es_s3_snapshot import cli, s3http
+from devstack.breaking_proxy import BreakingProxy
+from es_s3_snapshot import cli, s3http, store
 
 from .test_sync import BIG, config_text, keys, make_repository
 
@@ -182,3 +183,64 @@ def test_a_destination_that_never_accepts_the_connection_ends_the_run_within_its
     # every request to it (the first ones go at once) tried 6 times, connect_timeout each, not read_timeout
     assert 6 * 0.3 <= took < 10
     assert len(slept) >= s3http.ATTEMPTS - 1 and all(0 <= delay <= 4 for delay in slept)
+
+
+# --- bodies that break off ------------------------------------------------------------------------
+
+MID = 2 * 1024**2 + 7  # over SMALL and under the 5 MB threshold: one streamed PUT
+
+
+def with_mid_blob(s3, src):
+    make_repository(s3, src)
+    s3.put_object(Bucket=src, Key="a1100/a/b/indices/ID/1/__mid", Body=bytes(range(256)) * (MID // 256) + b"m" * 7)
+
+
+def bodies(s3, bucket, keys_):
+    return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys_}
+
+
+@pytest.mark.parametrize("how", ["close", "reset"])
+def test_a_source_body_that_breaks_off_halfway_is_read_on_from_where_it_broke(
+    s3, buckets, tmp_path, capsys, no_proxy_env, how
+):
+    """The streamed PUT (2 MiB) and the multipart copy (6 MiB, its parts read in turn from one GET)
+    each lose their GET halfway, once: the copy reads on with a ranged GET from the byte it had
+    read to, and every byte arrives."""
+    src, dst = buckets
+    with_mid_blob(s3, src)
+    proxy = BreakingProxy(s3.meta.endpoint_url, breaks=1, how=how)
+    try:
+        text = config_text(proxy.url, src, dst, dst_url=s3.meta.endpoint_url, server_side="never")
+        code, err, _ = run_in_process(tmp_path, capsys, text)
+    finally:
+        proxy.close()
+    assert code == 0, err
+    big, mid = "a1100/a/b/indices/ID/1/__big", "a1100/a/b/indices/ID/1/__mid"
+    assert bodies(s3, dst, [k.replace("a/b/", "c/", 1) for k in (big, mid)]) == {
+        k.replace("a/b/", "c/", 1): v for k, v in bodies(s3, src, [big, mid]).items()
+    }
+    assert {path.split("/", 2)[2]: n for path, n in proxy.broken.items() if n} == {big: 1, mid: 1}
+    resumed = {path.split("/", 2)[2]: int(r.split("=")[1].split("-")[0]) for path, r in proxy.ranges}
+    if how == "close":  # from the byte it broke at: the half the proxy sent
+        assert resumed == {big: BIG // 2, mid: MID // 2}
+    else:  # a reset may drop what the kernel had received and not yet handed over
+        assert resumed.keys() == {big, mid} and resumed[big] <= BIG // 2 and resumed[mid] <= MID // 2
+
+
+def test_a_source_body_that_keeps_breaking_ends_the_run_with_exit_2_and_leaves_no_upload(
+    s3, buckets, tmp_path, capsys, no_proxy_env, slept
+):
+    src, dst = buckets
+    with_mid_blob(s3, src)
+    proxy = BreakingProxy(s3.meta.endpoint_url, breaks=100, larger_than=1000)
+    try:
+        text = config_text(proxy.url, src, dst, dst_url=s3.meta.endpoint_url, server_side="never")
+        code, err, _ = run_in_process(tmp_path, capsys, text)
+    finally:
+        proxy.close()
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert "cannot read a1100/a/b/indices/ID/1/__" in last and "the source store" in last, last
+    assert f"broke off {store.RESUMES + 1} times" in last, last
+    assert not s3.list_multipart_uploads(Bucket=dst).get("Uploads")  # the failed multipart upload was aborted
+    assert "c/index.latest" not in keys(s3, dst)  # the root blobs go only after all data
