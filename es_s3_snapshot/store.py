@@ -26,7 +26,7 @@ from typing import Any
 
 from .config import StoreConfig
 from .errors import ConfigError, EsS3SnapshotError, StoreError, StoreUnreachable
-from .s3http import S3Http, S3HttpError, Stream, retry_kind, target_for
+from .s3http import BLOCK, S3Http, S3HttpError, Stream, retry_kind, target_for
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +164,16 @@ class ResumingBody:
 
     def read_exactly(self, count: int) -> bytearray:
         """The next ``count`` bytes, read into one buffer; fewer only at the body's end."""
+        if self.size is None:  # no Content-Length: in blocks, not one buffer of a limit it may be far under
+            data = bytearray()
+            while len(data) < count:
+                block = bytearray(min(count - len(data), BLOCK))
+                read = self.readinto(memoryview(block))
+                if not read:
+                    break
+                data += block[:read]
+            return data
+        count = max(0, min(count, self.size - self.done))  # a limit far over the body (scrub's metadata reads)
         buffer = bytearray(count)
         view = memoryview(buffer)
         got = 0
