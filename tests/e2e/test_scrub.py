@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.breaking_proxy import BreakingProxy
+from devstack.faulty_proxy import FaultyProxy
 from es_s3_snapshot import repoformat
 
 from .conftest import Api, s3_config
@@ -278,7 +278,7 @@ def test_scrub_of_an_s3_repository_on_moto_and_its_synced_copy_on_s3proxy(stack,
 
     # every blob of the copy over 1 KB breaks off halfway once (a proxy before s3proxy): read on from
     # that byte, never taken for damage
-    proxy = BreakingProxy(stack.s3b.endpoint, breaks=1, larger_than=1000)
+    proxy = FaultyProxy(stack.s3b.endpoint, breaks=1, larger_than=1000)
     try:
         flaky = sync_text.replace(
             f"[destination_store]\nendpoint_url = {stack.s3b.endpoint}",

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from devstack.breaking_proxy import BreakingProxy
+from devstack.faulty_proxy import FaultyProxy
 
 from .conftest import CLI, s3_config
 
@@ -239,7 +239,7 @@ def test_source_bodies_broken_off_halfway_are_read_on_and_the_copies_restore(
     index = f"{unique}-r"
     src.seed(index, 200, shards=2)
     text = a_to_b(stack, unique, f"{index},{big_index}")
-    proxy = BreakingProxy(stack.s3.endpoint, breaks=1, how="close")
+    proxy = FaultyProxy(stack.s3.endpoint, breaks=1, how="close")
     try:
         text = text.replace(
             f"[source_store]\nendpoint_url = {stack.s3.endpoint}", f"[source_store]\nendpoint_url = {proxy.url}"

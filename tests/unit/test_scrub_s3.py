@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from devstack.breaking_proxy import BreakingProxy
+from devstack.faulty_proxy import FaultyProxy
 from es_s3_snapshot.actions import scrub as scrub_module
 from es_s3_snapshot.actions.scrub import scrub
 from es_s3_snapshot.config.settings import StoreConfig
@@ -163,12 +163,12 @@ def test_blob_bodies_that_break_off_halfway_are_read_on_and_the_repository_scrub
     """A short read is never taken for damage: each blob's first GET over 1 KB breaks off halfway
     (the connection closed or reset), scrub reads on from that byte (one ranged GET more per break)
     and finds the repository intact."""
-    clean = BreakingProxy(moto_url, breaks=0)
+    clean = FaultyProxy(moto_url, breaks=0)
     try:
         scrub(storage(clean.url), fraction=1.0, workers=2)
     finally:
         clean.close()
-    proxy = BreakingProxy(moto_url, breaks=1, larger_than=1000, how=how)
+    proxy = FaultyProxy(moto_url, breaks=1, larger_than=1000, how=how)
     try:
         result = scrub(storage(proxy.url), fraction=1.0, workers=2)
     finally:

@@ -4,23 +4,18 @@ one line within its timeouts (``connect_timeout`` / ``read_timeout`` of the stor
 
 from __future__ import annotations
 
-import http.client
-import http.server
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from devstack.breaking_proxy import BreakingProxy
+from devstack.faulty_proxy import FaultyProxy
 from es_s3_snapshot import cli, s3http, store
 
 from .test_sync import BIG, config_text, keys, make_repository
-
-SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
 
 @pytest.fixture
@@ -47,60 +42,6 @@ def with_store_keys(text: str, section: str, **values: object) -> str:
     return text.replace(f"[{section}]\n", f"[{section}]\n{lines}", 1)
 
 
-class Throttling:
-    """A reverse proxy to moto that answers every ``every``-th request with 503 SlowDown, as S3
-    does under load; the others go to moto as they came (moto does not check signatures)."""
-
-    def __init__(self, upstream: str, every: int):
-        self.lock = threading.Lock()
-        self.requests = self.throttled = 0
-        target = upstream.split("//", 1)[1]
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _forward(self):
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with proxy.lock:
-                    proxy.requests += 1
-                    throttle = proxy.requests % every == 0
-                    proxy.throttled += throttle
-                if throttle:
-                    self.send_response(503)
-                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
-                    self.end_headers()
-                    self.wfile.write(SLOW_DOWN)
-                    return
-                upstream_connection = http.client.HTTPConnection(target, timeout=30)
-                try:
-                    upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
-                    answer = upstream_connection.getresponse()
-                    data = answer.read()
-                finally:
-                    upstream_connection.close()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def no_proxy_env(monkeypatch):
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
@@ -114,7 +55,7 @@ def test_a_sync_through_a_store_that_throttles_every_third_request_copies_everyt
     """Listings, GETs, streamed PUTs, parts and server-side copies all meet SlowDown and are retried."""
     src, dst = buckets
     make_repository(s3, src)
-    throttling = Throttling(s3.meta.endpoint_url, every=3)
+    throttling = FaultyProxy(s3.meta.endpoint_url, throttle_every=3)
     try:
         text = config_text(throttling.url, src, dst, server_side=server_side)
         code, err, _ = run_in_process(tmp_path, capsys, text)
@@ -195,6 +136,19 @@ def with_mid_blob(s3, src):
     s3.put_object(Bucket=src, Key="a1100/a/b/indices/ID/1/__mid", Body=bytes(range(256)) * (MID // 256) + b"m" * 7)
 
 
+def sync_from(proxy, s3, buckets, tmp_path, capsys):
+    """(exit code, stderr) of a streamed sync of the repository (with ``__mid``) whose source is
+    read through ``proxy``; the proxy is closed after."""
+    src, dst = buckets
+    with_mid_blob(s3, src)
+    try:
+        text = config_text(proxy.url, src, dst, dst_url=s3.meta.endpoint_url, server_side="never")
+        code, err, _ = run_in_process(tmp_path, capsys, text)
+    finally:
+        proxy.close()
+    return code, err
+
+
 def bodies(s3, bucket, keys_):
     return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys_}
 
@@ -207,13 +161,8 @@ def test_a_source_body_that_breaks_off_halfway_is_read_on_from_where_it_broke(
     each lose their GET halfway, once: the copy reads on with a ranged GET from the byte it had
     read to, and every byte arrives."""
     src, dst = buckets
-    with_mid_blob(s3, src)
-    proxy = BreakingProxy(s3.meta.endpoint_url, breaks=1, how=how)
-    try:
-        text = config_text(proxy.url, src, dst, dst_url=s3.meta.endpoint_url, server_side="never")
-        code, err, _ = run_in_process(tmp_path, capsys, text)
-    finally:
-        proxy.close()
+    proxy = FaultyProxy(s3.meta.endpoint_url, breaks=1, how=how)
+    code, err = sync_from(proxy, s3, buckets, tmp_path, capsys)
     assert code == 0, err
     big, mid = "a1100/a/b/indices/ID/1/__big", "a1100/a/b/indices/ID/1/__mid"
     assert bodies(s3, dst, [k.replace("a/b/", "c/", 1) for k in (big, mid)]) == {
@@ -230,14 +179,9 @@ def test_a_source_body_that_breaks_off_halfway_is_read_on_from_where_it_broke(
 def test_a_source_body_that_keeps_breaking_ends_the_run_with_exit_2_and_leaves_no_upload(
     s3, buckets, tmp_path, capsys, no_proxy_env, slept
 ):
-    src, dst = buckets
-    with_mid_blob(s3, src)
-    proxy = BreakingProxy(s3.meta.endpoint_url, breaks=100, larger_than=1000)
-    try:
-        text = config_text(proxy.url, src, dst, dst_url=s3.meta.endpoint_url, server_side="never")
-        code, err, _ = run_in_process(tmp_path, capsys, text)
-    finally:
-        proxy.close()
+    _, dst = buckets
+    proxy = FaultyProxy(s3.meta.endpoint_url, breaks=100, larger_than=1000)
+    code, err = sync_from(proxy, s3, buckets, tmp_path, capsys)
     assert code == 2, err
     last = err.strip().splitlines()[-1]
     assert "cannot read a1100/a/b/indices/ID/1/__" in last and "the source store" in last, last

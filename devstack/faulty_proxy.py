@@ -1,10 +1,14 @@
-"""A reverse proxy to an S3 server that breaks the bodies of object GETs off halfway, as a lost
-connection or a store restarting does: the answer's headers promise the whole body, half of it
-is sent, and the connection is closed (``how="close"``) or reset (``how="reset"``).
+"""A reverse proxy to an S3 server that fails as stores and networks do:
 
-    proxy = BreakingProxy(upstream_url, breaks=1)   # each object's first GET over 1 MiB breaks
+- ``throttle_every=N``: every N-th request is answered 503 SlowDown, as S3 does under load;
+- ``breaks=N``: the bodies of object GETs are broken off halfway, as a lost connection or a store
+  restarting does: the answer's headers promise the whole body, half of it is sent, and the
+  connection is closed (``how="close"``) or reset (``how="reset"``); the first N such answers of
+  each key over ``larger_than`` bytes (ranged GETs count too).
+
+    proxy = FaultyProxy(upstream_url, breaks=1)   # each object's first GET over 1 MiB breaks
     ... point a store's endpoint_url at proxy.url ...
-    proxy.broken, proxy.ranges, proxy.close()
+    proxy.broken, proxy.ranges, proxy.requests, proxy.throttled, proxy.close()
 
 Every other request goes to the server as it came, Host header included, so a server that checks
 signatures (s3proxy) takes them. For tests only: 127.0.0.1, one thread per connection.
@@ -20,13 +24,21 @@ import threading
 from collections import Counter
 
 PASSED_OVER = ("content-length", "transfer-encoding", "connection", "server", "date")
+SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
 
 
-class BreakingProxy:
-    def __init__(self, upstream: str, *, breaks: int = 1, larger_than: int = 1024**2, how: str = "close"):
-        """Break each object's GET answers of more than ``larger_than`` bytes, the first ``breaks``
-        of them for each key (ranged GETs count too)."""
+class FaultyProxy:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        throttle_every: int = 0,
+        breaks: int = 0,
+        larger_than: int = 1024**2,
+        how: str = "close",
+    ):
         self.lock = threading.Lock()
+        self.requests = self.throttled = 0
         self.broken: Counter[str] = Counter()  # path -> GET answers broken off
         self.ranges: list[tuple[str, str]] = []  # (path, Range header) of each ranged GET
         target = upstream.split("//", 1)[1]
@@ -40,6 +52,16 @@ class BreakingProxy:
 
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with proxy.lock:
+                    proxy.requests += 1
+                    throttle = bool(throttle_every) and proxy.requests % throttle_every == 0
+                    proxy.throttled += throttle
+                if throttle:
+                    self.send_response(503)
+                    self.send_header("Content-Length", str(len(SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(SLOW_DOWN)
+                    return
                 upstream_connection = http.client.HTTPConnection(target, timeout=60)
                 try:
                     upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
