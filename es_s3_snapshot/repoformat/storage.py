@@ -170,14 +170,16 @@ class S3Storage:
 
     def _open(self, key: str, start: int | None = None, length: int = 0) -> Any:
         """The blob's body (``length`` bytes from ``start``, else all of it), read on where it
-        breaks off (a short read is never taken for a short blob)."""
+        breaks off before the end its answer's Content-Length names: a broken connection is never
+        taken for a short blob, and a blob shorter than its metadata says still reads short (the
+        server names fewer bytes), which scrub reports as damage."""
         from ..s3http import S3HttpError
         from ..store import ResumingBody
 
         try:
             if start is None:
                 return ResumingBody(self.store, key, self.store.http.open(key), 0, None)
-            return ResumingBody(self.store, key, self.store.http.open(key, start, start + length - 1), start, length)
+            return ResumingBody(self.store, key, self.store.http.open(key, start, start + length - 1), start, None)
         except S3HttpError as err:
             if err.status == 404 and err.code in ("NoSuchKey", "404", "NotFound", ""):
                 raise BlobMissing(key) from None
