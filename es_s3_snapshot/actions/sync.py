@@ -209,7 +209,8 @@ def list_repository(
     one listing per folder. When there are more than ``WHOLE_BUCKET`` such metadata blobs (an
     index each), reading them all and listing folder by folder would cost two requests per index:
     then one paginated listing of the whole bucket is read instead, kept to the keys of this
-    repository's shape ``<hash>/<base>/indices/...`` (its first page, then the rest in parallel,
+    repository's shape ``<hash>/<base>/indices/...``, except under a ``<hash>`` that holds another
+    repository's root blobs at ``<hash>/<base>/`` (``_other_repositories``; its first page, then the rest in parallel,
     ``Store.list_after``: 40-70 requests, most at once, instead of 1,000 one after the other for a
     repository of 500 indices). A folder below the base path is listed the same way
     (``Store.list_wide``). The first three requests (the base path, the metadata
@@ -244,9 +245,10 @@ def list_repository(
         store.remember(whole)
     if whole_wanted.result():
         marker = f"/{base}/indices/"
+        others = _other_repositories(whole, base)
         for blob in whole:
             head, _, _ = blob.key.partition("/")
-            if blob.key.startswith(base + "/") or blob.key.startswith(head + marker):
+            if blob.key.startswith(base + "/") or (blob.key.startswith(head + marker) and head not in others):
                 found[_name(store, blob.key)] = blob
         return found
     top.extend(metadata)
@@ -273,6 +275,20 @@ def _whole_bucket(store: Store, wanted: concurrent.futures.Future) -> tuple[list
     if not wanted.result():
         return blobs, False
     return store.list_after("", blobs, after), True
+
+
+def _other_repositories(blobs: list[Blob], base: str) -> set[str]:
+    """The first folders ``<head>`` under which another repository lives at ``<head>/<base>`` (its
+    root blobs are there): keys of that repository, ``<head>/<base>/indices/...``, have the shape of
+    this one's hashed shard folders, and are not this repository's (nor deleted by --delete)."""
+    heads = set()
+    for blob in blobs:
+        head, _, rest = blob.key.partition("/")
+        if rest.startswith(base + "/"):
+            name = rest[len(base) + 1 :]
+            if name == LATEST or ROOT_INDEX.fullmatch(name):
+                heads.add(head)
+    return heads
 
 
 def _listed_hashed(found: dict[Name, Blob], store: Store) -> set[str]:

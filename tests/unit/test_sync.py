@@ -404,6 +404,32 @@ def test_many_indices_list_the_whole_bucket_once_and_find_the_same_repository(s3
     assert "zzz/c/indices/ID/9/__not_named_in_metadata" in copied  # the repository's own shape: kept
 
 
+def test_the_whole_bucket_listing_leaves_another_repository_nested_at_head_slash_base_alone(
+    s3, buckets, run, monkeypatch
+):
+    """A repository at ``nested/a/b`` has keys shaped like the hashed shard folders of the one at
+    ``a/b`` (``<hash>/a/b/indices/...``): its root blobs say it is another repository. Neither
+    copied from the source nor deleted from the destination by --delete."""
+    src, dst = buckets
+    make_repository(s3, src)
+    roots = {"index-3": b"{}", "index.latest": (3).to_bytes(8, "big")}
+    for name, body in {**roots, "indices/X/0/__in_the_source": b"theirs"}.items():
+        s3.put_object(Bucket=src, Key=f"nested/a/b/{name}", Body=body)
+    for name, body in {**roots, "indices/Y/0/__in_the_destination": b"theirs"}.items():
+        s3.put_object(Bucket=dst, Key=f"nested/c/{name}", Body=body)
+    monkeypatch.setattr(sync_module, "WHOLE_BUCKET", 0)
+    code, out, err = run(config_text(s3.meta.endpoint_url, src, dst, server_side="never"), "--delete")
+    assert code == 0, err
+    copied = keys(s3, dst)
+    assert "M0101/c/indices/ID/0/__small" in copied and "a1100/c/indices/ID/1/__big" in copied
+    # neither copied from the source's, nor deleted from the destination's by --delete
+    assert {k for k in copied if k.startswith("nested/")} == {
+        "nested/c/index-3",
+        "nested/c/index.latest",
+        "nested/c/indices/Y/0/__in_the_destination",
+    }
+
+
 def test_a_sync_with_nothing_new_and_static_keys_never_imports_boto3(s3, buckets, run, tmp_path):
     import subprocess
     import sys
