@@ -208,11 +208,11 @@ def list_repository(
     ``snapshot_shard_paths/`` (and ``known_hashed``, folders the other side's metadata names),
     one listing per folder. When there are more than ``WHOLE_BUCKET`` such metadata blobs (an
     index each), reading them all and listing folder by folder would cost two requests per index:
-    then one paginated listing of the whole bucket is read instead, kept to the keys of this
-    repository's shape ``<hash>/<base>/indices/...``, except under a ``<hash>`` that holds another
-    repository's root blobs at ``<hash>/<base>/`` (``_other_repositories``; its first page, then the rest in parallel,
-    ``Store.list_after``: 40-70 requests, most at once, instead of 1,000 one after the other for a
-    repository of 500 indices). A folder below the base path is listed the same way
+    then one paginated listing of the whole bucket is read instead (its first page, then the rest
+    in parallel, ``Store.list_after``: 40-70 requests, most at once, instead of 1,000 one after the
+    other for a repository of 500 indices), kept to the keys of this repository's shape
+    ``<hash>/<base>/indices/...`` except under a ``<hash>`` that holds another repository's root
+    blobs at ``<hash>/<base>/`` (``_other_repositories``). A folder below the base path is listed the same way
     (``Store.list_wide``). The first three requests (the base path, the metadata
     folder, the whole bucket's first page) go at once; the whole bucket's listing goes on only
     when it is wanted, so a repository of few indices costs one page more and one of many no
