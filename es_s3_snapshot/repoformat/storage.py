@@ -186,13 +186,7 @@ class S3Storage:
             raise self.store.error("read", key, err) from err
 
     def read(self, key: str, limit: int = MAX_SMALL) -> bytes:
-        stream = self._open(key)
-        try:
-            data = stream.read_exactly(limit + 1)
-        except Exception as err:
-            raise self.store.error("read", key, err) from err
-        finally:
-            stream.close()
+        data = self._read_exactly(key, self._open(key), limit + 1)
         if len(data) > limit:
             raise StoreError(f"{key} on the {self.store} holds more than {limit} bytes, more than a metadata blob may")
         return data
@@ -200,13 +194,19 @@ class S3Storage:
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        stream = self._open(key, start, length)
+        return self._read_exactly(key, self._open(key, start, length), length)
+
+    def _read_exactly(self, key: str, body: Any, count: int) -> bytes:
+        """``count`` bytes of ``body`` (fewer at its end), closed after. Its errors are the store's
+        already (a body that kept breaking: StoreUnreachable, exit 2) and pass as they are."""
         try:
-            return stream.read_exactly(length)
+            return body.read_exactly(count)
+        except (StoreError, StoreUnreachable):
+            raise
         except Exception as err:
             raise self.store.error("read", key, err) from err
         finally:
-            stream.close()
+            body.close()
 
     def stream(self, key: str, chunk: int = CHUNK) -> Iterator[memoryview]:
         return self._stream(key, self._open(key), chunk)

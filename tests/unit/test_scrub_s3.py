@@ -205,3 +205,19 @@ def test_a_small_blob_read_under_a_large_limit_holds_its_size_in_memory_not_the_
     finally:
         tracemalloc.stop()
     assert bytes(data) == b"abc" and peak < 4 * 1024**2
+
+
+def test_a_metadata_blob_whose_body_keeps_breaking_is_the_stores_one_line_exit_2_error(moto_url, bucket):
+    """Not wrapped again into a failed read (exit 1) with the message twice."""
+    from es_s3_snapshot.errors import StoreUnreachable
+    from es_s3_snapshot.store import RESUMES
+
+    proxy = FaultyProxy(moto_url, breaks=100, larger_than=0)
+    try:
+        with pytest.raises(StoreUnreachable) as caught:
+            storage(proxy.url).read("base/index.latest")
+    finally:
+        proxy.close()
+    message = str(caught.value)
+    assert message.startswith("cannot read base/index.latest from the source store s3://scrubbed/base at http://")
+    assert f"broke off {RESUMES + 1} times in a row" in message and message.count("cannot read") == 1
