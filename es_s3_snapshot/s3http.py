@@ -526,7 +526,8 @@ class S3Http:
 
 
 class Stream:
-    """The body of a streamed GET: ``read(n)`` (as a file), ``read_exactly(n)``, ``close()``."""
+    """The body of a streamed GET: ``read(n)`` and ``readinto(buffer)`` (as a file), ``close()``;
+    store.ResumingBody reads on where it breaks off."""
 
     def __init__(
         self,
@@ -550,17 +551,6 @@ class Stream:
             return self._answer.readinto(buffer)
         except (OSError, http.client.HTTPException) as err:
             raise S3HttpError(0, type(err).__name__, str(err)) from err
-
-    def read_exactly(self, count: int) -> bytes:
-        """``count`` bytes, fewer only at the end of the object."""
-        chunks, left = [], count
-        while left > 0:
-            chunk = self.read(min(left, 1024**2))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
