@@ -26,6 +26,13 @@ come back together.
   ``InternalError``, ``RequestTimeout``): base 0.25 s, ``ATTEMPTS`` (6) attempts, the sleeps at
   most 7.75 s: a wrong endpoint is reported within seconds, not minutes. Each attempt may also
   wait its whole ``read_timeout``.
+- A store that goes away mid-run (``gone_away``: the connection refused, reset or timed out, or a
+  gateway's 502/504, after the store has answered once in this run): a restart or a failover.
+  Retried past ``ATTEMPTS`` for as long as the store's ``outage_wait`` (60 s by default) since the
+  request first failed, each sleep then at most ``OUTAGE_STEP`` (2 s), so that the run goes on
+  within seconds of the store's return. One WARNING per store when the wait begins, one INFO when
+  it answers again. A store never reached in this run keeps the short rule: a wrong endpoint is
+  still reported within seconds.
 - Never retried: a certificate that fails verification, and every other answer: 4xx refusals
   (``AccessDenied``, ``SignatureDoesNotMatch``...), ``NoSuchKey``... Nor ``RequestTimeTooSkewed``
   (403): this machine's clock is off by more than 15 minutes, and each retry would be signed with
@@ -60,6 +67,8 @@ CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0  # the defaults of a store's connect
 ATTEMPTS, BACKOFF_BASE = 6, 0.25  # a connection failure or a 500/502/504 (see the module docstring)
 THROTTLED_ATTEMPTS, THROTTLED_BASE = 12, 1.0  # a throttling answer (503, 429, SlowDown...)
 BACKOFF_CAP = 20.0  # no one sleep is longer (botocore's cap)
+OUTAGE_WAIT = 60.0  # the default of a store's outage_wait: how long one that answered may be away
+OUTAGE_STEP = 2.0  # the longest sleep while waiting out such an outage
 THROTTLE_STATUSES = (429, 503)
 THROTTLE_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests", "RequestLimitExceeded"}
@@ -90,6 +99,12 @@ def backoff(retry: int, throttled: bool, uniform: Callable[[float, float], float
     being ``THROTTLED_BASE`` after a throttling answer, else ``BACKOFF_BASE``."""
     base = THROTTLED_BASE if throttled else BACKOFF_BASE
     return uniform(0.0, min(BACKOFF_CAP, base * 2 ** (retry - 1)))
+
+
+def gone_away(err: S3HttpError) -> bool:
+    """Whether ``err`` is what a store that stopped answering gives (refused, reset or timed-out
+    connections; a gateway in front of it answering 502 or 504)."""
+    return (err.status == 0 and err.code not in _NOT_RETRIED) or err.status in (502, 504)
 
 
 def retry_kind(err: S3HttpError) -> str | None:
@@ -148,18 +163,29 @@ class S3Http:
         verify: bool | str = True,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
+        outage_wait: float = OUTAGE_WAIT,
+        label: str = "",
         sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds),
         uniform: Callable[[float, float], float] = random.uniform,
+        clock: Callable[[], float] = time.monotonic,
     ):
         """``connect_timeout``: seconds for the TCP connect (and proxy tunnel, TLS handshake);
-        ``read_timeout``: seconds each read from the socket may wait. ``sleep`` and ``uniform``
-        (the back-off's random source) are given by tests, which never sleep."""
+        ``read_timeout``: seconds each read from the socket may wait; ``outage_wait``: seconds a
+        store that has answered in this run may be away (see the module docstring); ``label``:
+        the store in the outage's log lines. ``sleep``, ``uniform`` (the back-off's random source)
+        and ``clock`` are given by tests, which never sleep."""
         self.target = target
         self.region = region
         self.credentials = credentials
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.outage_wait = outage_wait
+        self.label = label or f"store {target.scheme}://{target.netloc}"
         self.sleep = sleep
         self.uniform = uniform
+        self.clock = clock
+        self._answered = False  # the store has answered once in this run: an outage may be waited out
+        self._away_since: float | None = None  # when the outage being waited out began (one WARNING)
+        self._outage_lock = threading.Lock()
         self._local = threading.local()
         self._keys: dict[tuple[str, str], bytes] = {}
         self._context: ssl.SSLContext | None = None
@@ -254,6 +280,9 @@ class S3Http:
             stream = open_body()
             try:
                 connection = self._connect()
+            except (OSError, http.client.HTTPException) as err:  # refused, timed out: retried as any request
+                stream.close()
+                raise S3HttpError(0, type(err).__name__, str(err)) from err
             except BaseException:
                 stream.close()
                 raise
@@ -400,30 +429,66 @@ class S3Http:
 
     def _retried(self, method: str, key: str, once: Callable[[], T]) -> T:
         """``once()``'s result; called again while it raises an S3HttpError worth retrying
-        (``retry_kind``), up to the attempts of that kind, sleeping ``backoff`` before each retry
-        (one DEBUG line each). The last error says how many attempts over how many seconds."""
-        started = time.monotonic()
-        attempt = 1
+        (``retry_kind``), up to the attempts of that kind, or while a store that answered before
+        is away for less than ``outage_wait`` (``gone_away``), sleeping ``backoff`` before each
+        retry (one DEBUG line each). The last error says how many attempts over how many seconds."""
+        started = self.clock()
+        attempt, waited = 1, False
         while True:
             try:
-                return once()
+                result = once()
             except S3HttpError as err:
+                if not gone_away(err):
+                    self._answered = True  # an answer, even a refusal
                 kind = retry_kind(err)
                 limit = THROTTLED_ATTEMPTS if kind == "throttled" else ATTEMPTS
-                if kind is None or attempt >= limit:
+                delay = backoff(attempt, kind == "throttled", self.uniform) if kind else 0.0
+                waiting = kind is not None and attempt >= limit and self._waits_out(err, started, delay)
+                if waiting:
+                    waited, delay = True, min(delay, self.uniform(0.0, OUTAGE_STEP))
+                elif kind is None or attempt >= limit:
                     if attempt == 1:
                         raise
-                    took = f"{attempt} attempts over {time.monotonic() - started:.1f}s"
+                    took = f"{attempt} attempts over {self.clock() - started:.1f}s"
+                    if waited:
+                        took += f"; it answered earlier in this run, then stayed away over outage_wait ({self.outage_wait:g}s)"
                     raise S3HttpError(
                         err.status, err.code, f"{err.message} ({took})" if err.message else took, attempt
                     ) from err
-                delay = backoff(attempt, kind == "throttled", self.uniform)
                 logger.debug(
-                    "%s %s://%s%s: %s; attempt %d of %d, again in %.2fs",
-                    method, self.target.scheme, self.target.netloc, self.target.prefix + key, err, attempt, limit, delay,
+                    "%s %s://%s%s: %s; attempt %d of %s, again in %.2fs",
+                    method, self.target.scheme, self.target.netloc, self.target.prefix + key, err, attempt,
+                    limit if not waiting else f"{limit}+ (the store is away)", delay,
                 )  # fmt: skip
                 self.sleep(delay)
                 attempt += 1
+                continue
+            self._answered = True
+            if self._away_since is not None:
+                self._back()
+            return result
+
+    def _waits_out(self, err: S3HttpError, started: float, delay: float) -> bool:
+        """Whether a request whose attempts are spent goes on waiting: the store answered earlier
+        in this run, ``err`` says it is away, and ``outage_wait`` since the request began is not
+        over. The first such request of an outage logs one WARNING."""
+        if not (self._answered and gone_away(err) and self.clock() - started + delay <= self.outage_wait):
+            return False
+        with self._outage_lock:
+            if self._away_since is None:
+                self._away_since = started
+                logger.warning(
+                    "the %s stopped answering (%s: %s): waiting up to %gs (outage_wait) for it to come back",
+                    self.label, err.code or err.status, err.message, self.outage_wait,
+                )  # fmt: skip
+        return True
+
+    def _back(self) -> None:
+        """The store answers again after an outage: one INFO line."""
+        with self._outage_lock:
+            since, self._away_since = self._away_since, None
+        if since is not None:
+            logger.info("the %s answers again, %.1fs after it stopped", self.label, self.clock() - since)
 
     def _start(
         self, method: str, url: str, body: bytes, headers: dict[str, str]

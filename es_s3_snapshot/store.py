@@ -261,6 +261,8 @@ class Store:
                     verify=verify,
                     connect_timeout=config.connect_timeout,
                     read_timeout=config.read_timeout,
+                    outage_wait=config.outage_wait,
+                    label=str(self),
                 )
             except ValueError as err:  # the environment's proxy
                 raise ConfigError(f"[{config.section}] {err} (HTTPS_PROXY / HTTP_PROXY)") from err

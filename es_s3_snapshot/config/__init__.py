@@ -304,6 +304,7 @@ def _read_store(reader: Reader, side: str, repository: RepositoryConfig, secrets
         ca_bundle=values["ca_bundle"],
         connect_timeout=values["connect_timeout"],
         read_timeout=values["read_timeout"],
+        outage_wait=values["outage_wait"],
     )
 
 

@@ -324,6 +324,7 @@ _STORE_KEYS = {
     "ca_bundle": Key(_file_path),
     "connect_timeout": Key(_seconds(HOUR, "1 hour"), 10.0),
     "read_timeout": Key(_seconds(DAY, "1 day"), 120.0),
+    "outage_wait": Key(_seconds(DAY, "1 day"), 60.0),
 }
 
 KEYS: dict[str, dict[str, Key]] = {

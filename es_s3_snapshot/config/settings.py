@@ -123,6 +123,7 @@ class StoreConfig:
     ca_bundle: str | None = None
     connect_timeout: float = 10.0  # seconds for a connection (TCP, proxy tunnel, TLS handshake)
     read_timeout: float = 120.0  # seconds each read from the socket may wait
+    outage_wait: float = 60.0  # seconds the store may be away once it has answered (a restart)
 
     def __str__(self) -> str:
         where = f"s3://{self.bucket}/{self.base_path}".rstrip("/")

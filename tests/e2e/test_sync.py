@@ -281,6 +281,88 @@ def test_source_bodies_broken_off_halfway_are_read_on_and_the_copies_restore(
     assert dest.count(f"{unique}-{index}") == 200 and dest.count(f"{unique}-{big_index}") == src.count(big_index)
 
 
+def _sync_through_a_restart(stack, config: str) -> tuple[int, str]:
+    """Run ``-m sync -v`` on ``config``; at its first copied object, kill s3proxy (SIGKILL, data on
+    disk) and start it again on its port 8 s later; returns the sync's exit code and log. The log is read
+    on another thread all along, so that the tool never waits on a full pipe."""
+    import threading
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_S3_SNAPSHOT", "AWS_"))}
+    proc = subprocess.Popen(
+        [CLI, "-m", "sync", "-c", config, "-v"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    lines: list[str] = []
+    first_copy = threading.Event()
+
+    def drain():
+        for line in proc.stderr:
+            lines.append(line)
+            if " copied " in line:
+                first_copy.set()
+        first_copy.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert first_copy.wait(120)
+        assert proc.poll() is None, "the sync ended before the store could be restarted: nothing proven"
+        stack.restart_s3("s3b", down=8)  # away longer than the 7.75 s of sleeps of a store never reached
+        out = proc.communicate(timeout=240)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    return proc.returncode, out + "".join(lines)
+
+
+def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
+    stack, src, dest, cli, write, unique, big_index
+):
+    """s3proxy (filesystem backend, its data on disk) is killed and started again on its port while
+    a sync writes to it, then while a sync reads from it. Both syncs wait for it (outage_wait),
+    say so in one WARNING and one INFO line, and end with exit 0; the copies are whole: the first
+    restores, the second is byte-identical to it."""
+    index = f"{unique}-o"
+    src.seed(index, 40, shards=2)
+    for batch in range(4):  # many segments: many blobs, so the restart falls mid-copy
+        src.seed(index, 20, start=40 + batch * 20)
+    config = write(a_to_b(stack, unique, f"{index},{big_index}", workers=1))
+    assert cli("-m", "backup", "-c", config, "--snapshot", "snap-1").code == 0
+
+    code, log = _sync_through_a_restart(stack, config)
+    assert code == 0, log[-4000:]
+    destination = f"destination store s3://{stack.s3b.bucket}/synced/{unique} at {stack.s3b.endpoint}"
+    assert f"WARNING the {destination} stopped answering" in log, log[-4000:]
+    assert f"INFO the {destination} answers again" in log, log[-4000:]
+    b = stack.s3b.client()
+    source = repo_keys(stack.s3.client(), stack.s3.bucket, f"sync/{unique}")
+    synced = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
+    assert {k: size for k, (size, _) in synced.items()} == {
+        k.replace(f"sync/{unique}/", f"synced/{unique}/", 1): size for k, (size, _) in source.items()
+    }
+    restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-1")
+    assert restore.code == 0, restore
+    assert dest.count(f"{unique}-{index}") == src.count(index) == 120
+    assert dest.count(f"{unique}-{big_index}") == src.count(big_index)
+
+    # back from s3proxy to moto, s3proxy restarted while it is read
+    text = s3_config(stack, repo=f"repo-{unique}", base_path=f"synced/{unique}", indices=index)
+    text += store_sections(stack.s3b, stack.s3b.bucket, stack.s3, stack.s3.bucket, f"back/{unique}", prefix=unique,
+                           workers=1)  # fmt: skip
+    code, log = _sync_through_a_restart(stack, write(text, "back.conf"))
+    assert code == 0, log[-4000:]
+    origin = f"source store s3://{stack.s3b.bucket}/synced/{unique} at {stack.s3b.endpoint}"
+    assert f"WARNING the {origin} stopped answering" in log, log[-4000:]
+    back = repo_keys(stack.s3.client(), stack.s3.bucket, f"back/{unique}")
+    assert len(back) == len(synced)
+    for key in synced:  # byte for byte
+        want = b.get_object(Bucket=stack.s3b.bucket, Key=key)["Body"].read()
+        got = stack.s3.client().get_object(
+            Bucket=stack.s3.bucket, Key=key.replace(f"synced/{unique}/", f"back/{unique}/", 1)
+        )
+        assert got["Body"].read() == want, key
+
+
 def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique):
     good = a_to_b(stack, unique, "x")
     cases = {

@@ -705,6 +705,11 @@ def test_store_timeouts_default_to_10_and_120_seconds_and_parse_per_store(load_c
     assert (config.store("destination").connect_timeout, config.store("destination").read_timeout) == (2.5, 30.0)
 
 
+def test_a_stores_outage_wait_defaults_to_60_seconds_and_parses_per_store(load_config):
+    config = load_config("[source_store]\n[destination_store]\noutage_wait = 300\n")
+    assert (config.store("source").outage_wait, config.store("destination").outage_wait) == (60.0, 300.0)
+
+
 @pytest.mark.parametrize(
     "extra,words",
     [
@@ -712,6 +717,7 @@ def test_store_timeouts_default_to_10_and_120_seconds_and_parse_per_store(load_c
         ("[source_store]\nconnect_timeout = soon\n", r"\[source_store\] connect_timeout must be a number of seconds"),
         ("[destination_store]\nread_timeout = -5\n", r"\[destination_store\] read_timeout must be more than 0 and at most 86400"),
         ("[destination_store]\nread_timeout = inf\n", r"\[destination_store\] read_timeout must be more than 0"),
+        ("[destination_store]\noutage_wait = 0\n", r"\[destination_store\] outage_wait must be more than 0 and at most 86400"),
     ],
 )  # fmt: skip
 def test_bad_store_timeouts_are_one_line_naming_file_section_and_key(load_config, extra, words):

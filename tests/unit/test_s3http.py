@@ -252,7 +252,7 @@ class Script:
     """A local HTTP/1.1 server that answers each request with the next of ``answers``
     ((status, headers, body, then) with then "keep", "drop" (closes without saying so) or "hang")."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, port=0):
         import http.server
         import threading
 
@@ -291,7 +291,7 @@ class Script:
 
             do_GET = do_PUT = do_HEAD = do_CONNECT = _answer
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -309,6 +309,7 @@ def recording(http: S3Http) -> S3Http:
     http.slept = []
     http.sleep = http.slept.append
     http.uniform = lambda low, high: high
+    http.clock = lambda: time.monotonic() + sum(http.slept)  # time passes, and as the back-off sleeps
     return http
 
 
@@ -592,7 +593,10 @@ def test_a_server_that_never_answers_times_out_after_read_timeout_on_each_attemp
         http.get("k")
     took = time.monotonic() - started
     assert (raised.value.status, raised.value.code, raised.value.attempts) == (0, "TimeoutError", 6)
-    assert re.fullmatch(r"timed out \(6 attempts over 1\.\ds\)", raised.value.message), raised.value.message
+    # 6 waits of 0.2 s and the back-off's 7.75 s (recorded, not slept)
+    assert re.fullmatch(r"timed out \(6 attempts over (8\.[89]|9\.\d|10\.[0-2])s\)", raised.value.message), (
+        raised.value.message
+    )
     assert 1.2 <= took < 2.5 and http.slept == [0.25, 0.5, 1, 2, 4]
 
 
@@ -630,6 +634,7 @@ def test_a_kept_alive_connection_that_times_out_is_one_attempt_not_two_waits():
     try:
         http = recording(client(Target("http", f"127.0.0.1:{listener.getsockname()[1]}", "/bucket/")))
         http.read_timeout = 0.2
+        http.outage_wait = 0.0  # the store answered, then not: no wait for its return here
         assert http.get("first") == b"ok"
         with pytest.raises(s3http.S3HttpError) as raised:
             http.get("second")
@@ -652,12 +657,92 @@ def test_connection_refused_is_retried_briefly():
     assert sum(http.slept) == 7.75
 
 
+# --- a store that goes away mid-run (a restart, a failover) ---------------------------------------
+
+
+def test_a_store_that_answered_then_restarts_is_waited_for_and_the_run_goes_on(script, caplog):
+    """The store answers, goes away (connections refused) for longer than the short rule's 6
+    attempts, and comes back on its port: the request goes on once it answers, with one WARNING
+    when the wait begins and one INFO when it ends."""
+    server = script((200, {}, b"first", "keep"))
+    http = server.client()
+    port = server.server.server_port
+    assert http.get("first") == b"first"
+    server.close()
+    sleeps = http.slept.append
+
+    def sleep(seconds):  # the store is back after 9 sleeps
+        sleeps(seconds)
+        if len(http.slept) == 9:
+            restarted.append(Script([(200, {}, b"back", "keep")], port))
+
+    restarted = []
+    http.sleep = sleep
+    caplog.set_level("INFO", logger="es_s3_snapshot.s3http")
+    try:
+        assert http.get("second") == b"back"
+    finally:
+        for again in restarted:
+            again.close()
+    assert len(http.slept) == 9 and http.slept[:5] == [0.25, 0.5, 1, 2, 4]
+    assert all(slept <= s3http.OUTAGE_STEP for slept in http.slept[5:])
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelname != "DEBUG"]
+    assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
+    assert lines[0][1].startswith(f"the store http://127.0.0.1:{port} stopped answering (ConnectionRefusedError")
+    assert "waiting up to 60s (outage_wait)" in lines[0][1] and "answers again" in lines[1][1]
+
+
+def test_a_store_away_longer_than_outage_wait_fails_naming_it(script):
+    server = script((200, {}, b"first", "keep"))
+    http = server.client()
+    http.outage_wait = 20.0
+    assert http.get("first") == b"first"
+    server.close()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("second")
+    err = raised.value
+    assert err.code == "ConnectionRefusedError" and err.attempts > 6
+    assert sum(http.slept) <= 20.0
+    assert re.search(r"\(\d+ attempts over \d+\.\ds; it answered earlier in this run, then stayed away over "
+                     r"outage_wait \(20s\)\)$", err.message), err.message  # fmt: skip
+
+
+def test_a_store_that_answers_500_is_not_waited_for_as_an_outage(script):
+    internal = b"<Error><Code>InternalError</Code><Message>no</Message></Error>"
+    server = script((200, {}, b"first", "keep"), *[(500, {}, internal, "keep")] * 6)
+    http = server.client()
+    assert http.get("first") == b"first"
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("second")
+    assert (raised.value.code, raised.value.attempts) == ("InternalError", 6)
+
+
+def test_a_streamed_put_to_a_store_that_refuses_connections_is_retried():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = recording(client(Target("http", f"127.0.0.1:{port}", "/bucket/")))
+    opened = []
+
+    def open_body():
+        opened.append(1)
+        return io.BytesIO(b"x" * 10)
+
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.put_stream("k", open_body, 10, {})
+    assert (raised.value.code, raised.value.attempts) == ("ConnectionRefusedError", 6)
+    assert len(opened) == 6 and sum(http.slept) == 7.75
+
+
 def test_the_store_timeouts_reach_the_lean_client_and_boto3():
     store = make_store(connect_timeout=2.5, read_timeout=30.0)
     assert (store.http.connect_timeout, store.http.read_timeout) == (2.5, 30.0)
     boto = store.client._client_config
     assert (boto.connect_timeout, boto.read_timeout) == (2.5, 30.0)
     assert (make_store().http.connect_timeout, make_store().http.read_timeout) == (10.0, 120.0)
+    store = make_store(outage_wait=300.0)
+    assert (store.http.outage_wait, make_store().http.outage_wait) == (300.0, 60.0)
+    assert store.http.label == "source store s3://b at https://s3.example.com"
 
 
 def test_a_source_body_that_breaks_off_during_a_streamed_put_is_read_on_then_named_and_the_put_not_retried(
