@@ -4,11 +4,14 @@
 - ``breaks=N``: the bodies of object GETs are broken off halfway, as a lost connection or a store
   restarting does: the answer's headers promise the whole body, half of it is sent, and the
   connection is closed (``how="close"``) or reset (``how="reset"``); the first N such answers of
-  each key over ``larger_than`` bytes (ranged GETs count too).
+  each key over ``larger_than`` bytes (ranged GETs count too);
+- ``delay=S``: each request waits S seconds before it is forwarded, as a busy store answers slowly;
+- a server that cannot be reached (stopped, restarting) is answered 502 Bad Gateway, as a load
+  balancer in front of a store answers (counted in ``bad_gateway``).
 
     proxy = FaultyProxy(upstream_url, breaks=1)   # each object's first GET over 1 MiB breaks
     ... point a store's endpoint_url at proxy.url ...
-    proxy.broken, proxy.ranges, proxy.requests, proxy.throttled, proxy.close()
+    proxy.broken, proxy.ranges, proxy.requests, proxy.throttled, proxy.bad_gateway, proxy.close()
 
 Every other request goes to the server as it came, Host header included, so a server that checks
 signatures (s3proxy) takes them. For tests only: 127.0.0.1, one thread per connection.
@@ -21,10 +24,12 @@ import http.server
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 
 PASSED_OVER = ("content-length", "transfer-encoding", "connection", "server", "date")
 SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+BAD_GATEWAY = b"<html><body>502 Bad Gateway</body></html>"
 
 
 class FaultyProxy:
@@ -36,9 +41,10 @@ class FaultyProxy:
         breaks: int = 0,
         larger_than: int = 1024**2,
         how: str = "close",
+        delay: float = 0.0,
     ):
         self.lock = threading.Lock()
-        self.requests = self.throttled = 0
+        self.requests = self.throttled = self.bad_gateway = 0
         self.broken: Counter[str] = Counter()  # path -> GET answers broken off
         self.ranges: list[tuple[str, str]] = []  # (path, Range header) of each ranged GET
         target = upstream.split("//", 1)[1]
@@ -62,11 +68,21 @@ class FaultyProxy:
                     self.end_headers()
                     self.wfile.write(SLOW_DOWN)
                     return
+                if delay:
+                    time.sleep(delay)
                 upstream_connection = http.client.HTTPConnection(target, timeout=60)
                 try:
                     upstream_connection.request(self.command, self.path, body=body or None, headers=dict(self.headers))
                     answer = upstream_connection.getresponse()
                     data = answer.read()
+                except (OSError, http.client.HTTPException):
+                    with proxy.lock:
+                        proxy.bad_gateway += 1
+                    self.send_response(502)
+                    self.send_header("Content-Length", str(len(BAD_GATEWAY)))
+                    self.end_headers()
+                    self.wfile.write(BAD_GATEWAY)
+                    return
                 finally:
                     upstream_connection.close()
                 is_object_get = self.command == "GET" and "?" not in self.path

@@ -478,8 +478,9 @@ class S3Http:
             if self._away_since is None:
                 self._away_since = started
                 logger.warning(
-                    "the %s stopped answering (%s: %s): waiting up to %gs (outage_wait) for it to come back",
-                    self.label, err.code or err.status, err.message, self.outage_wait,
+                    "the %s stopped answering (%s): waiting up to %gs (outage_wait) for it to come back",
+                    self.label, f"{err.code or err.status}: {err.message}" if err.message else err.code or err.status,
+                    self.outage_wait,
                 )  # fmt: skip
         return True
 

@@ -281,33 +281,33 @@ def test_source_bodies_broken_off_halfway_are_read_on_and_the_copies_restore(
     assert dest.count(f"{unique}-{index}") == 200 and dest.count(f"{unique}-{big_index}") == src.count(big_index)
 
 
-def _sync_through_a_restart(stack, config: str) -> tuple[int, str]:
-    """Run ``-m sync -v`` on ``config``; at its first copied object, kill s3proxy (SIGKILL, data on
-    disk) and start it again on its port 8 s later; returns the sync's exit code and log. The log is read
-    on another thread all along, so that the tool never waits on a full pipe."""
+def _through_a_restart(stack, args: list[str], ready=None) -> tuple[int, str]:
+    """Run the CLI with ``args`` and ``-v``; once ``ready()`` (default: its first copied object),
+    kill s3proxy (SIGKILL, its data on disk) and start it again on its port 8 s later; returns the
+    exit code and the output and log. The log is read on another thread all along, so that the
+    tool never waits on a full pipe."""
     import threading
+    import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ES_S3_SNAPSHOT", "AWS_"))}
-    proc = subprocess.Popen(
-        [CLI, "-m", "sync", "-c", config, "-v"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-    )
+    proc = subprocess.Popen([CLI, *args, "-v"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
-    first_copy = threading.Event()
+    ready = ready or (lambda: any(" copied " in line for line in lines))
 
     def drain():
         for line in proc.stderr:
             lines.append(line)
-            if " copied " in line:
-                first_copy.set()
-        first_copy.set()
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        assert first_copy.wait(120)
-        assert proc.poll() is None, "the sync ended before the store could be restarted: nothing proven"
+        deadline = time.monotonic() + 120
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before the store could be restarted: nothing proven"
         stack.restart_s3("s3b", down=8)  # away longer than the 7.75 s of sleeps of a store never reached
-        out = proc.communicate(timeout=240)[0]
+        out = proc.stdout.read()  # not communicate(): it would read the log too, beside drain()
+        proc.wait(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -319,9 +319,10 @@ def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
     stack, src, dest, cli, write, unique, big_index
 ):
     """s3proxy (filesystem backend, its data on disk) is killed and started again on its port while
-    a sync writes to it, then while a sync reads from it. Both syncs wait for it (outage_wait),
-    say so in one WARNING and one INFO line, and end with exit 0; the copies are whole: the first
-    restores, the second is byte-identical to it."""
+    a sync writes to it, then while a sync reads from it, then while scrub reads it through a
+    load balancer that answers 502 meanwhile. Each run waits for it (outage_wait), says so in one
+    WARNING and one INFO line, and ends with exit 0; the copies are whole: the first restores, the
+    second is byte-identical to it, and scrub finds no damage."""
     index = f"{unique}-o"
     src.seed(index, 40, shards=2)
     for batch in range(4):  # many segments: many blobs, so the restart falls mid-copy
@@ -329,7 +330,7 @@ def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
     config = write(a_to_b(stack, unique, f"{index},{big_index}", workers=1))
     assert cli("-m", "backup", "-c", config, "--snapshot", "snap-1").code == 0
 
-    code, log = _sync_through_a_restart(stack, config)
+    code, log = _through_a_restart(stack, ["-m", "sync", "-c", config])
     assert code == 0, log[-4000:]
     destination = f"destination store s3://{stack.s3b.bucket}/synced/{unique} at {stack.s3b.endpoint}"
     assert f"WARNING the {destination} stopped answering" in log, log[-4000:]
@@ -349,7 +350,7 @@ def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
     text = s3_config(stack, repo=f"repo-{unique}", base_path=f"synced/{unique}", indices=index)
     text += store_sections(stack.s3b, stack.s3b.bucket, stack.s3, stack.s3.bucket, f"back/{unique}", prefix=unique,
                            workers=1)  # fmt: skip
-    code, log = _sync_through_a_restart(stack, write(text, "back.conf"))
+    code, log = _through_a_restart(stack, ["-m", "sync", "-c", write(text, "back.conf")])
     assert code == 0, log[-4000:]
     origin = f"source store s3://{stack.s3b.bucket}/synced/{unique} at {stack.s3b.endpoint}"
     assert f"WARNING the {origin} stopped answering" in log, log[-4000:]
@@ -361,6 +362,21 @@ def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
             Bucket=stack.s3.bucket, Key=key.replace(f"synced/{unique}/", f"back/{unique}/", 1)
         )
         assert got["Body"].read() == want, key
+
+    # scrub --read-data of the copy through a slow load balancer (0.1 s a request) that answers
+    # 502 while s3proxy is away: waited for, and no blob taken for damage
+    proxy = FaultyProxy(stack.s3b.endpoint, delay=0.1)
+    try:
+        slow = write(text.replace(f"endpoint_url = {stack.s3b.endpoint}", f"endpoint_url = {proxy.url}"), "lb.conf")
+        code, log = _through_a_restart(
+            stack, ["-m", "scrub", "-c", slow, "--read-data", "--on", "source"], ready=lambda: proxy.requests >= 5
+        )
+    finally:
+        proxy.close()
+    assert code == 0 and "0 damaged" in log, log[-4000:]
+    behind = f"source store s3://{stack.s3b.bucket}/synced/{unique} at {proxy.url}"
+    assert proxy.bad_gateway > 0 and f"WARNING the {behind} stopped answering (502" in log, log[-4000:]
+    assert f"INFO the {behind} answers again" in log, log[-4000:]
 
 
 def test_bad_store_input_is_one_line_naming_the_store(stack, cli, write, unique):
