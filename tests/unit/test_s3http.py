@@ -707,6 +707,14 @@ def test_a_store_away_longer_than_outage_wait_fails_naming_it(script):
                      r"outage_wait \(20s\)\)$", err.message), err.message  # fmt: skip
 
 
+def test_a_gateway_answering_502_for_a_store_that_answered_is_waited_for(script):
+    gateway = b"<html>502 Bad Gateway</html>"
+    server = script((200, {}, b"first", "keep"), *[(502, {}, gateway, "keep")] * 8, (200, {}, b"back", "keep"))
+    http = server.client()
+    assert http.get("first") == b"first"
+    assert http.get("second") == b"back" and len(http.slept) == 8
+
+
 def test_a_store_that_answers_500_is_not_waited_for_as_an_outage(script):
     internal = b"<Error><Code>InternalError</Code><Message>no</Message></Error>"
     server = script((200, {}, b"first", "keep"), *[(500, {}, internal, "keep")] * 6)
