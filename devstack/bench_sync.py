@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bench import plain_install
 from .bench_stores import CACHE, Stores, load, save
 
 BIN = Path(sys.executable).parent
@@ -45,7 +46,7 @@ BIN = Path(sys.executable).parent
 # by default: its managed uploads (objects of 150 MB in one PUT, 16 at once) were refused
 # (MaxMessageLengthExceeded), and with a larger limit ran the tests' 256 MB heap out
 PROXY = {"heap": "3g", "signed_body_limit": 256 * 1024**2}
-CLI = str(BIN / "es-s3-snapshot")
+PLAIN = "venv"  # the plain install of the tool that the bench runs, in its work folder
 SHAPES = ("large", "small")
 PARTS = ("large", "small", "noop", "inside", "managed")
 CACHE_VERSION = 1
@@ -103,7 +104,9 @@ def _timed(command: list[str], env: dict | None = None) -> float:
 
 
 def tool_sync(src: Side, dst: Side, workdir: Path, *, workers: int | None = None) -> float:
-    """`es-s3-snapshot -m sync` as a user runs it (default [sync] unless ``workers``); seconds."""
+    """`es-s3-snapshot -m sync` as a user runs it (default [sync] unless ``workers``), from the plain
+    install in ``workdir`` (``bench.plain_install``: without this checkout's editable-install hook,
+    which costs a Python process 12 ms that no user's install does); seconds."""
     text = f"""
 [aws_s3_config]
 s3_bucket_name = {src.bucket}
@@ -129,7 +132,7 @@ addressing_style = path
         text += f"[sync]\nworkers = {workers}\n"
     path = workdir / "sync.conf"
     path.write_text(text)
-    return _timed([CLI, "-m", "sync", "-c", str(path), "-q"])
+    return _timed([str(workdir / PLAIN / "bin" / "es-s3-snapshot"), "-m", "sync", "-c", str(path), "-q"])
 
 
 def _rclone_env(name: str, side: Side) -> dict:
@@ -406,6 +409,7 @@ def bench_sync(parts=PARTS, rounds: int = 3, echo=print) -> list[str]:
         tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp,
         Stores(Path(tmp) / "stores", **PROXY) as stores,
     ):
+        plain_install(Path(tmp) / PLAIN)
         repos = {}
         for shape, folder in folders.items():
             for server in (stores.moto, stores.proxy_a):  # a bucket per shape: the repository alone

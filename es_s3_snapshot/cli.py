@@ -13,19 +13,13 @@ Exit codes (README, "Exit codes"):
 
 from __future__ import annotations
 
+# --help, --version and a usage error end in the parser: this module imports only what they need
+# (argparse, the modes' names, the exit codes), and each function the rest when a mode runs.
 import argparse
-import logging
 import os
-import signal
 import sys
-import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 
 from . import __version__
-from .actions import MODES, SIDE, TWO_SIDED, RunResult
-from .config import LATEST, SIDES, Config, Overrides, find_config, load, require_seeds
 from .errors import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -36,10 +30,16 @@ from .errors import (
     Signalled,
     UnsafeFile,
 )
-from .redact import RedactingFormatter, Redactor
+from .modes import MODES, SIDE, TWO_SIDED
 
-logger = logging.getLogger("es_s3_snapshot")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without typing's import
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
+    from .config import Config, Overrides
+    from .redact import Redactor
+
+LOGGER = "es_s3_snapshot"
 QUIET_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "botocore", "boto3", "requests_aws4auth")
 
 DESCRIPTION = """\
@@ -210,19 +210,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logger():
+    import logging
+
+    return logging.getLogger(LOGGER)
+
+
 def setup_logging(verbose: int, quiet: int, redactor: Redactor) -> None:
+    import logging
+
+    from .redact import RedactingFormatter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(message)s", redactor, "%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logger.setLevel(level)
+    logging.getLogger(LOGGER).setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.CRITICAL)
 
 
 def _overrides(args: argparse.Namespace) -> Overrides:
+    from .config import LATEST, Overrides
+
     indices = None
     if args.indices is not None:
         indices = tuple(p.strip() for p in args.indices.split(",") if p.strip())
@@ -242,6 +254,8 @@ def sides_of(mode: str, main: str | None = None) -> tuple[str, ...]:
     """The sides whose settings and secrets a mode needs: its own (``main``, default from SIDE), the
     other for TWO_SIDED modes, none for a mode that works on no cluster (sync)."""
     if mode in TWO_SIDED:
+        from .config import SIDES
+
         return SIDES
     side = main or SIDE[mode]
     return (side,) if side else ()
@@ -250,17 +264,21 @@ def sides_of(mode: str, main: str | None = None) -> tuple[str, ...]:
 STORE_MODES = ("sync", "migrate", "scrub")  # the modes that copy between object stores read the stores' keys
 
 
-@dataclass
 class Run:
     """One run as the reports see it: filled in as far as the run gets."""
 
-    mode: str
-    started: float = field(default_factory=time.time)
-    config: Config | None = None
-    side: str | None = None
-    result: RunResult = field(default_factory=RunResult)
-    last_line: str | None = None  # the last line echoed, the message of a successful run
-    report_files_refused: bool = False  # said once before the run: not tried again after it
+    def __init__(self, mode: str):
+        import time
+
+        from .actions import RunResult
+
+        self.mode = mode
+        self.started = time.time()
+        self.config: Config | None = None
+        self.side: str | None = None
+        self.result = RunResult()
+        self.last_line: str | None = None  # the last line echoed, the message of a successful run
+        self.report_files_refused = False  # said once before the run: not tried again after it
 
 
 def _side(args: argparse.Namespace) -> str | None:
@@ -288,6 +306,7 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     Raises EsS3SnapshotError (Busy when another run of the same config and mode holds the lock,
     UnsafeFile when the lock or a report file could be another user's).
     """
+    from .config import find_config, load
     from .lock import run_lock
 
     side_name = _side(args)
@@ -295,7 +314,7 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
     config = load(path, _overrides(args), sides=sides_of(args.mode, side_name), stores=args.mode in STORE_MODES)
     redactor.add(config.secrets)
     run.config, run.side = config, side_name
-    logger.debug("config loaded from %s", path)
+    _logger().debug("config loaded from %s", path)
     if config.report.json_file or config.report.prometheus_file:
         from .report import check_targets
 
@@ -314,6 +333,9 @@ def run_mode(args: argparse.Namespace, redactor: Redactor, run: Run) -> None:
 
 def _run_locked(args: argparse.Namespace, redactor: Redactor, run: Run, config: Config, side_name: str | None) -> None:
     from .actions import Context, get_mode  # the HTTP stack is imported only once a mode runs
+    from .config import require_seeds
+
+    logger = _logger()
 
     def echo(text: str) -> None:
         text = redactor(text)
@@ -398,6 +420,9 @@ def _build_cluster(config, side_name: str, args: argparse.Namespace, echo, redac
 
 def finish(run: Run, exit_code: int, message: str, redactor: Redactor) -> None:
     """Write the run reports of [report] (JSON, Prometheus, ping), whatever the outcome."""
+    import time
+    from dataclasses import replace
+
     settings = run.config.report if run.config is not None else None
     if settings is not None and run.report_files_refused:
         settings = replace(settings, json_file=None, prometheus_file=None)
@@ -433,7 +458,12 @@ def _on_signal(signum: int, frame) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (README, "Exit codes")."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help, --version and a usage error end here
+    import signal
+
+    from .redact import Redactor
+
+    logger = _logger()
     redactor = Redactor()
     setup_logging(args.verbose, args.quiet, redactor)
     run = Run(args.mode)
@@ -476,6 +506,9 @@ def run() -> None:
     that a normal exit would wait for (background calls are daemon threads, which it would not).
     """
     code = main()
+    import logging
+    import threading
+
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from ..config import Config
+from ..modes import MODES, SIDE, TWO_SIDED  # noqa: F401  (the modes by name, kept in a module --help can afford)
 from ..wait import Background, Pause, Progress, real_pause, wait_for_call, wait_until
 
 if TYPE_CHECKING:  # the cluster module imports the HTTP stack, which --help must not pay for
@@ -108,25 +109,6 @@ class Context:
         if self.progress is None:
             interval = self.config.wait.progress_interval
             self.progress = lambda label: Progress(label, interval=interval, clock=self.clock)
-
-
-# Every mode, and the side ``ctx.cluster`` is for (the cli builds it; other sides via ctx.open_cluster);
-# None: the mode works on no cluster, and ctx.cluster is None.
-SIDE = {
-    "backup": "source",
-    "restore": "destination",
-    "check": "source",
-    "migrate": "source",
-    "verify": "source",
-    "sync": None,
-    "scrub": None,
-    "list": "source",
-    "prune": "source",
-    "drill": "destination",  # --on source: the source's cluster and repository
-}
-MODES = tuple(SIDE)
-# Modes that work on both sides: the cli checks both sides' seeds and gives ctx.open_cluster.
-TWO_SIDED = {"check", "migrate", "verify"}
 
 
 def get_mode(name: str):

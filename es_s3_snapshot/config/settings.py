@@ -52,7 +52,7 @@ class UnloadedSide:
             raise AttributeError(attr)
         raise SideNotLoaded(
             f"bug: the {self.name} side's settings were not loaded for this run "
-            f"(the mode must be in actions.TWO_SIDED, or config.load(..., sides=...) name {self.name})"
+            f"(the mode must be in modes.TWO_SIDED, or config.load(..., sides=...) name {self.name})"
         )
 
 

@@ -248,7 +248,7 @@ def test_run_exits_without_teardown_after_flushing_unless_a_thread_must_be_waite
     exits = []
     monkeypatch.setattr(cli, "main", lambda: 3)
     monkeypatch.setattr(cli.os, "_exit", exits.append)
-    monkeypatch.setattr(cli.logging, "shutdown", lambda: None)
+    monkeypatch.setattr("logging.shutdown", lambda: None)
     cli.run()
     assert exits == [3]  # flushed, then straight out
 

@@ -33,6 +33,11 @@ def test_help_and_version_import_no_mode_and_no_http_stack(flag):
     assert not [m for m in loaded if m in OURS_HEAVY]
     modes = [m for m in loaded if m.startswith("es_s3_snapshot.actions.")]
     assert modes == [], modes
+    # nor what only a run needs: the config, the actions' package, logging, dataclasses, typing
+    assert sorted(m for m in loaded if m.startswith("es_s3_snapshot")) == [
+        "es_s3_snapshot", "es_s3_snapshot.cli", "es_s3_snapshot.errors", "es_s3_snapshot.modes"
+    ]  # fmt: skip
+    assert not {"logging", "dataclasses", "typing"} & loaded
 
 
 def test_running_a_mode_loads_only_that_mode():
