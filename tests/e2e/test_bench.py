@@ -18,7 +18,8 @@ def test_bench_startup_section_runs_without_engines_and_prints_the_ratio():
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "| `--help` / `python -c pass`, s, median of 2 |" in completed.stdout
+    assert "| `--help` / `python -c pass`, plain install, s, median of 2 |" in completed.stdout
+    assert "in this checkout's editable venv" in completed.stdout
     assert "cores" in completed.stdout
     assert (ROOT / "scripts" / "bench").stat().st_mode & 0o111
 
