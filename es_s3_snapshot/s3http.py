@@ -280,9 +280,6 @@ class S3Http:
             stream = open_body()
             try:
                 connection = self._connect()
-            except (OSError, http.client.HTTPException) as err:  # refused, timed out: retried as any request
-                stream.close()
-                raise S3HttpError(0, type(err).__name__, str(err)) from err
             except BaseException:
                 stream.close()
                 raise
@@ -509,10 +506,7 @@ class S3Http:
                 raise S3HttpError(0, type(err).__name__, str(err)) from err
             except (OSError, http.client.HTTPException):
                 connection.close()  # the server closed a kept-alive connection
-        try:
-            connection = self._connect()
-        except (OSError, http.client.HTTPException) as err:
-            raise S3HttpError(0, type(err).__name__, str(err)) from err
+        connection = self._connect()
         try:
             connection.request(method, url, body=body or None, headers=headers)
             return connection, connection.getresponse()
@@ -533,7 +527,8 @@ class S3Http:
 
     def _connect(self) -> http.client.HTTPConnection:
         """A new connection: connected (tunnel, TLS) within ``connect_timeout``, each read of it
-        then within ``read_timeout``."""
+        then within ``read_timeout``. A failure (refused, timed out, TLS) raises S3HttpError
+        (status 0), which every caller's retries judge."""
         where = urlsplit(f"//{self.target.netloc}")
         host, port_number = where.hostname or "", where.port
         if self._proxy is not None:  # a tunnel (CONNECT) through it; TLS stays end to end
@@ -548,6 +543,9 @@ class S3Http:
             connection.set_tunnel(*tunnel_to, headers=self._proxy[2])
         try:
             connection.connect()
+        except (OSError, http.client.HTTPException) as err:
+            connection.close()
+            raise S3HttpError(0, type(err).__name__, str(err)) from err
         except BaseException:
             connection.close()
             raise

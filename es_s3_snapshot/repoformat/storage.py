@@ -176,10 +176,9 @@ class S3Storage:
         from ..s3http import S3HttpError
         from ..store import ResumingBody
 
+        end = None if start is None else start + length - 1
         try:
-            if start is None:
-                return ResumingBody(self.store, key, self.store.http.open(key), 0, None)
-            return ResumingBody(self.store, key, self.store.http.open(key, start, start + length - 1), start, None)
+            return ResumingBody(self.store, key, self.store.http.open(key, start, end), start or 0, None)
         except S3HttpError as err:
             if err.status == 404 and err.code in ("NoSuchKey", "404", "NotFound", ""):
                 raise BlobMissing(key) from None

@@ -195,7 +195,7 @@ def test_a_certificate_that_fails_verification_is_not_retried_and_names_verify_a
         attempts.append(1)
         raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
 
-    monkeypatch.setattr(store.http, "_connect", refuse)
+    monkeypatch.setattr("http.client.HTTPSConnection.connect", refuse)  # the handshake fails
     store.http.sleep = lambda seconds: pytest.fail("retried")
     with pytest.raises(S3HttpError) as raised:
         store.http.probe_bucket()
