@@ -103,10 +103,9 @@ def _timed(command: list[str], env: dict | None = None) -> float:
     return seconds
 
 
-def tool_sync(src: Side, dst: Side, workdir: Path, *, workers: int | None = None) -> float:
-    """`es-s3-snapshot -m sync` as a user runs it (default [sync] unless ``workers``), from the plain
-    install in ``workdir`` (``bench.plain_install``: without this checkout's editable-install hook,
-    which costs a Python process 12 ms that no user's install does); seconds."""
+def sync_conf(src: Side, dst: Side, path: Path, *, workers: int | None = None) -> Path:
+    """Write the config of `-m sync` from ``src`` to ``dst`` at ``path`` (mode 600; default [sync]
+    unless ``workers``); returns ``path``. Scrub reads the source side's repository with it."""
     text = f"""
 [aws_s3_config]
 s3_bucket_name = {src.bucket}
@@ -130,8 +129,16 @@ addressing_style = path
 """
     if workers:
         text += f"[sync]\nworkers = {workers}\n"
-    path = workdir / "sync.conf"
     path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def tool_sync(src: Side, dst: Side, workdir: Path, *, workers: int | None = None) -> float:
+    """`es-s3-snapshot -m sync` as a user runs it (default [sync] unless ``workers``), from the plain
+    install in ``workdir`` (``bench.plain_install``: without this checkout's editable-install hook,
+    which costs a Python process 12 ms that no user's install does); seconds."""
+    path = sync_conf(src, dst, workdir / "sync.conf", workers=workers)
     return _timed([str(workdir / PLAIN / "bin" / "es-s3-snapshot"), "-m", "sync", "-c", str(path), "-q"])
 
 
