@@ -654,13 +654,16 @@ def _meta(metadata: dict[str, str]) -> dict[str, str]:
 
 
 def _error(body: bytes) -> tuple[str, str]:
-    """(Code, Message) of an S3 error document, or ('', '') when the body is none."""
+    """(Code, Message) of an S3 error document, or ('', '') when the body is none. The endpoint a
+    redirect names (AWS's 301 PermanentRedirect: ``<Endpoint>b.s3.eu-west-1.amazonaws.com``) is
+    added to the message: it is where the bucket is."""
     code = re.search(rb"<Code>(.*?)</Code>", body)
     message = re.search(rb"<Message>(.*?)</Message>", body)
-    return (
-        code.group(1).decode(errors="replace") if code else "",
-        message.group(1).decode(errors="replace") if message else "",
-    )
+    endpoint = re.search(rb"<Endpoint>(.*?)</Endpoint>", body)
+    text = message.group(1).decode(errors="replace") if message else ""
+    if endpoint:
+        text += f" (endpoint: {endpoint.group(1).decode(errors='replace')})"
+    return code.group(1).decode(errors="replace") if code else "", text
 
 
 def _escape(text: str) -> str:

@@ -297,10 +297,12 @@ class Store:
                 return StoreError(f"bucket {self.bucket} does not exist on {where}")
             if err.code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or err.status == 301:
                 # AWS: the bucket is in another region than the one signed for (boto3 would follow it)
-                named = re.search(r"expecting '([a-z0-9-]+)'", err.message)
+                named = re.search(
+                    r"expecting '([a-z0-9-]+)'|\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com", err.message
+                )
                 return ConfigError(
                     f"bucket {self.bucket} on {where} is not in region {self._http.region if self._http else self.config.region}: set region = "
-                    f"{named.group(1) if named else '<the bucket region>'} in [{self.config.section}] "
+                    f"{named.group(1) or named.group(2) if named else '<the bucket region>'} in [{self.config.section}] "
                     f"({err.code or err.status}{': ' + err.message if err.message else ''})"
                 )
             if err.code in _AUTH_CODES or err.status in (401, 403):

@@ -221,6 +221,34 @@ def test_a_bucket_in_another_region_is_a_config_error_naming_the_region():
     assert isinstance(moved, ConfigError) and "set region = <the bucket region>" in str(moved)
 
 
+def test_a_redirect_to_the_buckets_regional_endpoint_names_its_region(script):
+    """AWS answers a request to the wrong region's endpoint 301 PermanentRedirect, its body naming
+    the bucket's endpoint (no 'expecting' text): not retried, and the error names the region."""
+    from es_s3_snapshot.errors import ConfigError
+
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code><Message>The bucket you are '
+        b"attempting to access must be addressed using the specified endpoint. Please send all future requests "
+        b"to this endpoint.</Message><Endpoint>b.s3.ap-southeast-2.amazonaws.com</Endpoint><Bucket>b</Bucket>"
+        b"<RequestId>R</RequestId></Error>"
+    )
+    http = script((301, {}, body, "keep")).client()
+    with pytest.raises(s3http.S3HttpError) as raised:
+        http.get("k")
+    assert (raised.value.status, raised.value.code) == (301, "PermanentRedirect") and http.slept == []
+    assert raised.value.message.endswith("endpoint. (endpoint: b.s3.ap-southeast-2.amazonaws.com)")
+    store = make_store(endpoint_url=None, region="us-east-1")
+    error = store.error("list", "s3://b/", raised.value)
+    assert isinstance(error, ConfigError)
+    assert "is not in region us-east-1: set region = ap-southeast-2 in [source_store]" in str(error)
+    legacy = store.error(
+        "list",
+        "s3://b/",
+        s3http.S3HttpError(301, "PermanentRedirect", "moved (endpoint: b.s3-us-gov-west-1.amazonaws.com)"),
+    )
+    assert "set region = us-gov-west-1 in [source_store]" in str(legacy)
+
+
 def test_verify_false_warns_once_per_store_and_keys_never_show(caplog):
     store = make_store(verify=False)
     assert [r.getMessage() for r in caplog.records] == [
