@@ -39,6 +39,8 @@ PROGRESS = 1024**2  # bytes read after a break for the next one not to count as 
 FAN_OUT = 16  # listings at once of one long listing's rest (Store.list_after)
 SOURCE_ETAG = "es-s3-snapshot-source-etag"  # metadata set on every copy: the source object's ETag
 
+# the region an AWS answer names: "expecting 'eu-west-1'", or a regional endpoint b.s3[.-]<region>.amazonaws.com
+_REGION = re.compile(r"expecting '([a-z0-9-]+)'|\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com")
 _AUTH_CODES = {
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
@@ -295,11 +297,15 @@ class Store:
                 return StoreUnreachable(f"cannot reach {where}: {err.code}: {err.message}")
             if err.code == "NoSuchBucket":
                 return StoreError(f"bucket {self.bucket} does not exist on {where}")
-            if err.code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or err.status == 301:
-                # AWS: the bucket is in another region than the one signed for (boto3 would follow it)
-                named = re.search(
-                    r"expecting '([a-z0-9-]+)'|\.s3[.-]([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com", err.message
-                )
+            # AWS: the bucket is in another region than the one signed for (boto3 would follow it):
+            # a 400 "expecting '<region>'", or a redirect naming the bucket's regional endpoint (a 307
+            # while a new bucket's name is not yet known there; only then, as other servers may 307)
+            named = _REGION.search(err.message)
+            if (
+                err.code in ("PermanentRedirect", "AuthorizationHeaderMalformed")
+                or err.status == 301
+                or (err.status == 307 and named)
+            ):
                 return ConfigError(
                     f"bucket {self.bucket} on {where} is not in region {self._http.region if self._http else self.config.region}: set region = "
                     f"{named.group(1) or named.group(2) if named else '<the bucket region>'} in [{self.config.section}] "

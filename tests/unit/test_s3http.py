@@ -247,6 +247,14 @@ def test_a_redirect_to_the_buckets_regional_endpoint_names_its_region(script):
         s3http.S3HttpError(301, "PermanentRedirect", "moved (endpoint: b.s3-us-gov-west-1.amazonaws.com)"),
     )
     assert "set region = us-gov-west-1 in [source_store]" in str(legacy)
+    temporary = store.error(
+        "list",
+        "s3://b/",
+        s3http.S3HttpError(307, "TemporaryRedirect", "re-send (endpoint: b.s3-eu-west-1.amazonaws.com)"),
+    )
+    assert isinstance(temporary, ConfigError) and "set region = eu-west-1 in [source_store]" in str(temporary)
+    elsewhere = store.error("list", "s3://b/", s3http.S3HttpError(307, "TemporaryRedirect", "re-send"))
+    assert not isinstance(elsewhere, ConfigError) and "TemporaryRedirect re-send" in str(elsewhere)
 
 
 def test_verify_false_warns_once_per_store_and_keys_never_show(caplog):
