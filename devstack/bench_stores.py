@@ -75,6 +75,15 @@ class Stores:
             raise
         return self
 
+    def restart(self, proxy: S3ProxyServer, down: float) -> None:
+        """SIGKILL one s3proxy (a crash, as ``Stack.restart_s3``), leave it down ``down`` s, and start
+        it again on the same port; its data stays on disk."""
+        os.killpg(proxy.process.pid, signal.SIGKILL)
+        proxy.process.wait()
+        time.sleep(down)
+        proxy.launch(self._spawn, port=proxy.port)
+        proxy.wait_ready(time.monotonic() + 120)
+
     def __exit__(self, *exc) -> None:
         for proc in self.procs:
             if proc.poll() is None:

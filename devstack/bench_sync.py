@@ -129,8 +129,9 @@ addressing_style = path
 """
     if workers:
         text += f"[sync]\nworkers = {workers}\n"
+    path.touch(0o600)
+    path.chmod(0o600)  # before the keys are written (touch leaves a file's mode as it is)
     path.write_text(text)
-    path.chmod(0o600)
     return path
 
 

@@ -23,8 +23,6 @@ what only the destination holds unless --delete is given. Exits 1 when a check f
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,12 +56,7 @@ def main() -> int:
         def restart(after: float) -> None:
             """SIGKILL s3proxy ``after`` s from now; start it again on its port ``args.down`` s later."""
             time.sleep(after)
-            (process,) = [p for p in stores.procs if p.poll() is None and "s3proxy" in " ".join(map(str, p.args))]
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            time.sleep(args.down)
-            proxy.launch(stores._spawn, port=proxy.port)
-            proxy.wait_ready(time.monotonic() + 120)
+            stores.restart(proxy, args.down)
 
         def run(label: str, config: Path, mode: list[str], *, kill_after: float | None, expect: list[str]) -> None:
             killer = threading.Thread(target=restart, args=(kill_after,)) if kill_after is not None else None
