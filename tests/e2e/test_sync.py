@@ -28,8 +28,21 @@ def repo_keys(client, bucket, base):
             if key.endswith("/"):
                 continue
             if key.startswith(base + "/") or key.split("/", 1)[-1].startswith(base + "/"):
-                found[key] = (item["Size"], item["ETag"])
+                found[key] = (item["Size"], item.get("ETag", ""))  # s3proxy lists its leftovers without one
     return found
+
+
+# s3proxy's filesystem backend writes a blob to "<key>-<uuid>" and renames it: a SIGKILL mid-write
+# leaves that file, which it then lists as an object (no ETag). Not the tool's; sync keeps it.
+LEFTOVER = re.compile(r"(.+)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def whole_copy(copied: dict, wanted: dict) -> None:
+    """Every key of ``wanted`` ({key: size}) is in ``copied`` with its size, and any other key of
+    ``copied`` is s3proxy's leftover of a write of one of them."""
+    assert {k: copied.get(k) for k in wanted} == wanted
+    extra = [k for k in copied if k not in wanted]
+    assert all((m := LEFTOVER.fullmatch(k)) and m.group(1) in wanted for k in extra), extra
 
 
 def store_sections(source, source_bucket, destination, destination_bucket, dest_base, *, prefix, workers=8):
@@ -338,9 +351,10 @@ def test_a_store_restarted_mid_sync_is_waited_for_as_destination_and_as_source(
     b = stack.s3b.client()
     source = repo_keys(stack.s3.client(), stack.s3.bucket, f"sync/{unique}")
     synced = repo_keys(b, stack.s3b.bucket, f"synced/{unique}")
-    assert {k: size for k, (size, _) in synced.items()} == {
-        k.replace(f"sync/{unique}/", f"synced/{unique}/", 1): size for k, (size, _) in source.items()
-    }
+    whole_copy(
+        {k: size for k, (size, _) in synced.items()},
+        {k.replace(f"sync/{unique}/", f"synced/{unique}/", 1): size for k, (size, _) in source.items()},
+    )
     restore = cli("-m", "restore", "-c", config, "--snapshot", "snap-1")
     assert restore.code == 0, restore
     assert dest.count(f"{unique}-{index}") == src.count(index) == 120
